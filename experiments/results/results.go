@@ -1,0 +1,126 @@
+// Package results defines the JSON files experiments write and plots read.
+//
+// A single result follows LAION's CLIP_benchmark
+// ({"dataset","model","pretrained","task","metrics":{...}}), with zero-shot metrics
+// named acc1, acc5, mean_per_class_recall and linear-probe metrics prefixed lp_, so
+// numbers line up with its published tables. Extra fields (shots, seed, C, per-class
+// accuracy, confusion matrix) are added beside them and ignored by CLIP_benchmark tools.
+package results
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+
+	"github.com/gorgoclip/gorgoclip/internal/atomicfile"
+)
+
+// Task names, as CLIP_benchmark spells them.
+const (
+	TaskZeroShot    = "zeroshot_classification"
+	TaskLinearProbe = "linear_probe"
+)
+
+// Float is a float64 that encodes NaN and ±Inf as JSON null (encoding/json refuses
+// them), e.g. top-5 accuracy with fewer than five classes. null decodes as NaN.
+type Float float64
+
+// MarshalJSON implements json.Marshaler.
+func (f Float) MarshalJSON() ([]byte, error) {
+	v := float64(f)
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(v)
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (f *Float) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*f = Float(math.NaN())
+		return nil
+	}
+	var v float64
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*f = Float(v)
+	return nil
+}
+
+// Result is one evaluation: a zero-shot run with one prompt set, or one probe fit.
+type Result struct {
+	Dataset    string `json:"dataset"`
+	Model      string `json:"model"`
+	Pretrained string `json:"pretrained"`
+	// Task is TaskZeroShot or TaskLinearProbe.
+	Task string `json:"task"`
+	// Metrics holds acc1, acc5, mean_per_class_recall (lp_ prefixed for probes).
+	Metrics map[string]Float `json:"metrics"`
+
+	// Prompts names the prompt set of a zero-shot result ("a photo of a {}.", "labels", ...).
+	Prompts string `json:"prompts,omitempty"`
+	// Shots is k for a k-shot probe; 0 means the full training set.
+	Shots int `json:"shots,omitempty"`
+	// Seed is the k-shot sampling seed.
+	Seed int64 `json:"seed,omitempty"`
+	// C is the inverse L2 strength of a probe (scikit-learn's meaning).
+	C float64 `json:"C,omitempty"`
+	// Train and Test are the number of examples used.
+	Train int `json:"n_train,omitempty"`
+	Test  int `json:"n_test,omitempty"`
+	// ClassNames, PerClassAccuracy and Confusion (rows true class, columns predicted)
+	// are filled where the result is meant for plots.
+	ClassNames       []string `json:"classnames,omitempty"`
+	PerClassAccuracy []Float  `json:"per_class_accuracy,omitempty"`
+	Confusion        [][]int  `json:"confusion_matrix,omitempty"`
+	// Skipped lists inputs that could not be read and were skipped (--skip-bad).
+	Skipped []string `json:"skipped,omitempty"`
+}
+
+// ShotSummary aggregates probe results over seeds for one k (0 = full data).
+type ShotSummary struct {
+	Shots int   `json:"shots"`
+	Seeds int   `json:"seeds"`
+	Mean  Float `json:"lp_acc1_mean"`
+	Std   Float `json:"lp_acc1_std"`
+}
+
+// Comparison is what gorgoclip compare writes to results.json: zero-shot against
+// k-shot linear probes on one dataset, as in the CLIP paper's Figure 6.
+type Comparison struct {
+	Dataset    string   `json:"dataset"`
+	Model      string   `json:"model"`
+	Pretrained string   `json:"pretrained"`
+	ClassNames []string `json:"classnames"`
+	// Features says which image features the probes used ("pre-projection" or "projected").
+	Features string `json:"features"`
+	// ZeroShot holds one result per prompt set.
+	ZeroShot []Result `json:"zeroshot"`
+	// Probes holds one result per (shots, seed).
+	Probes []Result `json:"linear_probe"`
+	// Summary holds mean and standard deviation over seeds per k.
+	Summary []ShotSummary `json:"summary"`
+}
+
+// Save writes v as indented JSON to path atomically.
+func Save(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("results: encoding %s: %w", path, err)
+	}
+	return atomicfile.WriteBytes(path, append(b, '\n'))
+}
+
+// Load reads a JSON file written by Save into v, naming the file on error.
+func Load(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("results: %w", err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("results: %s: %w", path, err)
+	}
+	return nil
+}
