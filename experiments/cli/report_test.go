@@ -1,0 +1,85 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gorgoclip/gorgoclip/experiments/results"
+)
+
+// writeComparison saves a small 3-class comparison (k = 1, 2 and full data, two
+// seeds, one zero-shot prompt set) to dir/results.json.
+func writeComparison(t *testing.T, dir string) string {
+	t.Helper()
+	names := []string{"cat", "dog", "bird"}
+	conf := [][]int{{8, 1, 1}, {2, 7, 1}, {0, 1, 9}}
+	cmp := results.Comparison{Dataset: "toy", Model: "ViT-B/32", Pretrained: "openai", ClassNames: names, Features: "pre-projection"}
+	cmp.ZeroShot = []results.Result{{Task: results.TaskZeroShot, Prompts: "a photo of a {}.", Test: 30, Confusion: conf,
+		Metrics: map[string]results.Float{"acc1": 0.7, "acc5": 1, "mean_per_class_recall": 0.7}}}
+	for _, k := range []int{1, 2, 0} {
+		for seed := int64(0); seed < 2; seed++ {
+			a := map[int]float64{1: 0.6, 2: 0.75, 0: 0.9}[k] + 0.02*float64(seed)
+			cmp.Probes = append(cmp.Probes, results.Result{Task: results.TaskLinearProbe, Shots: k, Seed: seed, C: 1, Test: 30,
+				Confusion: conf, Metrics: map[string]results.Float{"lp_acc1": results.Float(a), "lp_acc5": 1, "lp_mean_per_class_recall": results.Float(a)}})
+		}
+	}
+	path := filepath.Join(dir, "results.json")
+	if err := results.Save(path, &cmp); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestReportCommand(t *testing.T) {
+	dir := t.TempDir()
+	path := writeComparison(t, dir)
+	for i, out := range []string{"", filepath.Join(dir, "elsewhere")} {
+		args := []string{"report", "--results", path}
+		want := dir
+		if out != "" {
+			args, want = append(args, "--out", out), out
+		}
+		code, stdout, stderr := run("", args...)
+		if code != 0 {
+			t.Fatalf("test %d: exit %d, stderr %q", i, code, stderr)
+		}
+		if !strings.Contains(stdout, filepath.Join(want, "report.md")) {
+			t.Errorf("test %d: stdout %q does not name the report", i, stdout)
+		}
+		for _, f := range []string{"report.md", "accuracy_vs_shots.png", "accuracy_vs_shots.svg", "zeroshot_templates.png", "confusion_probe_full.png"} {
+			if _, err := os.Stat(filepath.Join(want, f)); err != nil {
+				t.Errorf("test %d: %v", i, err)
+			}
+		}
+		md, _ := os.ReadFile(filepath.Join(want, "report.md"))
+		if !strings.Contains(string(md), "matches a **") {
+			t.Errorf("test %d: report lacks the zero-shot match line:\n%s", i, md)
+		}
+	}
+}
+
+func TestReportCommandErrors(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.json")
+	if err := os.WriteFile(empty, []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing.json")
+	for i, test := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"report"}, 2, "--results is required"},
+		{[]string{"report", "--results", missing}, 1, missing},
+		{[]string{"report", "--results", empty}, 1, "no zero-shot or linear-probe results"},
+		{[]string{"report", "--results", empty, "extra"}, 2, "unexpected arguments"},
+	} {
+		code, _, stderr := run("", test.args...)
+		if code != test.code || !strings.Contains(stderr, test.stderr) {
+			t.Errorf("test %d: got exit %d stderr %q want %d and %q", i, code, stderr, test.code, test.stderr)
+		}
+	}
+}

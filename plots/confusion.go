@@ -1,0 +1,273 @@
+package plots
+
+import (
+	"fmt"
+	"image/color"
+	"math"
+	"strconv"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/palette"
+	"gonum.org/v1/plot/palette/moreland"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// Class counts above which the confusion matrix drops class-name ticks (numeric
+// ticks every 10 classes instead) and values in cells.
+const (
+	maxNamedClasses  = 30
+	maxValuedClasses = 15
+)
+
+// colourMap builds a continuous colour map through controls (increasing luminance).
+func colourMap(controls ...color.Color) palette.ColorMap {
+	cm, err := moreland.NewLuminance(controls)
+	if err != nil {
+		panic("plots: bad colour map: " + err.Error()) // the controls are constants
+	}
+	return cm
+}
+
+func hex(v uint32) color.Color {
+	return color.RGBA{uint8(v >> 16), uint8(v >> 8), uint8(v), 0xff}
+}
+
+// blues is matplotlib's "Blues" (white to navy), reversed to rise in darkness.
+func blues() palette.ColorMap {
+	cm := colourMap(hex(0x08306b), hex(0x2171b5), hex(0x6baed6), hex(0xc6dbef), hex(0xf7fbff))
+	return palette.Reverse(cm)
+}
+
+// viridis approximates matplotlib's default colour map from five of its stops.
+func viridis() palette.ColorMap {
+	return colourMap(hex(0x440154), hex(0x3b528b), hex(0x21918c), hex(0x5ec962), hex(0xfde725))
+}
+
+// grid is a dense matrix as a plotter.GridXYZ: column c at x = c, row r at y = r.
+type grid struct {
+	rows, cols int
+	z          func(r, c int) float64
+}
+
+func (g grid) Dims() (c, r int)   { return g.cols, g.rows }
+func (g grid) Z(c, r int) float64 { return g.z(r, c) }
+func (g grid) X(c int) float64    { return float64(c) }
+func (g grid) Y(r int) float64    { return float64(r) }
+
+// normaliseRows divides each row of m by its sum; empty rows become NaN.
+func normaliseRows(m [][]int) [][]float64 {
+	out := make([][]float64, len(m))
+	for i, row := range m {
+		var n int
+		for _, v := range row {
+			n += v
+		}
+		out[i] = make([]float64, len(row))
+		for j, v := range row {
+			out[i][j] = math.NaN()
+			if n > 0 {
+				out[i][j] = float64(v) / float64(n)
+			}
+		}
+	}
+	return out
+}
+
+// drawColourBar draws a vertical colour bar for cm (its Min and Max set) in the
+// rectangle x0..x0+w, y0..y1, with tick labels on its right and label beside them.
+func drawColourBar(c draw.Canvas, cm palette.ColorMap, x0, w, y0, y1 vg.Length, ticks []float64, format, label string) {
+	const steps = 128
+	lo, hi := cm.Min(), cm.Max()
+	dy := (y1 - y0) / steps
+	for i := 0; i < steps; i++ {
+		v := lo + (hi-lo)*(float64(i)+0.5)/steps
+		col, err := cm.At(v)
+		if err != nil {
+			continue
+		}
+		ya := y0 + vg.Length(i)*dy
+		c.FillPolygon(col, []vg.Point{{X: x0, Y: ya}, {X: x0 + w, Y: ya}, {X: x0 + w, Y: ya + dy + 0.3}, {X: x0, Y: ya + dy + 0.3}})
+	}
+	ls := draw.LineStyle{Color: color.Black, Width: vg.Points(0.5)}
+	c.StrokeLines(ls, []vg.Point{{X: x0, Y: y0}, {X: x0 + w, Y: y0}, {X: x0 + w, Y: y1}, {X: x0, Y: y1}, {X: x0, Y: y0}})
+	sty := sans(8)
+	sty.YAlign = draw.YCenter
+	var lw vg.Length
+	for _, t := range ticks {
+		y := y0 + (y1-y0)*vg.Length((t-lo)/(hi-lo))
+		c.StrokeLine2(ls, x0+w, y, x0+w+vg.Points(3), y)
+		s := fmt.Sprintf(format, t)
+		c.FillText(sty, vg.Point{X: x0 + w + vg.Points(5), Y: y}, s)
+		lw = max(lw, sty.Width(s))
+	}
+	if label != "" {
+		ls := sans(9)
+		ls.Rotation = math.Pi / 2
+		ls.XAlign, ls.YAlign = draw.XCenter, draw.YTop
+		c.FillText(ls, vg.Point{X: x0 + w + vg.Points(8) + lw, Y: (y0 + y1) / 2}, label)
+	}
+}
+
+// cellTextColour returns black or white, whichever reads better on bg.
+func cellTextColour(bg color.Color) color.Color {
+	r, g, b, _ := bg.RGBA()
+	lum := (0.299*float64(r) + 0.587*float64(g) + 0.114*float64(b)) / 0xffff
+	if lum < 0.5 {
+		return color.White
+	}
+	return color.Black
+}
+
+// ConfusionFigure draws a confusion matrix (rows true class, columns predicted) as a
+// heatmap normalised per row, with a colour bar. Class names label both axes up to 30
+// classes (numeric ticks every 10 beyond), and up to 15 classes each cell shows its
+// value. classNames may be nil (classes are then numbered); otherwise its length must
+// match the matrix, which must be square.
+func ConfusionFigure(title string, classNames []string, confusion [][]int) (Figure, error) {
+	n := len(confusion)
+	if n == 0 {
+		return Figure{}, fmt.Errorf("plots: confusion matrix %q is empty", title)
+	}
+	for i, row := range confusion {
+		if len(row) != n {
+			return Figure{}, fmt.Errorf("plots: confusion matrix %q: row %d has %d columns, want %d", title, i, len(row), n)
+		}
+	}
+	if classNames != nil && len(classNames) != n {
+		return Figure{}, fmt.Errorf("plots: confusion matrix %q: %d class names for %d classes", title, len(classNames), n)
+	}
+	names := classNames
+	if names == nil {
+		names = make([]string, n)
+		for i := range names {
+			names[i] = strconv.Itoa(i)
+		}
+	}
+	norm := normaliseRows(confusion)
+
+	cm := blues()
+	cm.SetMin(0)
+	cm.SetMax(1)
+	pal := cm.Palette(256)
+	g := grid{rows: n, cols: n, z: func(r, c int) float64 { return norm[r][c] }}
+	heat := plotter.NewHeatMap(g, pal)
+	heat.Min, heat.Max = 0, 1
+	heat.NaN = color.Gray{0xee}
+
+	p := newPlot(title)
+	p.X.Label.Text = "predicted class"
+	p.Y.Label.Text = "true class"
+	p.X.Padding, p.Y.Padding = 0, 0
+	p.Y.Scale = plot.InvertedScale{Normalizer: plot.LinearScale{}}
+	p.Add(heat)
+	p.X.Min, p.X.Max = -0.5, float64(n)-0.5
+	p.Y.Min, p.Y.Max = -0.5, float64(n)-0.5
+
+	var ticks []plot.Tick
+	tickFont := 9.0
+	if n <= maxNamedClasses {
+		if n > 15 {
+			tickFont = 7
+		}
+		for i, name := range names {
+			ticks = append(ticks, plot.Tick{Value: float64(i), Label: shorten(name, 24)})
+		}
+	} else {
+		for i := 0; i < n; i += 10 {
+			ticks = append(ticks, plot.Tick{Value: float64(i), Label: strconv.Itoa(i)})
+		}
+		p.X.Label.Text = fmt.Sprintf("predicted class (index, %d classes)", n)
+		p.Y.Label.Text = "true class (index)"
+	}
+	p.X.Tick.Marker, p.Y.Tick.Marker = plot.ConstantTicks(ticks), plot.ConstantTicks(ticks)
+	p.X.Tick.Label.Font.Size, p.Y.Tick.Label.Font.Size = vg.Points(tickFont), vg.Points(tickFont)
+	if n <= maxNamedClasses {
+		// Rotated names: gonum anchors a label's end slightly above the label area, so
+		// drop the tick marks and end each name with a space to keep it off the axis.
+		p.X.Tick.Label.Rotation = math.Pi / 2
+		p.X.Tick.Label.XAlign, p.X.Tick.Label.YAlign = draw.XRight, draw.YCenter
+		p.X.Tick.Length = 0
+		xt := make([]plot.Tick, len(ticks))
+		for i, t := range ticks {
+			xt[i] = plot.Tick{Value: t.Value, Label: t.Label + "  "}
+		}
+		p.X.Tick.Marker = plot.ConstantTicks(xt)
+	} else {
+		heat.Rasterized = true // no anti-aliasing seams between thousands of cells
+	}
+
+	if n <= maxValuedClasses {
+		var xys plotter.XYs
+		var labels []string
+		for r := 0; r < n; r++ {
+			for c := 0; c < n; c++ {
+				v := norm[r][c]
+				s := fmt.Sprintf("%.2f", v)
+				switch {
+				case math.IsNaN(v):
+					s = ""
+				case v == 0:
+					s = "0"
+				case s == "1.00" && v < 1:
+					s = ">.99"
+				case s == "0.00":
+					s = "<.01"
+				}
+				xys = append(xys, plotter.XY{X: float64(c), Y: float64(r)})
+				labels = append(labels, s)
+			}
+		}
+		lab, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: labels})
+		if err != nil {
+			return Figure{}, fmt.Errorf("plots: confusion matrix %q: %w", title, err)
+		}
+		for i := range lab.TextStyle {
+			v := norm[i/n][i%n]
+			bg := heat.NaN
+			if !math.IsNaN(v) {
+				bg, _ = cm.At(v)
+			}
+			sty := sans(8)
+			if n > 10 {
+				sty = sans(7)
+			}
+			sty.XAlign, sty.YAlign = draw.XCenter, draw.YCenter
+			sty.Color = cellTextColour(bg)
+			if v == 0 {
+				sty.Color = color.Gray{0xaa}
+			}
+			lab.TextStyle[i] = sty
+		}
+		p.Add(lab)
+	}
+
+	// Size the figure so that cells come out square: data side D plus the tick labels.
+	side := vg.Length(clamp(float64(n)*0.45, 4, 7.5)) * vg.Inch
+	labelW := vg.Points(20)
+	if n <= maxNamedClasses {
+		labelW = maxWidth(p.Y.Tick.Label, tickLabels(ticks))
+	}
+	axisExtra := labelW + vg.Points(26) // tick label, axis label and padding
+	barW := 0.9 * vg.Inch
+	titleH := p.Title.TextStyle.Rectangle(title).Size().Y + p.Title.Padding
+	w := axisExtra + side + barW + vg.Points(6)
+	h := titleH + side + axisExtra + vg.Points(6)
+
+	return Figure{Width: w, Height: h, draw: func(c draw.Canvas) {
+		main := draw.Crop(c, vg.Points(4), -barW, vg.Points(4), -vg.Points(2))
+		p.Draw(main)
+		dc := p.DataCanvas(main)
+		drawColourBar(c, cm, dc.Max.X+vg.Points(12), vg.Points(12), dc.Min.Y, dc.Max.Y,
+			[]float64{0, 0.25, 0.5, 0.75, 1}, "%.2f", "fraction of the true class")
+	}}, nil
+}
+
+func tickLabels(ts []plot.Tick) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.Label
+	}
+	return out
+}
