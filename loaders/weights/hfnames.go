@@ -1,0 +1,191 @@
+package weights
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/gorgoclip/gorgoclip/layers"
+)
+
+// op is what a Hugging Face tensor goes through to become an OpenAI one.
+type op int
+
+const (
+	asIs      op = iota // same values, same shape
+	transpose           // 2-D [out, in] -> [in, out]
+	qkvPart             // one third, along dim 0, of an OpenAI in_proj tensor
+)
+
+// nameRule is one row of hfNames. In the patterns {i} is a block index and {param}
+// is "weight" or "bias", and both carry over to the OpenAI name.
+type nameRule struct {
+	HF, OpenAI string
+	Op         op
+	Part       int // qkvPart only: 0 q, 1 k, 2 v (nn.MultiheadAttention's order in in_proj)
+	Why        string
+
+	hfRE, oaRE *regexp.Regexp
+	hfTmpl     string // HF with ${i}/${param}, for regexp.Expand
+	oaTmpl     string
+}
+
+// Reasons shared by many rows.
+const (
+	whyRename = "same tensor; HF's module names differ from OpenAI's"
+	whyQKV    = "HF splits nn.MultiheadAttention's packed in_proj into q/k/v nn.Linear; OpenAI keeps one [3W, W] in_proj (rows q;k;v), so the three are concatenated along dim 0 in that order"
+	whyProj   = "HF stores an nn.Linear weight [out, in] (y = x W^T); OpenAI a bare parameter [in, out] used as x @ P, so the matrix is transposed"
+)
+
+// hfNames maps every tensor of transformers' CLIPModel to OpenAI's state dict, with the
+// transform and the reason. It is the single source of truth for the renaming: the
+// converter (FromHF) and the expected HF shapes (ExpectedHFShapes) both derive from it.
+var hfNames = compileRules([]nameRule{
+	{HF: "logit_scale", OpenAI: "logit_scale", Op: asIs, Why: "same scalar parameter, same name"},
+
+	// Text tower.
+	{HF: "text_model.embeddings.token_embedding.weight", OpenAI: "token_embedding.weight", Op: asIs, Why: whyRename},
+	{HF: "text_model.embeddings.position_embedding.weight", OpenAI: "positional_embedding", Op: asIs,
+		Why: "HF wraps the [L, W] table in an nn.Embedding (hence .weight); OpenAI holds the bare parameter"},
+	{HF: "text_model.encoder.layers.{i}.self_attn.q_proj.{param}", OpenAI: "transformer.resblocks.{i}.attn.in_proj_{param}", Op: qkvPart, Part: 0, Why: whyQKV},
+	{HF: "text_model.encoder.layers.{i}.self_attn.k_proj.{param}", OpenAI: "transformer.resblocks.{i}.attn.in_proj_{param}", Op: qkvPart, Part: 1, Why: whyQKV},
+	{HF: "text_model.encoder.layers.{i}.self_attn.v_proj.{param}", OpenAI: "transformer.resblocks.{i}.attn.in_proj_{param}", Op: qkvPart, Part: 2, Why: whyQKV},
+	{HF: "text_model.encoder.layers.{i}.self_attn.out_proj.{param}", OpenAI: "transformer.resblocks.{i}.attn.out_proj.{param}", Op: asIs,
+		Why: "both are nn.Linear [out, in]: only the path differs"},
+	{HF: "text_model.encoder.layers.{i}.layer_norm1.{param}", OpenAI: "transformer.resblocks.{i}.ln_1.{param}", Op: asIs, Why: whyRename},
+	{HF: "text_model.encoder.layers.{i}.layer_norm2.{param}", OpenAI: "transformer.resblocks.{i}.ln_2.{param}", Op: asIs, Why: whyRename},
+	{HF: "text_model.encoder.layers.{i}.mlp.fc1.{param}", OpenAI: "transformer.resblocks.{i}.mlp.c_fc.{param}", Op: asIs,
+		Why: "both are nn.Linear [4W, W]: only the name differs"},
+	{HF: "text_model.encoder.layers.{i}.mlp.fc2.{param}", OpenAI: "transformer.resblocks.{i}.mlp.c_proj.{param}", Op: asIs,
+		Why: "both are nn.Linear [W, 4W]: only the name differs"},
+	{HF: "text_model.final_layer_norm.{param}", OpenAI: "ln_final.{param}", Op: asIs, Why: whyRename},
+	{HF: "text_projection.weight", OpenAI: "text_projection", Op: transpose, Why: whyProj},
+
+	// Vision tower.
+	{HF: "vision_model.embeddings.class_embedding", OpenAI: "visual.class_embedding", Op: asIs, Why: whyRename},
+	{HF: "vision_model.embeddings.patch_embedding.weight", OpenAI: "visual.conv1.weight", Op: asIs,
+		Why: "both are the bias-free nn.Conv2d [W, 3, P, P]"},
+	{HF: "vision_model.embeddings.position_embedding.weight", OpenAI: "visual.positional_embedding", Op: asIs,
+		Why: "HF wraps the [G*G+1, W] table in an nn.Embedding; OpenAI holds the bare parameter"},
+	{HF: "vision_model.pre_layrnorm.{param}", OpenAI: "visual.ln_pre.{param}", Op: asIs,
+		Why: "HF's misspelling (pre_layrnorm) is kept in its checkpoints, so it is matched as written"},
+	{HF: "vision_model.encoder.layers.{i}.self_attn.q_proj.{param}", OpenAI: "visual.transformer.resblocks.{i}.attn.in_proj_{param}", Op: qkvPart, Part: 0, Why: whyQKV},
+	{HF: "vision_model.encoder.layers.{i}.self_attn.k_proj.{param}", OpenAI: "visual.transformer.resblocks.{i}.attn.in_proj_{param}", Op: qkvPart, Part: 1, Why: whyQKV},
+	{HF: "vision_model.encoder.layers.{i}.self_attn.v_proj.{param}", OpenAI: "visual.transformer.resblocks.{i}.attn.in_proj_{param}", Op: qkvPart, Part: 2, Why: whyQKV},
+	{HF: "vision_model.encoder.layers.{i}.self_attn.out_proj.{param}", OpenAI: "visual.transformer.resblocks.{i}.attn.out_proj.{param}", Op: asIs,
+		Why: "both are nn.Linear [out, in]: only the path differs"},
+	{HF: "vision_model.encoder.layers.{i}.layer_norm1.{param}", OpenAI: "visual.transformer.resblocks.{i}.ln_1.{param}", Op: asIs, Why: whyRename},
+	{HF: "vision_model.encoder.layers.{i}.layer_norm2.{param}", OpenAI: "visual.transformer.resblocks.{i}.ln_2.{param}", Op: asIs, Why: whyRename},
+	{HF: "vision_model.encoder.layers.{i}.mlp.fc1.{param}", OpenAI: "visual.transformer.resblocks.{i}.mlp.c_fc.{param}", Op: asIs,
+		Why: "both are nn.Linear [4W, W]: only the name differs"},
+	{HF: "vision_model.encoder.layers.{i}.mlp.fc2.{param}", OpenAI: "visual.transformer.resblocks.{i}.mlp.c_proj.{param}", Op: asIs,
+		Why: "both are nn.Linear [W, 4W]: only the name differs"},
+	{HF: "vision_model.post_layernorm.{param}", OpenAI: "visual.ln_post.{param}", Op: asIs, Why: whyRename},
+	{HF: "visual_projection.weight", OpenAI: "visual.proj", Op: transpose, Why: whyProj},
+})
+
+// hfIgnored matches HF keys that are not weights: the position_ids buffers (int64
+// arange(L)) older transformers versions saved with the model; OpenAI computes none.
+var hfIgnored = regexp.MustCompile(`^(text_model|vision_model)\.embeddings\.position_ids$`)
+
+func compileRules(rules []nameRule) []nameRule {
+	pattern := func(s string) *regexp.Regexp {
+		q := regexp.QuoteMeta(s)
+		q = strings.ReplaceAll(q, `\{i\}`, `(?P<i>\d+)`)
+		q = strings.ReplaceAll(q, `\{param\}`, `(?P<param>weight|bias)`)
+		return regexp.MustCompile("^" + q + "$")
+	}
+	tmpl := strings.NewReplacer("{i}", "${i}", "{param}", "${param}")
+	for i := range rules {
+		r := &rules[i]
+		r.hfRE, r.oaRE = pattern(r.HF), pattern(r.OpenAI)
+		r.hfTmpl, r.oaTmpl = tmpl.Replace(r.HF), tmpl.Replace(r.OpenAI)
+	}
+	return rules
+}
+
+// hfRule returns the rule matching HF key k and the OpenAI key it becomes.
+func hfRule(k string) (*nameRule, string) {
+	for i := range hfNames {
+		r := &hfNames[i]
+		if m := r.hfRE.FindStringSubmatchIndex(k); m != nil {
+			return r, string(r.hfRE.ExpandString(nil, r.oaTmpl, k, m))
+		}
+	}
+	return nil, ""
+}
+
+// ExpectedHFShapes returns every tensor name of a Hugging Face CLIPModel with config c
+// and its shape, derived from ExpectedShapes through the name table.
+func ExpectedHFShapes(c layers.Config) map[string][]int {
+	out := map[string][]int{}
+	for k, s := range ExpectedShapes(c) {
+		for i := range hfNames {
+			r := &hfNames[i]
+			m := r.oaRE.FindStringSubmatchIndex(k)
+			if m == nil {
+				continue
+			}
+			hs := append([]int{}, s...)
+			switch r.Op {
+			case transpose:
+				hs[0], hs[1] = s[1], s[0]
+			case qkvPart:
+				hs[0] = s[0] / 3
+			}
+			out[string(r.oaRE.ExpandString(nil, r.hfTmpl, k, m))] = hs
+		}
+	}
+	return out
+}
+
+// FromHF converts Hugging Face CLIPModel tensors into OpenAI's state dict for config
+// c. It first checks hf against ExpectedHFShapes and reports every missing, unknown and
+// mis-shaped tensor by its Hugging Face name in one error; position_ids buffers are
+// ignored. hf's tensors are not modified; as-is tensors are shared, not copied.
+func FromHF(c layers.Config, hf map[string]*Tensor) (map[string]*Tensor, error) {
+	if err := compare(ExpectedHFShapes(c), hf, hfIgnored.MatchString); err != nil {
+		return nil, fmt.Errorf("Hugging Face names: %w", err)
+	}
+	out := map[string]*Tensor{}
+	for k, t := range hf {
+		if hfIgnored.MatchString(k) {
+			continue
+		}
+		r, oa := hfRule(k)
+		if r == nil { // unreachable after compare; kept so a table bug cannot panic
+			return nil, fmt.Errorf("Hugging Face names: no rule for %s", k)
+		}
+		switch r.Op {
+		case asIs:
+			out[oa] = t
+		case transpose:
+			out[oa] = transpose2D(t)
+		case qkvPart:
+			dst, ok := out[oa]
+			if !ok {
+				shape := append([]int{}, t.Shape...)
+				shape[0] *= 3
+				dst = &Tensor{Shape: shape, Data: make([]float32, 3*len(t.Data))}
+				out[oa] = dst
+			}
+			copy(dst.Data[r.Part*len(t.Data):], t.Data)
+		}
+	}
+	if err := Validate(c, out); err != nil { // a safety net for the table itself
+		return nil, fmt.Errorf("after renaming: %w", err)
+	}
+	return out, nil
+}
+
+// transpose2D returns the [cols, rows] transpose of a 2-D tensor.
+func transpose2D(t *Tensor) *Tensor {
+	r, c := t.Shape[0], t.Shape[1]
+	out := &Tensor{Shape: []int{c, r}, Data: make([]float32, len(t.Data))}
+	for i := 0; i < r; i++ {
+		for j := 0; j < c; j++ {
+			out.Data[j*r+i] = t.Data[i*c+j]
+		}
+	}
+	return out
+}

@@ -1,0 +1,340 @@
+package weights
+
+import (
+	"archive/zip"
+	"bytes"
+	"fmt"
+	"io"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/nlpodyssey/gopickle/pickle"
+	"github.com/nlpodyssey/gopickle/types"
+)
+
+// maxPickleSize bounds data.pkl, which only describes tensors (a few kB for CLIP).
+const maxPickleSize = 64 << 20
+
+// maxGatherElems bounds one tensor view (a stride-0 view may address more elements
+// than its storage holds, so the storage size alone does not bound it).
+const maxGatherElems = 1 << 36
+
+// torchStorageTypes maps PyTorch's legacy storage classes, which torch.save still
+// names in its pickles, to their element size and NumPy type string.
+var torchStorageTypes = map[string]struct {
+	size  int
+	numpy string
+}{
+	"FloatStorage": {4, "<f4"}, "HalfStorage": {2, "<f2"}, "BFloat16Storage": {2, "bf16"},
+	"DoubleStorage": {8, "<f8"}, "LongStorage": {8, "<i8"}, "IntStorage": {4, "<i4"},
+	"ShortStorage": {2, "<i2"}, "CharStorage": {1, "|i1"}, "ByteStorage": {1, "|u1"},
+	"BoolStorage": {1, "|b1"},
+}
+
+// ReadTorchZip reads a state dict saved by torch.save (the zip format PyTorch writes
+// since 1.6: archive/data.pkl plus one archive/data/KEY record per storage) as float32
+// tensors. gopickle's unpickler parses data.pkl; storages are read here, so that each
+// record's size is checked against the pickle's claim before anything is allocated,
+// F32 data stays bit-exact, and strided views are gathered. Errors name the file and
+// the state-dict key.
+func ReadTorchZip(file string) (map[string]*Tensor, error) {
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("loaders: weights: %s: "+format, append([]any{file}, args...)...)
+	}
+	zr, err := zip.OpenReader(file)
+	if err != nil {
+		return nil, fail("not a PyTorch zip checkpoint: %v", err)
+	}
+	defer zr.Close()
+	records := map[string]*zip.File{}
+	var pkl *zip.File
+	for _, f := range zr.File {
+		records[f.Name] = f
+		if path.Base(f.Name) == "data.pkl" && (pkl == nil || len(f.Name) < len(pkl.Name)) {
+			pkl = f
+		}
+	}
+	if pkl == nil {
+		return nil, fail("no data.pkl record")
+	}
+	if _, ok := records[path.Join(path.Dir(pkl.Name), "constants.pkl")]; ok {
+		return nil, fail("TorchScript archives are not supported; save the state_dict instead")
+	}
+	if pkl.UncompressedSize64 > maxPickleSize {
+		return nil, fail("%s is %d bytes, more than the %d-byte limit", pkl.Name, pkl.UncompressedSize64, maxPickleSize)
+	}
+	pb, err := readRecord(pkl, int64(pkl.UncompressedSize64))
+	if err != nil {
+		return nil, fail("%s: %v", pkl.Name, err)
+	}
+	obj, err := unpickleStateDict(pb)
+	if err != nil {
+		return nil, fail("%s: %v", pkl.Name, err)
+	}
+	entries, err := stateDictEntries(obj)
+	if err != nil {
+		return nil, fail("%s: %v", pkl.Name, err)
+	}
+	prefix := path.Dir(pkl.Name) + "/data/"
+	decoded := map[string][]float32{} // storage key -> all its elements
+	out := make(map[string]*Tensor, len(entries))
+	keys := make([]string, 0, len(entries))
+	for k := range entries {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		t := entries[k]
+		st := t.storage
+		data, ok := decoded[st.key]
+		if !ok {
+			rec := records[prefix+st.key]
+			if rec == nil {
+				return nil, fail("key %q: storage record %s%s is missing", k, prefix, st.key)
+			}
+			need := int64(st.numel) * int64(st.size)
+			if st.numel < 0 || uint64(need) > rec.UncompressedSize64 {
+				return nil, fail("key %q: storage %s claims %d elements of %d bytes, record holds %d bytes",
+					k, st.key, st.numel, st.size, rec.UncompressedSize64)
+			}
+			raw, err := readRecord(rec, need)
+			if err != nil {
+				return nil, fail("key %q: storage %s: %v", k, st.key, err)
+			}
+			if data, err = decodeFloat32(st.numpy, raw); err != nil {
+				return nil, fail("key %q: storage %s: %v", k, st.key, err)
+			}
+			decoded[st.key] = data
+		}
+		tt, err := t.gather(data)
+		if err != nil {
+			return nil, fail("key %q: %v", k, err)
+		}
+		out[k] = tt
+	}
+	return out, nil
+}
+
+// readRecord reads exactly n bytes from the start of a zip record.
+func readRecord(f *zip.File, n int64) ([]byte, error) {
+	rc, err := f.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(rc, buf); err != nil {
+		return nil, fmt.Errorf("reading %s: %v", f.Name, err)
+	}
+	return buf, nil
+}
+
+// torchStorage is a storage named by the pickle; its bytes are read afterwards.
+type torchStorage struct {
+	key   string
+	numel int
+	size  int
+	numpy string
+}
+
+// torchTensor is a (possibly strided) view into a storage.
+type torchTensor struct {
+	storage *torchStorage
+	offset  int
+	shape   []int
+	stride  []int
+}
+
+// gather copies the view out of the decoded storage into a C-ordered tensor, after
+// checking that every element it addresses lies inside the storage.
+func (t *torchTensor) gather(data []float32) (*Tensor, error) {
+	if len(t.shape) != len(t.stride) {
+		return nil, fmt.Errorf("shape %v and stride %v differ in length", t.shape, t.stride)
+	}
+	// Every product below is bounded before it is formed, so hostile sizes and
+	// strides cannot overflow.
+	if t.offset < 0 || t.offset > len(data) {
+		return nil, fmt.Errorf("storage offset %d outside storage %s of %d elements", t.offset, t.storage.key, len(data))
+	}
+	n, last := 1, t.offset
+	for i, d := range t.shape {
+		s := t.stride[i]
+		if d < 0 || s < 0 {
+			return nil, fmt.Errorf("negative shape %v or stride %v", t.shape, t.stride)
+		}
+		if d == 0 {
+			n = 0
+			continue
+		}
+		if n > maxGatherElems/d {
+			return nil, fmt.Errorf("shape %v is too large", t.shape)
+		}
+		n *= d
+		if d > 1 {
+			if s > (len(data)-last)/(d-1) {
+				return nil, fmt.Errorf("view (offset %d, shape %v, stride %v) runs past storage %s of %d elements",
+					t.offset, t.shape, t.stride, t.storage.key, len(data))
+			}
+			last += (d - 1) * s
+		}
+	}
+	if n > 0 && last >= len(data) {
+		return nil, fmt.Errorf("view (offset %d, shape %v, stride %v) runs past storage %s of %d elements",
+			t.offset, t.shape, t.stride, t.storage.key, len(data))
+	}
+	out := &Tensor{Shape: append([]int{}, t.shape...), Data: make([]float32, n)}
+	if n == 0 {
+		return out, nil
+	}
+	idx := make([]int, len(t.shape))
+	for i := range out.Data {
+		pos := t.offset
+		for j, v := range idx {
+			pos += v * t.stride[j]
+		}
+		out.Data[i] = data[pos]
+		for j := len(idx) - 1; j >= 0; j-- { // odometer increment, last axis fastest
+			if idx[j]++; idx[j] < t.shape[j] {
+				break
+			}
+			idx[j] = 0
+		}
+	}
+	return out, nil
+}
+
+// storageClass stands for torch.XStorage in the pickle.
+type storageClass struct{ name string }
+
+// rebuildTensor stands for torch._utils._rebuild_tensor_v2(storage, offset, size,
+// stride, requires_grad, backward_hooks[, metadata]).
+type rebuildTensor struct{}
+
+func (rebuildTensor) Call(args ...interface{}) (interface{}, error) {
+	if len(args) < 4 {
+		return nil, fmt.Errorf("_rebuild_tensor_v2: %d arguments, want at least 4", len(args))
+	}
+	st, ok1 := args[0].(*torchStorage)
+	off, ok2 := args[1].(int)
+	size, ok3 := args[2].(*types.Tuple)
+	stride, ok4 := args[3].(*types.Tuple)
+	if !ok1 || !ok2 || !ok3 || !ok4 {
+		return nil, fmt.Errorf("_rebuild_tensor_v2: unexpected argument types %T, %T, %T, %T", args[0], args[1], args[2], args[3])
+	}
+	t := &torchTensor{storage: st, offset: off}
+	var err error
+	if t.shape, err = intTuple(size); err != nil {
+		return nil, err
+	}
+	if t.stride, err = intTuple(stride); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// rebuildParameter stands for torch._utils._rebuild_parameter(data, requires_grad,
+// backward_hooks): a Parameter is its data.
+type rebuildParameter struct{}
+
+func (rebuildParameter) Call(args ...interface{}) (interface{}, error) {
+	if len(args) < 1 {
+		return nil, fmt.Errorf("_rebuild_parameter: no arguments")
+	}
+	if _, ok := args[0].(*torchTensor); !ok {
+		return nil, fmt.Errorf("_rebuild_parameter: argument is %T, not a tensor", args[0])
+	}
+	return args[0], nil
+}
+
+func intTuple(t *types.Tuple) ([]int, error) {
+	out := make([]int, t.Len())
+	for i := range out {
+		v, ok := t.Get(i).(int)
+		if !ok {
+			return nil, fmt.Errorf("tuple of ints expected, got %v", t)
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// unpickleStateDict runs the unpickler with the few torch classes a state dict needs;
+// anything else torch-specific is refused. A panic inside the third-party unpickler on
+// hostile input becomes an error.
+func unpickleStateDict(b []byte) (obj interface{}, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			obj, err = nil, fmt.Errorf("malformed pickle: %v", r)
+		}
+	}()
+	u := pickle.NewUnpickler(bytes.NewReader(b))
+	u.FindClass = func(module, name string) (interface{}, error) {
+		switch {
+		case module == "torch._utils" && name == "_rebuild_tensor_v2":
+			return rebuildTensor{}, nil
+		case module == "torch._utils" && name == "_rebuild_parameter":
+			return rebuildParameter{}, nil
+		case module == "torch":
+			if _, ok := torchStorageTypes[name]; ok {
+				return &storageClass{name: name}, nil
+			}
+		}
+		if strings.HasPrefix(module, "torch") {
+			return nil, fmt.Errorf("unsupported class %s.%s", module, name)
+		}
+		return types.NewGenericClass(module, name), nil
+	}
+	u.PersistentLoad = func(id interface{}) (interface{}, error) {
+		// ('storage', storage_type, key, location, numel)
+		t, ok := id.(*types.Tuple)
+		if !ok || t.Len() < 5 {
+			return nil, fmt.Errorf("persistent id %v is not a storage tuple", id)
+		}
+		kind, _ := t.Get(0).(string)
+		cls, ok1 := t.Get(1).(*storageClass)
+		key, ok2 := t.Get(2).(string)
+		numel, ok3 := t.Get(4).(int)
+		if kind != "storage" || !ok1 || !ok2 || !ok3 {
+			return nil, fmt.Errorf("persistent id %v is not a storage tuple", id)
+		}
+		dt := torchStorageTypes[cls.name]
+		return &torchStorage{key: key, numel: numel, size: dt.size, numpy: dt.numpy}, nil
+	}
+	return u.Load()
+}
+
+// stateDictEntries returns the tensors of a pickled dict or OrderedDict by key.
+func stateDictEntries(obj interface{}) (map[string]*torchTensor, error) {
+	out := map[string]*torchTensor{}
+	add := func(k, v interface{}) error {
+		key, ok := k.(string)
+		if !ok {
+			return fmt.Errorf("state dict key %v is %T, not a string", k, k)
+		}
+		t, ok := v.(*torchTensor)
+		if !ok {
+			return fmt.Errorf("state dict key %q holds %T, not a tensor", key, v)
+		}
+		out[key] = t
+		return nil
+	}
+	switch d := obj.(type) {
+	case *types.Dict:
+		for _, e := range *d {
+			if err := add(e.Key, e.Value); err != nil {
+				return nil, err
+			}
+		}
+	case *types.OrderedDict:
+		for e := d.List.Front(); e != nil; e = e.Next() {
+			kv := e.Value.(*types.OrderedDictEntry)
+			if err := add(kv.Key, kv.Value); err != nil {
+				return nil, err
+			}
+		}
+	default:
+		return nil, fmt.Errorf("top-level object is %T, not a state dict", obj)
+	}
+	return out, nil
+}
