@@ -1,0 +1,27 @@
+// Package download fetches what the experiments need from the network: CLIP weights
+// from the Hugging Face hub (FetchModel), the fast.ai Imagenette archives
+// (FetchImagenette), and OpenAI's per-dataset prompt templates (FetchTemplates).
+//
+// Every file goes through File, which writes to DEST.partial, resumes an interrupted
+// transfer with an HTTP Range request (guarded by If-Range), retries transient failures
+// (dropped connections, 5xx, 429) with exponential backoff, checks the expected size and
+// SHA-256 when they are known, and only then renames the file into place. A file at
+// its final name is therefore always complete.
+//
+// Partial-file policy: a .partial file is kept when a transfer fails on the network or
+// is cancelled, so that the next run resumes it; it is removed when the finished bytes
+// fail the size or checksum check, since resuming corrupt bytes cannot help.
+//
+// When the network is unreachable (DNS failure, connection refused, no route), the
+// functions fail at once with an *OfflineError that names the URL and the exact local
+// path gorgoclip reads, so the file can be fetched elsewhere and copied there.
+//
+// Cache layout (root: $GORGOCLIP_CACHE, else os.UserCacheDir()/gorgoclip):
+//
+//	models/{owner}--{name}/          config.json, model.safetensors, vocab.json, merges.txt
+//	datasets/imagenette2-320/        train/<wnid>/*.JPEG, val/<wnid>/*.JPEG
+//	templates/prompts.md             OpenAI's CLIP data/prompts.md
+//
+// Environment: HF_ENDPOINT (default https://huggingface.co) and HF_TOKEN (sent as
+// "Authorization: Bearer" to the hub only) are honoured as huggingface_hub does.
+package download

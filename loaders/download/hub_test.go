@@ -1,0 +1,274 @@
+package download
+
+import (
+	"archive/tar"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeHub serves /api/models/{repo}/revision/{rev} and /{repo}/resolve/{rev}/{file}.
+type fakeHub struct {
+	repo   string
+	files  map[string][]byte
+	lfs    map[string]bool // files listed with an lfs block
+	badSHA map[string]bool // files whose listed sha256 is wrong
+
+	mu    sync.Mutex
+	paths []string
+	auth  []string
+}
+
+func (h *fakeHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	h.paths = append(h.paths, r.URL.Path)
+	h.auth = append(h.auth, r.Header.Get("Authorization"))
+	h.mu.Unlock()
+	if r.URL.Path == "/api/models/"+h.repo+"/revision/main" {
+		if r.URL.Query().Get("blobs") != "true" {
+			http.Error(w, "want blobs", 400)
+			return
+		}
+		var sib []map[string]any
+		for name, b := range h.files {
+			s := map[string]any{"rfilename": name, "size": len(b)}
+			if h.lfs[name] {
+				sum := sha(b)
+				if h.badSHA[name] {
+					sum = sha([]byte("tampered"))
+				}
+				s["lfs"] = map[string]any{"sha256": sum, "size": len(b), "pointerSize": 134}
+			}
+			sib = append(sib, s)
+		}
+		sib = append(sib, map[string]any{"rfilename": "README.md", "size": 3})
+		json.NewEncoder(w).Encode(map[string]any{"id": h.repo, "sha": "0123abcd", "siblings": sib})
+		return
+	}
+	if name, ok := strings.CutPrefix(r.URL.Path, "/"+h.repo+"/resolve/main/"); ok {
+		if b, ok := h.files[name]; ok {
+			w.Header().Set("ETag", `"`+sha(b)[:16]+`"`)
+			http.ServeContent(w, r, "", time.Time{}, strings.NewReader(string(b)))
+			return
+		}
+	}
+	http.NotFound(w, r)
+}
+
+func (h *fakeHub) requested() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.paths...)
+}
+
+func newHub() *fakeHub {
+	return &fakeHub{
+		repo: "openai/clip-tiny",
+		files: map[string][]byte{
+			"config.json":       []byte(`{"model_type":"clip"}`),
+			"model.safetensors": testData(70_000),
+			"pytorch_model.bin": testData(80_000),
+			"vocab.json":        []byte(`{"a":0}`),
+			"merges.txt":        []byte("#version: 0.2\na b\n"),
+		},
+		lfs: map[string]bool{"model.safetensors": true, "pytorch_model.bin": true},
+	}
+}
+
+func TestFetchModel(t *testing.T) {
+	hub := newHub()
+	ts := httptest.NewServer(hub)
+	defer ts.Close()
+	t.Setenv("HF_ENDPOINT", ts.URL+"/")
+	t.Setenv("HF_TOKEN", "hf_secret")
+	t.Setenv(CacheEnv, t.TempDir())
+	dir, err := FetchModel(context.Background(), hub.repo, HubOptions{Options: fastOpts()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := ModelDir(hub.repo, "main")
+	if dir != want || !strings.HasSuffix(dir, filepath.Join("models", "openai--clip-tiny")) {
+		t.Errorf("dir: got %s want %s", dir, want)
+	}
+	for _, name := range []string{"config.json", "model.safetensors", "vocab.json", "merges.txt"} {
+		checkFile(t, filepath.Join(dir, name), hub.files[name])
+	}
+	if _, err := os.Stat(filepath.Join(dir, "pytorch_model.bin")); err == nil {
+		t.Errorf("pytorch_model.bin fetched although model.safetensors exists")
+	}
+	for _, p := range hub.requested() {
+		if strings.HasSuffix(p, "pytorch_model.bin") || strings.HasSuffix(p, "README.md") {
+			t.Errorf("unneeded request %s", p)
+		}
+	}
+	for i, a := range hub.auth {
+		if a != "Bearer hf_secret" {
+			t.Errorf("request %d (%s): Authorization %q, want the HF_TOKEN bearer", i, hub.paths[i], a)
+		}
+	}
+	var src map[string]any
+	b, _ := os.ReadFile(filepath.Join(dir, ".gorgoclip-source.json"))
+	if json.Unmarshal(b, &src) != nil || src["sha"] != "0123abcd" {
+		t.Errorf("source record: %s", b)
+	}
+
+	// Second run: only the listing is fetched; complete files are skipped.
+	n := len(hub.requested())
+	if _, err := FetchModel(context.Background(), hub.repo, HubOptions{Options: fastOpts()}); err != nil {
+		t.Fatal(err)
+	}
+	if got := hub.requested()[n:]; len(got) != 1 || !strings.HasPrefix(got[0], "/api/models/") {
+		t.Errorf("second fetch requested %v, want only the listing", got)
+	}
+}
+
+func TestFetchModelPrefersAndFallsBack(t *testing.T) {
+	t.Parallel()
+	hub := newHub()
+	delete(hub.files, "model.safetensors")
+	ts := httptest.NewServer(hub)
+	defer ts.Close()
+	dir := t.TempDir()
+	got, err := FetchModel(context.Background(), hub.repo, HubOptions{Options: fastOpts(), Endpoint: ts.URL, Dir: dir, Token: "-"})
+	if err != nil || got != dir {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	checkFile(t, filepath.Join(dir, "pytorch_model.bin"), hub.files["pytorch_model.bin"])
+}
+
+func TestFetchModelBadHubSHA(t *testing.T) {
+	t.Parallel()
+	hub := newHub()
+	hub.badSHA = map[string]bool{"model.safetensors": true}
+	ts := httptest.NewServer(hub)
+	defer ts.Close()
+	dir := t.TempDir()
+	_, err := FetchModel(context.Background(), hub.repo, HubOptions{Options: fastOpts(), Endpoint: ts.URL, Dir: dir, Token: "-"})
+	if err == nil || !strings.Contains(err.Error(), "sha256 mismatch for model.safetensors") {
+		t.Fatalf("got %v, want a sha256 mismatch", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err == nil {
+		t.Errorf("weights with a wrong digest were kept")
+	}
+}
+
+func TestFetchModelErrors(t *testing.T) {
+	t.Parallel()
+	hub := newHub()
+	ts := httptest.NewServer(hub)
+	defer ts.Close()
+	for i, test := range []struct{ repo, want string }{
+		{"../../etc", "not a hub repository name"},
+		{"a/b/c", "not a hub repository name"},
+		{"openai/missing", "404"},
+	} {
+		_, err := FetchModel(context.Background(), test.repo, HubOptions{Options: fastOpts(), Endpoint: ts.URL, Dir: t.TempDir(), Token: "-"})
+		if err == nil || !strings.Contains(err.Error(), test.want) || !strings.HasPrefix(err.Error(), "loaders: download:") {
+			t.Errorf("test %d: got %v, want %q", i, err, test.want)
+		}
+	}
+	hub2 := newHub()
+	delete(hub2.files, "model.safetensors")
+	delete(hub2.files, "pytorch_model.bin")
+	ts2 := httptest.NewServer(hub2)
+	defer ts2.Close()
+	_, err := FetchModel(context.Background(), hub2.repo, HubOptions{Options: fastOpts(), Endpoint: ts2.URL, Dir: t.TempDir(), Token: "-"})
+	if err == nil || !strings.Contains(err.Error(), "neither model.safetensors nor pytorch_model.bin") {
+		t.Errorf("no weights: got %v", err)
+	}
+}
+
+func TestFetchModelOffline(t *testing.T) {
+	t.Parallel()
+	ts := httptest.NewServer(http.NotFoundHandler())
+	endpoint := ts.URL
+	ts.Close()
+	dir := filepath.Join(t.TempDir(), "m")
+	_, err := FetchModel(context.Background(), "openai/clip-vit-base-patch32", HubOptions{Endpoint: endpoint, Dir: dir, Token: "-"})
+	if !errors.Is(err, ErrOffline) || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "model.safetensors") {
+		t.Fatalf("got %v, want an offline error naming the files and %s", err, dir)
+	}
+	// With the files already there, offline is fine.
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "config.json"), []byte("{}"), 0o644)
+	os.WriteFile(filepath.Join(dir, "model.safetensors"), []byte("x"), 0o644)
+	got, err := FetchModel(context.Background(), "openai/clip-vit-base-patch32", HubOptions{Endpoint: endpoint, Dir: dir, Token: "-"})
+	if err != nil || got != dir {
+		t.Errorf("offline with files present: got %q, %v", got, err)
+	}
+}
+
+func TestFetchImagenette(t *testing.T) {
+	t.Parallel()
+	archive := tgz(t,
+		entry{name: "imagenette2-160/", typ: tar.TypeDir},
+		entry{name: "imagenette2-160/train/n01440764/a.JPEG", typ: tar.TypeReg, body: "a"},
+		entry{name: "imagenette2-160/val/n03888257/b.JPEG", typ: tar.TypeReg, body: "b"},
+	)
+	srv := &fileServer{data: archive}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	dest := t.TempDir()
+	opts := SourceOptions{Options: fastOpts(), URL: ts.URL + "/imagenette2-160.tgz", Expect: Expect{SHA256: sha(archive)}}
+	dir, err := FetchImagenette(context.Background(), "imagenette-160", dest, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dir != filepath.Join(dest, "imagenette2-160") {
+		t.Errorf("dir %s", dir)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "val", "n03888257", "b.JPEG")); err != nil || string(b) != "b" {
+		t.Errorf("val image: %q %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(dest, "imagenette2-160.tgz")); err == nil {
+		t.Errorf("archive kept without KeepArchive")
+	}
+	if _, err := FetchImagenette(context.Background(), "imagenette-160", dest, opts); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(srv.requests()); n != 1 {
+		t.Errorf("completed dataset fetched again: %d requests", n)
+	}
+	if _, err := FetchImagenette(context.Background(), "imagewoof", dest, opts); err == nil {
+		t.Errorf("unknown variant accepted")
+	}
+	if u, _ := ImagenetteURL("imagenette-320"); u != "https://s3.amazonaws.com/fast-ai-imageclas/imagenette2-320.tgz" {
+		t.Errorf("ImagenetteURL: %s", u)
+	}
+}
+
+func TestFetchImagenetteOffline(t *testing.T) {
+	t.Parallel()
+	ts := httptest.NewServer(http.NotFoundHandler())
+	u := ts.URL + "/imagenette2-320.tgz"
+	ts.Close()
+	dest := t.TempDir()
+	_, err := FetchImagenette(context.Background(), "imagenette2-320", dest, SourceOptions{URL: u})
+	if !errors.Is(err, ErrOffline) || !strings.Contains(err.Error(), filepath.Join(dest, "imagenette2-320.tgz")) || !strings.Contains(err.Error(), u) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestFetchTemplates(t *testing.T) {
+	t.Parallel()
+	body := []byte("# Prompts\n\n## CIFAR10\n\ntemplates = [\n    'a photo of a {}.',\n]\n")
+	ts := httptest.NewServer(&fileServer{data: body})
+	defer ts.Close()
+	dest := filepath.Join(t.TempDir(), "t", "prompts.md")
+	got, err := FetchTemplates(context.Background(), dest, SourceOptions{Options: fastOpts(), URL: ts.URL + "/prompts.md"})
+	if err != nil || got != dest {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	checkFile(t, dest, body)
+	if !strings.HasSuffix(DefaultTemplatesURL, "/openai/CLIP/main/data/prompts.md") {
+		t.Errorf("DefaultTemplatesURL %s", DefaultTemplatesURL)
+	}
+}
