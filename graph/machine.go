@@ -1,0 +1,222 @@
+package graph
+
+import (
+	"fmt"
+	"hash"
+	"sort"
+	"sync"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Builder assembles one inference graph: named inputs fed per run, weights bound once,
+// and named outputs copied out at the moment they are computed (gorgonia reuses
+// intermediate buffers, so reading Node.Value after the run would be unreliable).
+type Builder struct {
+	// G is the graph under construction; layers add nodes to it directly.
+	G       *G.ExprGraph
+	inputs  map[string]*G.Node
+	params  map[string]*G.Node
+	outputs map[string]*tapOp
+}
+
+// NewBuilder returns an empty Builder.
+func NewBuilder() *Builder {
+	return &Builder{G: G.NewGraph(), inputs: map[string]*G.Node{}, params: map[string]*G.Node{}, outputs: map[string]*tapOp{}}
+}
+
+// Input declares a float32 input of the given shape, set by every Machine.Run.
+func (b *Builder) Input(name string, shape ...int) *G.Node {
+	n := G.NewTensor(b.G, tensor.Float32, len(shape), G.WithShape(shape...), G.WithName(name))
+	b.inputs[name] = n
+	return n
+}
+
+// Param returns the node holding weight w under name (an OpenAI state-dict key),
+// creating it on first use. w is bound by reference: it is never copied, and every
+// graph built from the same layers shares it. w may be a transposed view (Dense.T()).
+func (b *Builder) Param(name string, w *tensor.Dense) *G.Node {
+	if n, ok := b.params[name]; ok {
+		return n
+	}
+	n := G.NewTensor(b.G, tensor.Float32, w.Dims(), G.WithShape(w.Shape()...), G.WithName(name), G.WithValue(w))
+	b.params[name] = n
+	return n
+}
+
+// Output marks n as a result named name, returned by Machine.Run.
+func (b *Builder) Output(name string, n *G.Node) error {
+	if _, dup := b.outputs[name]; dup {
+		return fmt.Errorf("graph: duplicate output %q", name)
+	}
+	op := &tapOp{name: name}
+	if _, err := G.ApplyOpWithName(op, "tap:"+name, n); err != nil {
+		return fmt.Errorf("graph: output %q: %w", name, err)
+	}
+	b.outputs[name] = op
+	return nil
+}
+
+// Compile turns the graph into a reusable Machine.
+func (b *Builder) Compile() (m *Machine, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("graph: compile: %v", r)
+		}
+	}()
+	vm := G.NewTapeMachine(b.G)
+	return &Machine{vm: vm, inputs: b.inputs, outputs: b.outputs}, nil
+}
+
+// Machine is a compiled graph, run once per batch. It is not safe for concurrent use.
+type Machine struct {
+	vm      G.VM
+	inputs  map[string]*G.Node
+	outputs map[string]*tapOp
+}
+
+// Output is one result of Machine.Run: a row-major array the caller owns.
+type Output struct {
+	Shape []int
+	Data  []float32
+}
+
+// Run binds inputs (name -> row-major data of the declared shape), runs the graph and
+// returns every declared output. The input slices are read, not kept or modified.
+func (m *Machine) Run(inputs map[string][]float32) (out map[string]Output, err error) {
+	names := make([]string, 0, len(m.inputs))
+	for n := range m.inputs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		node := m.inputs[name]
+		data, ok := inputs[name]
+		if !ok {
+			return nil, fmt.Errorf("graph: input %q not given", name)
+		}
+		if len(data) != node.Shape().TotalSize() {
+			return nil, fmt.Errorf("graph: input %q has %d values, want %v", name, len(data), node.Shape())
+		}
+		t := tensor.New(tensor.WithShape(node.Shape().Clone()...), tensor.WithBacking(data))
+		if err := G.Let(node, t); err != nil {
+			return nil, fmt.Errorf("graph: input %q: %w", name, err)
+		}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("graph: run: %v", r)
+		}
+		m.vm.Reset()
+	}()
+	if err := m.vm.RunAll(); err != nil {
+		return nil, fmt.Errorf("graph: run: %w", err)
+	}
+	out = make(map[string]Output, len(m.outputs))
+	for name, t := range m.outputs {
+		if t.data == nil {
+			return nil, fmt.Errorf("graph: output %q was not computed", name)
+		}
+		out[name] = Output{Shape: t.shape, Data: t.data}
+		t.data, t.shape = nil, nil
+	}
+	return out, nil
+}
+
+// Close releases the machine.
+func (m *Machine) Close() error { return m.vm.Close() }
+
+// tapOp copies its input into host memory when it runs; it is how outputs leave a graph.
+type tapOp struct {
+	pureOp
+	name  string
+	shape []int
+	data  []float32
+}
+
+func (o *tapOp) Arity() int { return 1 }
+func (o *tapOp) Type() hm.Type {
+	a := hm.TypeVariable('a')
+	return hm.NewFnType(a, tensor.Float32)
+}
+func (o *tapOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return tensor.ScalarShape(), nil }
+func (o *tapOp) Do(in ...G.Value) (G.Value, error) {
+	x, sx, err := f32(in[0])
+	if err != nil {
+		return nil, err
+	}
+	o.data = append([]float32(nil), x...)
+	o.shape = append([]int(nil), sx...)
+	return G.NewF32(0), nil
+}
+func (o *tapOp) String() string        { return fmt.Sprintf("Tap{%s@%p}", o.name, o) }
+func (o *tapOp) WriteHash(h hash.Hash) { fmt.Fprint(h, o.String()) }
+func (o *tapOp) Hashcode() uint32      { return hashOf(o) }
+
+// Cache keeps compiled machines keyed by what shapes them (tower, batch size, text
+// length), so a graph is built once and reused across batches. When more than Max
+// machines are held the oldest is closed. The zero value holds up to 8. It is safe for
+// concurrent use, but a Machine it returns is not: callers serialise runs.
+type Cache struct {
+	// Max is the number of machines kept; 0 means 8.
+	Max   int
+	mu    sync.Mutex
+	m     map[string]*Machine
+	order []string
+}
+
+// Get returns the machine for key, building it with build on first use.
+func (c *Cache) Get(key string, build func() (*Machine, error)) (*Machine, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m, ok := c.m[key]; ok {
+		return m, nil
+	}
+	m, err := build()
+	if err != nil {
+		return nil, err
+	}
+	if c.m == nil {
+		c.m = map[string]*Machine{}
+	}
+	max := c.Max
+	if max <= 0 {
+		max = 8
+	}
+	for len(c.order) >= max {
+		old := c.order[0]
+		c.order = c.order[1:]
+		c.m[old].Close()
+		delete(c.m, old)
+	}
+	c.m[key] = m
+	c.order = append(c.order, key)
+	return m, nil
+}
+
+// Len reports how many machines are cached.
+func (c *Cache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
+}
+
+// Close closes every cached machine.
+func (c *Cache) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range c.m {
+		m.Close()
+	}
+	c.m, c.order = nil, nil
+}
+
+// Has reports whether a machine for key is cached.
+func (c *Cache) Has(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.m[key]
+	return ok
+}

@@ -1,0 +1,394 @@
+// Package clip is a whole CLIP model on gorgonia graphs: load a checkpoint, encode
+// images and texts in batches, and score them zero-shot.
+//
+// A Model builds one graph per (tower, batch size[, text length]) the first time it
+// sees that shape and reuses it for every later batch; the weights are shared by all
+// of them and never copied. Text runs stop at the last end-of-text position of each
+// batch: the causal mask makes later positions irrelevant to the pooled token, so the
+// result equals the full 77-position run.
+package clip
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/gorgoclip/gorgoclip/graph"
+	"github.com/gorgoclip/gorgoclip/layers"
+	"github.com/gorgoclip/gorgoclip/loaders/weights"
+)
+
+// DefaultBatchSize is the number of images or prompts per graph run unless
+// WithBatchSize says otherwise.
+const DefaultBatchSize = 32
+
+// Stage names an intermediate result a tower can return (see ImageStages, TextStages).
+type Stage string
+
+const (
+	// StageEmbedded is the input to the first block [N,T,D]: after ln_pre (vision), or
+	// after the token and positional embeddings (text).
+	StageEmbedded Stage = "embedded"
+	// StageEncoder is the output of the last block [N,T,D], before ln_post/ln_final.
+	StageEncoder Stage = "encoder"
+	// StageFinal is ln_final at every position [N,L,D] (text only).
+	StageFinal Stage = "ln_final"
+	// StagePooled is the pooled token after its LayerNorm [N,D]: pre-projection
+	// features, the usual input of linear probes.
+	StagePooled Stage = "pooled"
+	// StageFeatures is the projected embedding [N,E] (not normalised).
+	StageFeatures Stage = "features"
+)
+
+// BlockStage names the output of residual block i [N,T,D].
+func BlockStage(i int) Stage { return Stage(fmt.Sprintf("block%d", i)) }
+
+// Model is a CLIP model ready to encode. Its methods may be called from several
+// goroutines; runs are serialised.
+type Model struct {
+	// Visual is the image tower.
+	Visual *layers.VisionTransformer
+	// Text is the text tower.
+	Text *layers.TextTransformer
+
+	cfg        layers.Config
+	logitScale float32
+	batchSize  int
+	progress   func(done, total int)
+
+	mu    sync.Mutex
+	cache graph.Cache
+}
+
+// Option configures a Model.
+type Option func(*Model)
+
+// WithBatchSize sets how many images or prompts go through a graph at once
+// (DefaultBatchSize when n <= 0).
+func WithBatchSize(n int) Option {
+	return func(m *Model) {
+		if n > 0 {
+			m.batchSize = n
+		}
+	}
+}
+
+// WithProgress calls f after each batch with the items done so far and the total.
+func WithProgress(f func(done, total int)) Option { return func(m *Model) { m.progress = f } }
+
+// Load reads the checkpoint in dir (any layout weights.Load accepts) and builds a Model.
+func Load(dir string, opts ...Option) (*Model, error) {
+	ck, err := weights.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	return New(ck, opts...)
+}
+
+// New builds a Model over ck's tensors, which it shares rather than copies: ck's data
+// must not change afterwards.
+func New(ck *weights.Checkpoint, opts ...Option) (*Model, error) {
+	if ck == nil {
+		return nil, errors.New("clip: nil checkpoint")
+	}
+	if err := ck.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("clip: %w", err)
+	}
+	if err := weights.Validate(ck.Config, ck.Tensors); err != nil {
+		return nil, fmt.Errorf("clip: %w", err)
+	}
+	m := &Model{cfg: ck.Config, batchSize: DefaultBatchSize}
+	m.cache.Max = 16
+	var err error
+	if m.Visual, err = layers.NewVisionTransformer(ck.Config, ck.Tensors); err != nil {
+		return nil, fmt.Errorf("clip: %w", err)
+	}
+	if m.Text, err = layers.NewTextTransformer(ck.Config, ck.Tensors); err != nil {
+		return nil, fmt.Errorf("clip: %w", err)
+	}
+	ls := ck.Tensors["logit_scale"]
+	if ls == nil || len(ls.Data) != 1 {
+		return nil, errors.New("clip: logit_scale: want one value")
+	}
+	m.logitScale = ls.Data[0]
+	for _, o := range opts {
+		o(m)
+	}
+	return m, nil
+}
+
+// Config returns the model's configuration.
+func (m *Model) Config() layers.Config { return m.cfg }
+
+// LogitScale returns the learned temperature as stored (a log): logits multiply
+// cosine similarities by exp(LogitScale()).
+func (m *Model) LogitScale() float32 { return m.logitScale }
+
+// BatchSize returns the number of items per graph run.
+func (m *Model) BatchSize() int { return m.batchSize }
+
+// Close releases the compiled graphs. The Model stays usable; graphs are rebuilt.
+func (m *Model) Close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cache.Close()
+}
+
+// EncodeImages returns the projected features [n,E] (not normalised) of n images
+// given as CLIP-normalised pixels [n,3,R,R].
+func (m *Model) EncodeImages(pixels []float32, n int) ([]float32, error) {
+	out, err := m.ImageStages(pixels, n, StageFeatures)
+	if err != nil {
+		return nil, err
+	}
+	return out[StageFeatures], nil
+}
+
+// EncodeTexts returns the projected features [M,E] (not normalised) of m prompts given
+// as token ids [M,L] (L <= the context length, zero padded, as clip.tokenize writes them).
+// Each row is pooled at its end-of-text token: the first position holding the row's
+// largest id.
+func (m *Model) EncodeTexts(tokens []int32, rows int) ([]float32, error) {
+	out, err := m.TextStages(tokens, rows, StageFeatures)
+	if err != nil {
+		return nil, err
+	}
+	return out[StageFeatures], nil
+}
+
+func checkStages(stages []Stage, layersN int, text bool) ([]Stage, error) {
+	if len(stages) == 0 {
+		return nil, errors.New("clip: no stage requested")
+	}
+	seen := map[Stage]bool{}
+	var out []Stage
+	for _, s := range stages {
+		ok := s == StageEmbedded || s == StageEncoder || s == StagePooled || s == StageFeatures || (text && s == StageFinal)
+		for i := 0; i < layersN && !ok; i++ {
+			ok = s == BlockStage(i)
+		}
+		if !ok {
+			return nil, fmt.Errorf("clip: unknown stage %q", s)
+		}
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out, nil
+}
+
+func stagesKey(stages []Stage) string {
+	s := make([]string, len(stages))
+	for i, st := range stages {
+		s[i] = string(st)
+	}
+	return strings.Join(s, ",")
+}
+
+// ImageStages runs the image tower over pixels [n,3,R,R] and returns the requested
+// stages, each flattened over n images in order.
+func (m *Model) ImageStages(pixels []float32, n int, stages ...Stage) (map[Stage][]float32, error) {
+	v := m.cfg.Vision
+	stages, err := checkStages(stages, v.Layers, false)
+	if err != nil {
+		return nil, err
+	}
+	per := 3 * v.ImageResolution * v.ImageResolution
+	if n <= 0 || len(pixels) != n*per {
+		return nil, fmt.Errorf("clip: got %d pixel values for %d images, want %d images of [3,%d,%d]", len(pixels), n, n, v.ImageResolution, v.ImageResolution)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[Stage][]float32{}
+	for start := 0; start < n; start += m.batchSize {
+		cur := min(m.batchSize, n-start)
+		gb := max(cur, 2) // gorgonia's Mul treats a [1,D] matrix as a vector: pad to 2 rows
+		mach, err := m.cache.Get(fmt.Sprintf("vision/b=%d/%s", gb, stagesKey(stages)), func() (*graph.Machine, error) {
+			return m.buildVision(gb, stages)
+		})
+		if err != nil {
+			return nil, err
+		}
+		g, p := v.Grid(), v.PatchSize
+		patches := make([]float32, gb*g*g*3*p*p)
+		src := make([]float32, gb*per)
+		copy(src, pixels[start*per:(start+cur)*per])
+		if err := m.Visual.Patchify(patches, src, gb); err != nil {
+			return nil, fmt.Errorf("clip: %w", err)
+		}
+		res, err := mach.Run(map[string][]float32{"patches": patches})
+		if err != nil {
+			return nil, fmt.Errorf("clip: images %d..%d: %w", start, start+cur-1, err)
+		}
+		for _, s := range stages {
+			r := res[string(s)]
+			out[s] = append(out[s], r.Data[:len(r.Data)/gb*cur]...)
+		}
+		if m.progress != nil {
+			m.progress(start+cur, n)
+		}
+	}
+	return out, nil
+}
+
+func (m *Model) buildVision(batch int, stages []Stage) (*graph.Machine, error) {
+	v := m.cfg.Vision
+	b := graph.NewBuilder()
+	x := b.Input("patches", batch*v.Grid()*v.Grid(), 3*v.PatchSize*v.PatchSize)
+	o, err := m.Visual.Forward(b, x, batch)
+	if err != nil {
+		return nil, fmt.Errorf("clip: %w", err)
+	}
+	if err := outputs(b, o, stages); err != nil {
+		return nil, err
+	}
+	return b.Compile()
+}
+
+func outputs(b *graph.Builder, o *layers.TowerOutputs, stages []Stage) error {
+	for _, s := range stages {
+		n := o.Features
+		switch s {
+		case StageEmbedded:
+			n = o.Embedded
+		case StageEncoder:
+			n = o.Blocks[len(o.Blocks)-1]
+		case StageFinal:
+			n = o.Final
+		case StagePooled:
+			n = o.Pooled
+		case StageFeatures:
+		default:
+			for i := range o.Blocks {
+				if s == BlockStage(i) {
+					n = o.Blocks[i]
+				}
+			}
+		}
+		if err := b.Output(string(s), n); err != nil {
+			return fmt.Errorf("clip: %w", err)
+		}
+	}
+	return nil
+}
+
+// EndOfText returns each row's pooling position in tokens [rows, L]: the first
+// position holding the row's largest id (torch.argmax), as OpenAI's encode_text does.
+func EndOfText(tokens []int32, rows int) ([]int, error) {
+	if rows <= 0 || len(tokens)%rows != 0 || len(tokens) == 0 {
+		return nil, fmt.Errorf("clip: %d token ids do not form %d rows", len(tokens), rows)
+	}
+	l := len(tokens) / rows
+	eot := make([]int, rows)
+	for r := range eot {
+		row := tokens[r*l : (r+1)*l]
+		for j, id := range row {
+			if id > row[eot[r]] {
+				eot[r] = j
+			}
+		}
+	}
+	return eot, nil
+}
+
+// TextStages runs the text tower over tokens [rows, L] and returns the requested stages,
+// each flattened over rows in order. When only StagePooled and StageFeatures are asked
+// for, each batch runs only up to its last end-of-text position; otherwise all L
+// positions run and per-position stages are [rows, L, D].
+func (m *Model) TextStages(tokens []int32, rows int, stages ...Stage) (map[Stage][]float32, error) {
+	tc := m.cfg.Text
+	stages, err := checkStages(stages, tc.Layers, true)
+	if err != nil {
+		return nil, err
+	}
+	eot, err := EndOfText(tokens, rows)
+	if err != nil {
+		return nil, err
+	}
+	l := len(tokens) / rows
+	if l > tc.ContextLength {
+		return nil, fmt.Errorf("clip: prompts have %d positions, the model's context is %d", l, tc.ContextLength)
+	}
+	trim := true
+	for _, s := range stages {
+		trim = trim && (s == StagePooled || s == StageFeatures)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[Stage][]float32{}
+	for start := 0; start < rows; start += m.batchSize {
+		cur := min(m.batchSize, rows-start)
+		gb := max(cur, 2) // see ImageStages
+		seq := l
+		if trim {
+			seq = 1
+			for _, e := range eot[start : start+cur] {
+				seq = max(seq, e+1)
+			}
+		}
+		ids := make([]int32, gb*seq)
+		pos := make([]float32, gb)
+		for r := 0; r < cur; r++ {
+			copy(ids[r*seq:(r+1)*seq], tokens[(start+r)*l:(start+r)*l+seq])
+			pos[r] = float32(eot[start+r])
+		}
+		emb := make([]float32, gb*seq*tc.Width)
+		if err := m.Text.Embed(emb, ids, gb, seq); err != nil {
+			return nil, fmt.Errorf("clip: prompts %d..%d: %w", start, start+cur-1, err)
+		}
+		mach, err := m.cache.Get(fmt.Sprintf("text/b=%d/l=%d/%s", gb, seq, stagesKey(stages)), func() (*graph.Machine, error) {
+			return m.buildText(gb, seq, stages)
+		})
+		if err != nil {
+			return nil, err
+		}
+		res, err := mach.Run(map[string][]float32{"tokens": emb, "eot": pos})
+		if err != nil {
+			return nil, fmt.Errorf("clip: prompts %d..%d: %w", start, start+cur-1, err)
+		}
+		for _, s := range stages {
+			r := res[string(s)]
+			out[s] = append(out[s], r.Data[:len(r.Data)/gb*cur]...)
+		}
+		if m.progress != nil {
+			m.progress(start+cur, rows)
+		}
+	}
+	return out, nil
+}
+
+func (m *Model) buildText(batch, seq int, stages []Stage) (*graph.Machine, error) {
+	b := graph.NewBuilder()
+	x := b.Input("tokens", batch*seq, m.cfg.Text.Width)
+	eot := b.Input("eot", batch)
+	o, err := m.Text.Forward(b, x, eot, batch, seq)
+	if err != nil {
+		return nil, fmt.Errorf("clip: %w", err)
+	}
+	if err := outputs(b, o, stages); err != nil {
+		return nil, err
+	}
+	return b.Compile()
+}
+
+// L2Normalize scales each row of x [N,dim] to unit length in place (zero rows stay zero).
+func L2Normalize(x []float32, dim int) {
+	for r := 0; r+dim <= len(x); r += dim {
+		var ss float64
+		for _, v := range x[r : r+dim] {
+			ss += float64(v) * float64(v)
+		}
+		if ss == 0 {
+			continue
+		}
+		inv := float32(1 / math.Sqrt(ss))
+		for j := r; j < r+dim; j++ {
+			x[j] *= inv
+		}
+	}
+}

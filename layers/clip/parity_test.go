@@ -1,0 +1,163 @@
+package clip
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+	"testing"
+
+	"github.com/gorgoclip/gorgoclip/internal/testfix"
+	"github.com/gorgoclip/gorgoclip/loaders/npy"
+)
+
+// parityTol is the agreement the fixtures promise in float32 (see fixtures/README.md).
+const parityTol = 1e-4
+
+// golden reads fixtures/clip-tiny-a/golden/name.npy.
+func golden(t *testing.T, name string) *npy.Float32 {
+	t.Helper()
+	g, err := npy.ReadFloat32(testfix.Shared(t, "fixtures/clip-tiny-a/golden/"+name+".npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// goldenTokens reads the [13,77] prompt ids as int32.
+func goldenTokens(t *testing.T) ([]int32, int) {
+	t.Helper()
+	g, err := npy.ReadInt64(testfix.Shared(t, "fixtures/clip-tiny-a/golden/tokens.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]int32, len(g.Data))
+	for i, v := range g.Data {
+		ids[i] = int32(v)
+	}
+	return ids, g.Shape[0]
+}
+
+// maxDiff returns the largest absolute difference and where it is.
+func maxDiff(got, want []float32) (float64, int) {
+	var d float64
+	at := -1
+	for i := range want {
+		if e := math.Abs(float64(got[i]) - float64(want[i])); e > d || math.IsNaN(e) {
+			d, at = e, i
+			if math.IsNaN(e) {
+				return math.Inf(1), i
+			}
+		}
+	}
+	return d, at
+}
+
+// compare fails when got differs from the golden tensor by more than tol and always
+// logs the largest difference.
+func compare(t *testing.T, name string, got []float32, want *npy.Float32, tol float64) {
+	t.Helper()
+	if len(got) != len(want.Data) {
+		t.Errorf("%s: got %d values, want %d (shape %v)", name, len(got), len(want.Data), want.Shape)
+		return
+	}
+	d, at := maxDiff(got, want.Data)
+	msg := fmt.Sprintf("%-18s %v max |diff| %.3g", name, want.Shape, d)
+	if at >= 0 {
+		msg += fmt.Sprintf(" at flat index %d (got %g want %g)", at, got[at], want.Data[at])
+	}
+	if d > tol {
+		t.Errorf("%s > %g", msg, tol)
+	} else {
+		t.Log(msg)
+	}
+}
+
+// loadLayout loads the tiny fixture model in one layout (openai .npy, hf safetensors,
+// hf-bin pytorch_model.bin); every layout is required.
+func loadLayout(t *testing.T, layout string, opts ...Option) *Model {
+	t.Helper()
+	dir := testfix.Shared(t, filepath.Join("fixtures/clip-tiny-a", layout))
+	m, err := Load(dir, opts...)
+	if err != nil {
+		t.Fatalf("%s: %v", layout, err)
+	}
+	return m
+}
+
+func TestParity(t *testing.T) {
+	if testing.Short() {
+		t.Skip("parity with the fixture model runs the full towers")
+	}
+	for _, layout := range []string{"openai", "hf", "hf-bin"} {
+		t.Run(layout, func(t *testing.T) {
+			// Batch size 2 makes the 5 images and 13 prompts end in a partial batch of 1.
+			m := loadLayout(t, layout, WithBatchSize(2))
+			pix := golden(t, "pixels")
+			n := pix.Shape[0]
+			img, err := m.ImageStages(pix.Data, n, StageEmbedded, BlockStage(0), StageEncoder, StageFeatures)
+			if err != nil {
+				t.Fatal(err)
+			}
+			compare(t, "vision_ln_pre", img[StageEmbedded], golden(t, "vision_ln_pre"), parityTol)
+			compare(t, "vision_block0", img[BlockStage(0)], golden(t, "vision_block0"), parityTol)
+			compare(t, "vision_encoder", img[StageEncoder], golden(t, "vision_encoder"), parityTol)
+			compare(t, "image_features", img[StageFeatures], golden(t, "image_features"), parityTol)
+
+			ids, rows := goldenTokens(t)
+			txt, err := m.TextStages(ids, rows, BlockStage(0), StageFinal)
+			if err != nil {
+				t.Fatal(err)
+			}
+			compare(t, "text_block0", txt[BlockStage(0)], golden(t, "text_block0"), parityTol)
+			compare(t, "text_ln_final", txt[StageFinal], golden(t, "text_ln_final"), parityTol)
+			feats, err := m.EncodeTexts(ids, rows) // trimmed to the longest prompt per batch
+			if err != nil {
+				t.Fatal(err)
+			}
+			compare(t, "text_features", feats, golden(t, "text_features"), parityTol)
+
+			logits, err := m.Logits(img[StageFeatures], feats)
+			if err != nil {
+				t.Fatal(err)
+			}
+			compare(t, "logits_per_image", logits, golden(t, "logits_per_image"), parityTol)
+		})
+	}
+}
+
+// TestTextTrimming checks that running only up to the last end-of-text position gives
+// the same features as the full 77-position run (exact by causality).
+func TestTextTrimming(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the text tower twice")
+	}
+	m := loadLayout(t, "openai", WithBatchSize(4))
+	ids, rows := goldenTokens(t)
+	full, err := m.TextStages(ids, rows, StageFeatures, StageFinal) // a per-position stage forces all 77
+	if err != nil {
+		t.Fatal(err)
+	}
+	trimmed, err := m.EncodeTexts(ids, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, at := maxDiff(trimmed, full[StageFeatures])
+	t.Logf("trimmed vs full 77-token text features: max |diff| %.3g", d)
+	// Causality makes the maths identical; only the GEMM blocking (and so the float32
+	// summation order) changes with the matrix sizes.
+	if d > 1e-5 {
+		t.Errorf("trimmed vs full text features differ by %g at %d", d, at)
+	}
+	// The first batch of four prompts is short: its graph must have been trimmed.
+	eot, _ := EndOfText(ids[:4*77], 4)
+	longest := 0
+	for _, e := range eot {
+		longest = max(longest, e+1)
+	}
+	if longest >= 77 {
+		t.Fatalf("fixture changed: first four prompts end at %v", eot)
+	}
+	if !m.cache.Has(fmt.Sprintf("text/b=4/l=%d/features", longest)) {
+		t.Errorf("no trimmed graph of length %d was built", longest)
+	}
+}

@@ -1,0 +1,325 @@
+package layers
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gorgoclip/gorgoclip/graph"
+	"github.com/gorgoclip/gorgoclip/loaders/npy"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Tensors maps OpenAI state-dict keys to weights, as weights.Checkpoint.Tensors does.
+type Tensors = map[string]*npy.Float32
+
+// dense wraps the checkpoint tensor key as a *tensor.Dense of the given shape, sharing
+// its data (no copy). The shape may differ from the stored one only by a reshape.
+func dense(t Tensors, key string, shape ...int) (*tensor.Dense, error) {
+	w, ok := t[key]
+	if !ok || w == nil {
+		return nil, fmt.Errorf("%s: missing weight", key)
+	}
+	n := 1
+	for _, s := range shape {
+		n *= s
+	}
+	if len(w.Data) != n {
+		return nil, fmt.Errorf("%s: got shape %v, want %v", key, w.Shape, shape)
+	}
+	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(w.Data)), nil
+}
+
+// Linear is torch.nn.Linear: y = x @ Weight^T + Bias.
+type Linear struct {
+	// Name is the module path, e.g. "visual.transformer.resblocks.0.mlp.c_fc".
+	Name string
+	// Weight is [Out, In], as stored by PyTorch.
+	Weight *tensor.Dense
+	// Bias is [Out], or nil for a linear map without bias.
+	Bias *tensor.Dense
+	// weightT is a transposed view [In, Out] of Weight's data, made once.
+	weightT *tensor.Dense
+}
+
+// NewLinear wraps name.weight [out,in] and, when bias is set, name.bias [out].
+func NewLinear(t Tensors, name string, in, out int, bias bool) (*Linear, error) {
+	w, err := dense(t, name+".weight", out, in)
+	if err != nil {
+		return nil, err
+	}
+	l := &Linear{Name: name, Weight: w}
+	if bias {
+		if l.Bias, err = dense(t, name+".bias", out); err != nil {
+			return nil, err
+		}
+	}
+	wt := tensor.New(tensor.WithShape(out, in), tensor.WithBacking(w.Data()))
+	if err := wt.T(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	l.weightT = wt
+	return l, nil
+}
+
+// Forward maps x [N, In] to [N, Out].
+func (l *Linear) Forward(b *graph.Builder, x *G.Node) (*G.Node, error) {
+	y, err := G.Mul(x, b.Param(l.Name+".weight", l.weightT)) // [N,In] @ [In,Out]
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", l.Name, err)
+	}
+	if l.Bias == nil {
+		return y, nil
+	}
+	y, err = graph.BiasAdd(l.Name, y, b.Param(l.Name+".bias", l.Bias))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", l.Name, err)
+	}
+	return y, nil
+}
+
+// LayerNorm is torch.nn.LayerNorm over the last axis.
+type LayerNorm struct {
+	// Name is the module path, e.g. "visual.ln_pre".
+	Name string
+	// Weight (gain) and Bias are [D].
+	Weight, Bias *tensor.Dense
+	// Eps is added to the variance.
+	Eps float32
+}
+
+// NewLayerNorm wraps name.weight and name.bias, both [d].
+func NewLayerNorm(t Tensors, name string, d int, eps float32) (*LayerNorm, error) {
+	w, err := dense(t, name+".weight", d)
+	if err != nil {
+		return nil, err
+	}
+	bias, err := dense(t, name+".bias", d)
+	if err != nil {
+		return nil, err
+	}
+	return &LayerNorm{Name: name, Weight: w, Bias: bias, Eps: eps}, nil
+}
+
+// Forward normalises x [N, D].
+func (l *LayerNorm) Forward(b *graph.Builder, x *G.Node) (*G.Node, error) {
+	y, err := graph.LayerNorm(l.Name, x, b.Param(l.Name+".weight", l.Weight), b.Param(l.Name+".bias", l.Bias), l.Eps)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", l.Name, err)
+	}
+	return y, nil
+}
+
+// MultiheadAttention is torch.nn.MultiheadAttention as CLIP uses it: self-attention
+// with one packed input projection.
+type MultiheadAttention struct {
+	// Name is the module path, e.g. "transformer.resblocks.0.attn".
+	Name string
+	// InProjWeight is [3D, D]: the q, k and v projections stacked.
+	InProjWeight *tensor.Dense
+	// InProjBias is [3D].
+	InProjBias *tensor.Dense
+	// OutProj is the output projection D -> D.
+	OutProj *Linear
+	// Heads is H.
+	Heads int
+	// Causal masks future positions (text tower).
+	Causal bool
+	inProj *Linear // InProjWeight/InProjBias as a Linear D -> 3D
+}
+
+// NewMultiheadAttention wraps name.in_proj_weight, name.in_proj_bias and name.out_proj.
+func NewMultiheadAttention(t Tensors, name string, d, heads int, causal bool) (*MultiheadAttention, error) {
+	if heads <= 0 || d%heads != 0 {
+		return nil, fmt.Errorf("%s: width %d is not divisible by heads %d", name, d, heads)
+	}
+	in, err := NewLinear(renamed(t, name+".in_proj", name+".in_proj_weight", name+".in_proj_bias"), name+".in_proj", d, 3*d, true)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	out, err := NewLinear(t, name+".out_proj", d, d, true)
+	if err != nil {
+		return nil, err
+	}
+	return &MultiheadAttention{Name: name, InProjWeight: in.Weight, InProjBias: in.Bias, OutProj: out,
+		Heads: heads, Causal: causal, inProj: in}, nil
+}
+
+// renamed exposes PyTorch's in_proj_weight/in_proj_bias under Linear's key scheme.
+func renamed(t Tensors, prefix, weight, bias string) Tensors {
+	return Tensors{prefix + ".weight": t[weight], prefix + ".bias": t[bias]}
+}
+
+// Forward runs self-attention over x [B*T, D].
+func (a *MultiheadAttention) Forward(b *graph.Builder, x *G.Node, batch, seq int) (*G.Node, error) {
+	wrap := func(err error) error { return fmt.Errorf("%s: %w", a.Name, err) }
+	d := x.Shape()[1]
+	k := d / a.Heads
+	qkv, err := G.Mul(x, b.Param(a.Name+".in_proj_weight", a.inProj.weightT)) // [B*T, 3D]
+	if err != nil {
+		return nil, wrap(err)
+	}
+	if qkv, err = graph.BiasAdd(a.Name+".in_proj", qkv, b.Param(a.Name+".in_proj_bias", a.InProjBias)); err != nil {
+		return nil, wrap(err)
+	}
+	q, kk, v, err := graph.SplitHeads(a.Name+".heads", qkv, batch, seq, a.Heads) // [B*H, T, K] each
+	if err != nil {
+		return nil, wrap(err)
+	}
+	scores, err := G.BatchedMatMul(q, kk, false, true) // [B*H, T, T]
+	if err != nil {
+		return nil, wrap(err)
+	}
+	probs, err := graph.Softmax(a.Name+".softmax", scores, float32(1/math.Sqrt(float64(k))), a.Causal)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	ctx, err := G.BatchedMatMul(probs, v) // [B*H, T, K]
+	if err != nil {
+		return nil, wrap(err)
+	}
+	merged, err := graph.MergeHeads(a.Name+".merge", ctx, batch, a.Heads) // [B*T, D]
+	if err != nil {
+		return nil, wrap(err)
+	}
+	return a.OutProj.Forward(b, merged) // [B*T, D]
+}
+
+// MLP is the block's feed-forward network: c_fc (D -> 4D), activation, c_proj (4D -> D).
+type MLP struct {
+	// Name is the module path, e.g. "visual.transformer.resblocks.0.mlp".
+	Name string
+	// CFc is the expansion D -> F.
+	CFc *Linear
+	// CProj is the projection F -> D.
+	CProj *Linear
+	// Activation is QuickGELU for OpenAI weights.
+	Activation graph.Activation
+}
+
+// NewMLP wraps name.c_fc and name.c_proj.
+func NewMLP(t Tensors, name string, d int, act graph.Activation) (*MLP, error) {
+	fc, err := NewLinear(t, name+".c_fc", d, 4*d, true)
+	if err != nil {
+		return nil, err
+	}
+	proj, err := NewLinear(t, name+".c_proj", 4*d, d, true)
+	if err != nil {
+		return nil, err
+	}
+	return &MLP{Name: name, CFc: fc, CProj: proj, Activation: act}, nil
+}
+
+// Forward maps x [N, D] to [N, D].
+func (m *MLP) Forward(b *graph.Builder, x *G.Node) (*G.Node, error) {
+	h, err := m.CFc.Forward(b, x) // [N, F]
+	if err != nil {
+		return nil, err
+	}
+	if h, err = graph.Activate(m.Name+".gelu", h, m.Activation); err != nil { // [N, F]
+		return nil, fmt.Errorf("%s: %w", m.Name, err)
+	}
+	return m.CProj.Forward(b, h) // [N, D]
+}
+
+// ResidualAttentionBlock is a pre-LN transformer block:
+// x = x + attn(ln_1(x)); x = x + mlp(ln_2(x)).
+type ResidualAttentionBlock struct {
+	// Name is the module path, e.g. "transformer.resblocks.3".
+	Name string
+	// Ln1 normalises the attention input.
+	Ln1 *LayerNorm
+	// Attn is the self-attention.
+	Attn *MultiheadAttention
+	// Ln2 normalises the MLP input.
+	Ln2 *LayerNorm
+	// MLP is the feed-forward network.
+	MLP *MLP
+}
+
+// NewResidualAttentionBlock wraps the block at name.
+func NewResidualAttentionBlock(t Tensors, name string, d, heads int, causal bool, act graph.Activation, eps float32) (*ResidualAttentionBlock, error) {
+	var (
+		r   = &ResidualAttentionBlock{Name: name}
+		err error
+	)
+	if r.Ln1, err = NewLayerNorm(t, name+".ln_1", d, eps); err != nil {
+		return nil, err
+	}
+	if r.Attn, err = NewMultiheadAttention(t, name+".attn", d, heads, causal); err != nil {
+		return nil, err
+	}
+	if r.Ln2, err = NewLayerNorm(t, name+".ln_2", d, eps); err != nil {
+		return nil, err
+	}
+	if r.MLP, err = NewMLP(t, name+".mlp", d, act); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Forward maps x [B*T, D] to [B*T, D].
+func (r *ResidualAttentionBlock) Forward(b *graph.Builder, x *G.Node, batch, seq int) (*G.Node, error) {
+	h, err := r.Ln1.Forward(b, x)
+	if err != nil {
+		return nil, err
+	}
+	if h, err = r.Attn.Forward(b, h, batch, seq); err != nil {
+		return nil, err
+	}
+	if x, err = G.Add(x, h); err != nil { // [B*T, D]
+		return nil, fmt.Errorf("%s: %w", r.Name, err)
+	}
+	if h, err = r.Ln2.Forward(b, x); err != nil {
+		return nil, err
+	}
+	if h, err = r.MLP.Forward(b, h); err != nil {
+		return nil, err
+	}
+	if x, err = G.Add(x, h); err != nil { // [B*T, D]
+		return nil, fmt.Errorf("%s: %w", r.Name, err)
+	}
+	return x, nil
+}
+
+// Transformer is a stack of residual attention blocks.
+type Transformer struct {
+	// Name is the module path, "visual.transformer" or "transformer".
+	Name string
+	// Resblocks are the blocks in order.
+	Resblocks []*ResidualAttentionBlock
+}
+
+// NewTransformer wraps name.resblocks.0 .. name.resblocks.{layers-1}.
+func NewTransformer(t Tensors, name string, d, layers, heads int, causal bool, act graph.Activation, eps float32) (*Transformer, error) {
+	tr := &Transformer{Name: name}
+	for i := 0; i < layers; i++ {
+		blk, err := NewResidualAttentionBlock(t, fmt.Sprintf("%s.resblocks.%d", name, i), d, heads, causal, act, eps)
+		if err != nil {
+			return nil, err
+		}
+		tr.Resblocks = append(tr.Resblocks, blk)
+	}
+	return tr, nil
+}
+
+// Forward runs every block over x [B*T, D] and returns each block's output [B*T, D].
+func (tr *Transformer) Forward(b *graph.Builder, x *G.Node, batch, seq int) ([]*G.Node, error) {
+	outs := make([]*G.Node, 0, len(tr.Resblocks))
+	for _, blk := range tr.Resblocks {
+		var err error
+		if x, err = blk.Forward(b, x, batch, seq); err != nil {
+			return nil, err
+		}
+		outs = append(outs, x)
+	}
+	return outs, nil
+}
+
+// activation returns the MLP nonlinearity c asks for.
+func (c Config) activation() graph.Activation {
+	if c.QuickGELU {
+		return graph.QuickGELU
+	}
+	return graph.GELU
+}
