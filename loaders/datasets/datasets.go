@@ -1,0 +1,279 @@
+// Package datasets reads image-classification datasets as random-access lists of
+// raw, undecoded items: the experiments encode them with CLIP's image tower (after
+// loaders/images preprocessing) for zero-shot prompting and for linear probes.
+//
+// A dataset is opened from a spec "KIND:PATH" and a split:
+//
+//	imagefolder:DIR     DIR/{train,val,test}/<class>/*.{jpg,jpeg,png,gif,bmp,tif,tiff,webp}
+//	                    (fast.ai Imagenette archives, torchvision ImageFolder layout)
+//	parquet:FILE|DIR    Hugging Face parquet exports (frgfm/imagenette, cifar10, ...)
+//	mnist:DIR           idx files train-*/t10k-*, gzipped or not
+//	fashion-mnist:DIR   the same, with Fashion-MNIST class names
+//	cifar10:DIR         CIFAR-10 binary version (data_batch_{1..5}.bin, test_batch.bin)
+//	cifar100:DIR        CIFAR-100 binary version (train.bin, test.bin; fine labels)
+//	wds:DIR             LAION CLIP_benchmark webdataset (DIR/{split}/*.tar)
+//
+// Splits are "train" and "test". "test" reads a dataset's held-out split: test/ or,
+// where there is none, the validation split (Imagenette publishes only train and
+// val). "val" and "validation" name the validation split alone.
+//
+// Every Dataset is safe for concurrent Item calls, so that workers can read in
+// parallel and a feature cache can resume at any index. Items are not decoded:
+// Item.Decode turns one into an image.Image; resizing and normalisation belong to
+// loaders/images.
+package datasets
+
+import (
+	"bytes"
+	"fmt"
+	"image"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strings"
+
+	// Decoders for Item.Decode: the standard library's, plus the formats that
+	// datasets in the wild also use (webdataset shards often hold webp).
+	_ "image/gif"
+	_ "image/jpeg"
+	_ "image/png"
+
+	_ "golang.org/x/image/bmp"
+	_ "golang.org/x/image/tiff"
+	_ "golang.org/x/image/webp"
+)
+
+// Item is one example of a dataset. Exactly one of Encoded and Image is set.
+type Item struct {
+	// Index is the item's position in the Dataset it came from (after any limit).
+	Index int
+	// Label is the class index, in [0, len(ClassNames())).
+	Label int
+	// Name identifies the item in error messages: a file path, "FILE[row N]",
+	// "FILE[record N]" or "SHARD.tar:KEY".
+	Name string
+	// Encoded holds the bytes of an encoded image (JPEG, PNG, WebP, ...) for
+	// datasets that store files; nil for raw-pixel datasets. The slice is the
+	// caller's to keep.
+	Encoded []byte
+	// Image holds the pixels of raw-pixel datasets (idx, CIFAR): an *image.Gray or
+	// an *image.RGBA. Nil when Encoded is set.
+	Image image.Image
+}
+
+// Decode returns the item's image: Image as it is, or Encoded decoded by the
+// registered decoders (gif, jpeg, png, bmp, tiff, webp). Errors name the item.
+func (it Item) Decode() (img image.Image, err error) {
+	if it.Image != nil {
+		return it.Image, nil
+	}
+	if len(it.Encoded) == 0 {
+		return nil, fmt.Errorf("loaders: datasets: %s: no image data", it.Name)
+	}
+	// A decoder that panics on malformed input must not take the run down.
+	defer func() {
+		if r := recover(); r != nil {
+			img, err = nil, fmt.Errorf("loaders: datasets: decode %s: decoder panicked: %v", it.Name, r)
+		}
+	}()
+	img, _, err = image.Decode(bytes.NewReader(it.Encoded))
+	if err != nil {
+		return nil, fmt.Errorf("loaders: datasets: decode %s: %w", it.Name, err)
+	}
+	return img, nil
+}
+
+// Dataset is a random-access list of labelled images. Implementations are safe
+// for concurrent use.
+type Dataset interface {
+	// Name is "KIND/SPLIT", e.g. "cifar10/test".
+	Name() string
+	// ClassNames lists the class names in label order. Callers must not modify it.
+	ClassNames() []string
+	// Len is the number of items.
+	Len() int
+	// Item returns item i, 0 <= i < Len(). Reading errors name the file.
+	Item(i int) (Item, error)
+}
+
+// Options adjust Open. The zero value reads the whole split with the dataset's own
+// class names.
+type Options struct {
+	// Limit, when positive and below the split's size, keeps Limit items: the
+	// first Limit of a permutation drawn from Seed, then put back in dataset order
+	// (so that files are read sequentially). The subset is the same for the same
+	// Seed, and a smaller limit gives a subset of a larger one. It is not
+	// stratified: a small limit may miss rare classes. Zero keeps every item.
+	Limit int
+	// Seed draws the permutation for Limit (PCG seeded with Seed, Seed).
+	Seed uint64
+	// ClassNames, when set, replaces the dataset's class names; its length must
+	// match the dataset's number of classes. CIFAR-100 without
+	// fine_label_names.txt and parquet files without Hugging Face metadata need it.
+	ClassNames []string
+}
+
+// kinds lists the spec kinds Open accepts.
+var kinds = []string{"imagefolder", "parquet", "mnist", "fashion-mnist", "cifar10", "cifar100", "wds"}
+
+// Kinds returns the spec kinds Open accepts.
+func Kinds() []string { return slices.Clone(kinds) }
+
+// Open opens split ("train", "test", "val" or "validation") of the dataset that
+// spec ("KIND:PATH") names. See the package documentation for the layouts.
+func Open(spec, split string, opts Options) (Dataset, error) {
+	kind, path, ok := strings.Cut(spec, ":")
+	if !ok || path == "" {
+		return nil, fmt.Errorf("loaders: datasets: spec %q: want KIND:PATH with KIND one of %s", spec, strings.Join(kinds, ", "))
+	}
+	sp, err := parseSplit(split)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Limit < 0 {
+		return nil, fmt.Errorf("loaders: datasets: negative limit %d", opts.Limit)
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("loaders: datasets: %s: %w", spec, err)
+	}
+	var ds *base
+	switch kind {
+	case "imagefolder":
+		ds, err = openImageFolder(path, sp)
+	case "parquet":
+		ds, err = openParquet(path, sp)
+	case "mnist":
+		ds, err = openIdx(path, sp, mnistClasses)
+	case "fashion-mnist":
+		ds, err = openIdx(path, sp, fashionMNISTClasses)
+	case "cifar10":
+		ds, err = openCIFAR10(path, sp)
+	case "cifar100":
+		ds, err = openCIFAR100(path, sp, opts.ClassNames != nil)
+	case "wds":
+		ds, err = openWDS(path, sp)
+	default:
+		return nil, fmt.Errorf("loaders: datasets: spec %q: unknown kind %q (want one of %s)", spec, kind, strings.Join(kinds, ", "))
+	}
+	if err != nil {
+		return nil, err
+	}
+	ds.name = kind + "/" + sp.name
+	if opts.ClassNames != nil {
+		switch {
+		case ds.numClasses > 0 && len(opts.ClassNames) != ds.numClasses:
+			return nil, fmt.Errorf("loaders: datasets: %s: Options.ClassNames has %d names, the dataset has %d classes", spec, len(opts.ClassNames), ds.numClasses)
+		case ds.numClasses == 0:
+			// The source does not say how many classes it has: the labels must fit.
+			if err := checkLabels(ds.labels, len(opts.ClassNames), func(i int) string {
+				where := fmt.Sprintf("%s item %d", spec, i)
+				if ds.where != nil {
+					where = ds.where(i)
+				}
+				return fmt.Sprintf("%s (Options.ClassNames has %d names)", where, len(opts.ClassNames))
+			}); err != nil {
+				return nil, err
+			}
+			ds.numClasses = len(opts.ClassNames)
+		}
+		ds.classes = slices.Clone(opts.ClassNames)
+	}
+	if ds.classes == nil {
+		return nil, fmt.Errorf("loaders: datasets: %s: no class names found: set Options.ClassNames", spec)
+	}
+	if opts.Limit > 0 && opts.Limit < ds.Len() {
+		return &subset{Dataset: ds, indices: limitIndices(ds.Len(), opts.Limit, opts.Seed)}, nil
+	}
+	return ds, nil
+}
+
+// split is a parsed split name with the directory or file names that may hold it,
+// in order of preference.
+type split struct {
+	name       string   // as given by the caller, normalised: train, test, val
+	candidates []string // e.g. test, val, validation
+}
+
+func parseSplit(s string) (split, error) {
+	switch s {
+	case "train":
+		return split{"train", []string{"train"}}, nil
+	case "test":
+		return split{"test", []string{"test", "val", "validation"}}, nil
+	case "val", "validation":
+		return split{"val", []string{"val", "validation"}}, nil
+	}
+	return split{}, fmt.Errorf("loaders: datasets: unknown split %q (want train, test, val or validation)", s)
+}
+
+// limitIndices returns the first n of a permutation of [0, total) drawn from seed,
+// sorted.
+func limitIndices(total, n int, seed uint64) []int {
+	perm := rand.New(rand.NewPCG(seed, seed)).Perm(total)[:n]
+	slices.Sort(perm)
+	return perm
+}
+
+// Labeler is implemented by every Dataset Open returns: labels without reading images,
+// for callers (such as a feature cache) that already hold the features.
+type Labeler interface {
+	Label(i int) int
+}
+
+// base is the Dataset every kind returns: a label per item and a function that
+// reads item i's pixels or bytes.
+type base struct {
+	name       string
+	classes    []string // nil when the source has no names
+	numClasses int      // 0 when the source does not say; labels are checked against it
+	labels     []int32
+	// where names item i's label in errors: "FILE[row N]", "SHARD.tar:KEY.cls".
+	where func(i int) string
+	// read fills in Name and Encoded or Image for item i; Index and Label are set
+	// by Item.
+	read func(i int) (Item, error)
+}
+
+func (d *base) Name() string         { return d.name }
+func (d *base) ClassNames() []string { return d.classes }
+func (d *base) Len() int             { return len(d.labels) }
+
+// Label returns item i's label without reading its image (0 <= i < Len()).
+func (d *base) Label(i int) int { return int(d.labels[i]) }
+
+func (d *base) Item(i int) (Item, error) {
+	if i < 0 || i >= len(d.labels) {
+		return Item{}, fmt.Errorf("loaders: datasets: %s: item %d out of range [0, %d)", d.name, i, len(d.labels))
+	}
+	it, err := d.read(i)
+	if err != nil {
+		return Item{}, err
+	}
+	it.Index, it.Label = i, int(d.labels[i])
+	return it, nil
+}
+
+// subset is a Dataset limited to some indices of another.
+type subset struct {
+	Dataset
+	indices []int
+}
+
+func (s *subset) Len() int { return len(s.indices) }
+
+// Label returns item i's label without reading its image (0 <= i < Len()).
+func (s *subset) Label(i int) int { return s.Dataset.(Labeler).Label(s.indices[i]) }
+
+func (s *subset) Item(i int) (Item, error) {
+	if i < 0 || i >= len(s.indices) {
+		return Item{}, fmt.Errorf("loaders: datasets: %s: item %d out of range [0, %d)", s.Name(), i, len(s.indices))
+	}
+	it, err := s.Dataset.Item(s.indices[i])
+	it.Index = i
+	return it, err
+}
+
+var (
+	_ Dataset = (*base)(nil)
+	_ Dataset = (*subset)(nil)
+)

@@ -1,0 +1,133 @@
+package datasets
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// imageExts are the file extensions an image folder yields (compared in lower
+// case): torchvision's IMG_EXTENSIONS less the ones Go cannot decode (ppm, pgm),
+// plus gif.
+var imageExts = []string{".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp"}
+
+// openImageFolder reads root/<split>/<class>/<file>.
+//
+// Classes are the sorted union of the class folders of every split folder present
+// (train, val, validation, test), so that labels agree between splits even when one
+// lacks a class; with identical folders this is torchvision's ImageFolder order.
+// Class names come from root/classnames.txt when present (one a line, in label
+// order), else from the Imagenette table when every folder is an Imagenette WordNet
+// id, else from the folder names with underscores as spaces.
+func openImageFolder(root string, sp split) (*base, error) {
+	dir := ""
+	for _, c := range sp.candidates {
+		if st, err := os.Stat(filepath.Join(root, c)); err == nil && st.IsDir() {
+			dir = filepath.Join(root, c)
+			break
+		}
+	}
+	if dir == "" {
+		return nil, fmt.Errorf("loaders: datasets: %s: no %s folder (looked for %s)", root, sp.name, strings.Join(sp.candidates, ", "))
+	}
+
+	var folders []string
+	for _, s := range []string{"train", "val", "validation", "test"} {
+		entries, err := os.ReadDir(filepath.Join(root, s))
+		if err != nil {
+			continue // that split is absent
+		}
+		for _, e := range entries {
+			if isDir(filepath.Join(root, s), e) && !strings.HasPrefix(e.Name(), ".") && !slices.Contains(folders, e.Name()) {
+				folders = append(folders, e.Name())
+			}
+		}
+	}
+	slices.Sort(folders)
+	if len(folders) == 0 {
+		return nil, fmt.Errorf("loaders: datasets: %s: no class folders", dir)
+	}
+
+	classes, err := folderClassNames(root, folders)
+	if err != nil {
+		return nil, err
+	}
+
+	var files []string
+	var labels []int32
+	for label, f := range folders {
+		entries, err := os.ReadDir(filepath.Join(dir, f))
+		if os.IsNotExist(err) {
+			continue // class missing from this split
+		}
+		if err != nil {
+			return nil, fmt.Errorf("loaders: datasets: %w", err)
+		}
+		for _, e := range entries { // ReadDir sorts by name
+			ext := strings.ToLower(filepath.Ext(e.Name()))
+			if e.IsDir() || !slices.Contains(imageExts, ext) {
+				continue
+			}
+			files = append(files, filepath.Join(dir, f, e.Name()))
+			labels = append(labels, int32(label))
+		}
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("loaders: datasets: %s: no image files (%s) in its class folders", dir, strings.Join(imageExts, " "))
+	}
+	return &base{
+		classes:    classes,
+		numClasses: len(folders),
+		labels:     labels,
+		read: func(i int) (Item, error) {
+			data, err := os.ReadFile(files[i])
+			if err != nil {
+				return Item{}, fmt.Errorf("loaders: datasets: %w", err)
+			}
+			return Item{Name: files[i], Encoded: data}, nil
+		},
+	}, nil
+}
+
+// isDir reports whether e (in dir) is a directory, following symbolic links.
+func isDir(dir string, e os.DirEntry) bool {
+	if e.IsDir() {
+		return true
+	}
+	if e.Type()&os.ModeSymlink == 0 {
+		return false
+	}
+	st, err := os.Stat(filepath.Join(dir, e.Name()))
+	return err == nil && st.IsDir()
+}
+
+// folderClassNames names the class folders (see openImageFolder).
+func folderClassNames(root string, folders []string) ([]string, error) {
+	path := filepath.Join(root, "classnames.txt")
+	if _, err := os.Stat(path); err == nil {
+		names, err := readNames(path)
+		if err != nil {
+			return nil, err
+		}
+		if len(names) != len(folders) {
+			return nil, fmt.Errorf("loaders: datasets: %s: %d class names for %d class folders", path, len(names), len(folders))
+		}
+		return names, nil
+	}
+	names := make([]string, len(folders))
+	imagenette := true
+	for i, f := range folders {
+		n, ok := imagenetteClasses[f]
+		imagenette = imagenette && ok
+		names[i] = n
+	}
+	if imagenette {
+		return names, nil
+	}
+	for i, f := range folders {
+		names[i] = strings.ReplaceAll(f, "_", " ")
+	}
+	return names, nil
+}
