@@ -1,0 +1,222 @@
+package cli
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/gorgoclip/gorgoclip/layers/clip"
+	"github.com/gorgoclip/gorgoclip/loaders/images"
+	"github.com/gorgoclip/gorgoclip/loaders/npy"
+	"github.com/gorgoclip/gorgoclip/loaders/tokenizer"
+)
+
+func init() {
+	register(Command{
+		Name:    "embed",
+		Summary: "encode images or prompts with a CLIP checkpoint, writing features [N,E] to .npy",
+		Run:     runEmbed,
+	})
+}
+
+// runEmbed implements `gorgoclip embed --weights DIR (--pixels X.npy | --tokens T.npy |
+// --images FILE... | --texts FILE) -o OUT.npy`: projected, not normalised, features.
+func runEmbed(env *Env, args []string) error {
+	fs := newFlags(env, "embed", "--weights DIR (--pixels X.npy | --tokens T.npy | --images FILE... | --texts FILE) -o OUT.npy")
+	weightsDir := fs.String("weights", "", "checkpoint directory (OpenAI .npy, Hugging Face safetensors or pytorch_model.bin)")
+	pixels := fs.String("pixels", "", "float32 .npy of CLIP-normalised images [N,3,R,R] (or [3,R,R])")
+	tokens := fs.String("tokens", "", "integer .npy of token ids [M,L], zero padded, L <= the context length")
+	var imageList listFlag
+	fs.Var(&imageList, "images", "image files (comma-separated or repeated; further file arguments are images too)")
+	texts := fs.String("texts", "", "text file of prompts, one a line (\"-\" reads stdin)")
+	vocab := fs.String("vocab", "", "BPE vocabulary for --texts (default: beside --weights, $GORGOCLIP_VOCAB, or the user cache)")
+	out := fs.String("o", "", "output .npy, float32 [N,E]")
+	batch := fs.Int("batch", clip.DefaultBatchSize, "images or prompts per graph run")
+	pooled := fs.Bool("pooled", false, "write the pre-projection features [N,D] (ln_post / ln_final output) instead")
+	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "images decoded in parallel (--images)")
+	rest, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	imageList = append(imageList, rest...)
+	sources := 0
+	for _, set := range []bool{*pixels != "", *tokens != "", len(imageList) > 0, *texts != ""} {
+		if set {
+			sources++
+		}
+	}
+	switch {
+	case *weightsDir == "":
+		return Usagef("--weights DIR is required")
+	case *out == "":
+		return Usagef("-o OUT.npy is required")
+	case sources != 1:
+		return Usagef("give exactly one of --pixels, --tokens, --images, --texts (file arguments count as --images)")
+	case *batch < 1:
+		return Usagef("--batch %d must be at least 1", *batch)
+	case *workers < 1:
+		return Usagef("--workers %d must be at least 1", *workers)
+	}
+
+	start := time.Now()
+	prog := &progress{w: env.Stderr, start: start}
+	m, err := clip.Load(*weightsDir, clip.WithBatchSize(*batch), clip.WithProgress(prog.report))
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	cfg := m.Config()
+	stage, width := clip.StageFeatures, cfg.EmbedDim
+
+	var feats []float32
+	var n int
+	var what string
+	if *pixels != "" || len(imageList) > 0 {
+		if *pooled {
+			stage, width = clip.StagePooled, cfg.Vision.Width
+		}
+		r := cfg.Vision.ImageResolution
+		var data []float32
+		if *pixels != "" {
+			p, err := npy.ReadFloat32(*pixels)
+			if err != nil {
+				return err
+			}
+			shape := p.Shape
+			if len(shape) == 3 {
+				shape = append([]int{1}, shape...)
+			}
+			if len(shape) != 4 || shape[1] != 3 || shape[2] != r || shape[3] != r {
+				return fmt.Errorf("%s: pixels have shape %v, the model wants [N,3,%d,%d] (gorgoclip preprocess --size %d)", *pixels, p.Shape, r, r, r)
+			}
+			data, n = p.Data, shape[0]
+		} else {
+			fmt.Fprintf(env.Stderr, "embed: preprocessing %d image(s) at %dx%d\n", len(imageList), r, r)
+			if data, err = images.PreprocessFiles(imageList, r, *workers); err != nil {
+				return err
+			}
+			n = len(imageList)
+		}
+		if n == 0 {
+			return fmt.Errorf("no images in the input")
+		}
+		what = "images"
+		prog.what = what
+		res, err := m.ImageStages(data, n, stage)
+		if err != nil {
+			return err
+		}
+		feats = res[stage]
+	} else {
+		if *pooled {
+			stage, width = clip.StagePooled, cfg.Text.Width
+		}
+		var ids []int32
+		if *tokens != "" {
+			t, err := npy.ReadInt64(*tokens)
+			if err != nil {
+				return err
+			}
+			if len(t.Shape) != 2 || t.Shape[0] == 0 || t.Shape[1] == 0 || t.Shape[1] > cfg.Text.ContextLength {
+				return fmt.Errorf("%s: tokens have shape %v, want [M,L] with 1 <= L <= %d", *tokens, t.Shape, cfg.Text.ContextLength)
+			}
+			ids = make([]int32, len(t.Data))
+			for i, v := range t.Data {
+				if v < 0 || v >= int64(cfg.Text.VocabSize) {
+					return fmt.Errorf("%s: token %d at row %d is outside the vocabulary [0,%d)", *tokens, v, i/t.Shape[1], cfg.Text.VocabSize)
+				}
+				ids[i] = int32(v)
+			}
+			n = t.Shape[0]
+		} else {
+			prompts, err := readLines(env, *texts)
+			if err != nil {
+				return err
+			}
+			if len(prompts) == 0 {
+				return fmt.Errorf("%s: no prompts", *texts)
+			}
+			tok, err := loadTokenizer(*vocab, *weightsDir)
+			if err != nil {
+				return err
+			}
+			if ids, err = tok.Tokenize(prompts, cfg.Text.ContextLength, true); err != nil {
+				return err
+			}
+			n = len(prompts)
+		}
+		what = "prompts"
+		prog.what = what
+		res, err := m.TextStages(ids, n, stage)
+		if err != nil {
+			return err
+		}
+		feats = res[stage]
+	}
+	if err := npy.WriteFloat32(*out, []int{n, width}, feats); err != nil {
+		return err
+	}
+	el := time.Since(start).Seconds()
+	fmt.Fprintf(env.Stderr, "embed: %d %s -> %s [%d,%d] in %.1fs (%.2f %s/s)\n", n, what, *out, n, width, el, float64(n)/el, what)
+	return nil
+}
+
+// loadTokenizer finds the BPE vocabulary: explicit, beside the weights, or Locate's default.
+func loadTokenizer(explicit, weightsDir string) (*tokenizer.Tokenizer, error) {
+	path := explicit
+	if path == "" {
+		if p, err := tokenizer.FindVocab(weightsDir); err == nil {
+			path = p
+		}
+	}
+	p, err := tokenizer.Locate(path)
+	if err != nil {
+		return nil, err
+	}
+	return tokenizer.Load(p)
+}
+
+// readLines returns the lines of path ("-" for stdin), without line endings. Empty
+// lines are prompts too (the empty prompt), except a final newline's.
+func readLines(env *Env, path string) ([]string, error) {
+	var r io.Reader = env.Stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	var lines []string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
+	for sc.Scan() {
+		lines = append(lines, strings.TrimSuffix(sc.Text(), "\r"))
+	}
+	return lines, sc.Err()
+}
+
+// progress prints items/s and an ETA to stderr, at most every two seconds, once the
+// input spans more than one batch.
+type progress struct {
+	w     io.Writer
+	what  string
+	start time.Time
+	last  time.Time
+}
+
+func (p *progress) report(done, total int) {
+	now := time.Now()
+	if done == total || now.Sub(p.last) < 2*time.Second {
+		return
+	}
+	p.last = now
+	rate := float64(done) / now.Sub(p.start).Seconds()
+	eta := time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second)
+	fmt.Fprintf(p.w, "embed: %d/%d %s, %.2f/s, ETA %s\n", done, total, p.what, rate, eta)
+}

@@ -1,0 +1,160 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+
+	"github.com/gorgoclip/gorgoclip/loaders/download"
+)
+
+const fetchUsage = `Usage:
+  gorgoclip fetch model REPO [--revision main] [--dir DIR]
+  gorgoclip fetch dataset imagenette|imagenette-320|imagenette-160 [--dir DIR] [--url URL] [--keep-archive]
+  gorgoclip fetch templates [--dir DIR] [--url URL]
+
+Downloads what the experiments need, resuming interrupted transfers and checking
+sizes and SHA-256 digests, and prints the final path on stdout (progress on stderr).
+
+  model      CLIP weights from the Hugging Face hub: config.json, model.safetensors
+             (else pytorch_model.bin), vocab.json, merges.txt. Default directory:
+             CACHE/models/OWNER--NAME. Example: gorgoclip fetch model openai/clip-vit-base-patch32
+  dataset    a fast.ai Imagenette archive (full size, 320 px, 160 px), extracted to
+             DIR/imagenette2[-320|-160] with train/ and val/. Default DIR: CACHE/datasets.
+  templates  OpenAI's per-dataset prompt templates (CLIP data/prompts.md), saved as
+             DIR/prompts.md. Default DIR: CACHE/templates.
+
+Environment:
+  GORGOCLIP_CACHE  cache root CACHE (default: the user cache directory + /gorgoclip)
+  HF_ENDPOINT      Hugging Face hub (default https://huggingface.co)
+  HF_TOKEN         hub token for gated or private repositories
+
+Without network, fetch fails at once and says which URL to download and where to put it.
+Run gorgoclip fetch KIND --help for the flags of each kind.
+`
+
+func init() {
+	register(Command{Name: "fetch", Summary: "download CLIP weights, Imagenette or prompt templates", Run: runFetch})
+}
+
+func runFetch(env *Env, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(env.Stderr, fetchUsage)
+		return Usagef("fetch: want model, dataset or templates")
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(env.Stderr, fetchUsage)
+		return flag.ErrHelp
+	case "model":
+		return fetchModel(env, args[1:])
+	case "dataset":
+		return fetchDataset(env, args[1:])
+	case "templates":
+		return fetchTemplates(env, args[1:])
+	}
+	fmt.Fprint(env.Stderr, fetchUsage)
+	return Usagef("fetch: unknown kind %q (want model, dataset or templates)", args[0])
+}
+
+// fetchContext is cancelled by Ctrl-C, so an interrupted download keeps its partial
+// file for the next run.
+func fetchContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt)
+}
+
+func fetchModel(env *Env, args []string) error {
+	fs := newFlags(env, "fetch model", "REPO [--revision main] [--dir DIR]\n\n"+
+		"Downloads a CLIP checkpoint from the Hugging Face hub (HF_ENDPOINT, HF_TOKEN honoured)\n"+
+		"into DIR (default $GORGOCLIP_CACHE or the user cache: gorgoclip/models/OWNER--NAME)\n"+
+		"and prints DIR. Example: gorgoclip fetch model openai/clip-vit-base-patch32")
+	revision := fs.String("revision", "main", "hub branch, tag or commit")
+	dir := fs.String("dir", "", "directory for the files (default: the cache)")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return Usagef("fetch model: want exactly one REPO (e.g. openai/clip-vit-base-patch32), got %d arguments", len(pos))
+	}
+	ctx, stop := fetchContext()
+	defer stop()
+	out, err := download.FetchModel(ctx, pos[0], download.HubOptions{
+		Options:  download.Options{Progress: env.Stderr},
+		Revision: *revision,
+		Dir:      *dir,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, out)
+	return nil
+}
+
+func fetchDataset(env *Env, args []string) error {
+	fs := newFlags(env, "fetch dataset", "imagenette|imagenette-320|imagenette-160 [--dir DIR] [--url URL] [--keep-archive]\n\n"+
+		"Downloads a fast.ai Imagenette archive (https://s3.amazonaws.com/fast-ai-imageclas/),\n"+
+		"extracts it safely to DIR/imagenette2[-320|-160] (train/, val/) and prints that path.\n"+
+		"A finished extraction is not redone.")
+	dir := fs.String("dir", "", "parent directory of the dataset (default: the cache's datasets/)")
+	src := fs.String("url", "", "download the archive from this URL instead (a mirror)")
+	keep := fs.Bool("keep-archive", false, "keep the .tgz next to the extracted dataset")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return Usagef("fetch dataset: want exactly one dataset name (imagenette, imagenette-320, imagenette-160), got %d arguments", len(pos))
+	}
+	if _, err := download.ImagenetteVariant(pos[0]); err != nil {
+		return Usagef("fetch dataset: unknown dataset %q (want imagenette, imagenette-320 or imagenette-160)", pos[0])
+	}
+	ctx, stop := fetchContext()
+	defer stop()
+	out, err := download.FetchImagenette(ctx, pos[0], *dir, download.SourceOptions{
+		Options:     download.Options{Progress: env.Stderr},
+		URL:         *src,
+		KeepArchive: *keep,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, out)
+	return nil
+}
+
+func fetchTemplates(env *Env, args []string) error {
+	fs := newFlags(env, "fetch templates", "[--dir DIR] [--url URL]\n\n"+
+		"Downloads OpenAI's per-dataset class names and prompt templates (CLIP's\n"+
+		"data/prompts.md) to DIR/prompts.md and prints that path.")
+	dir := fs.String("dir", "", "directory for prompts.md (default: the cache's templates/)")
+	src := fs.String("url", download.DefaultTemplatesURL, "source URL")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		fs.Usage()
+		return Usagef("fetch templates: unexpected arguments %q", pos)
+	}
+	dest := ""
+	if *dir != "" {
+		dest = filepath.Join(*dir, "prompts.md")
+	}
+	ctx, stop := fetchContext()
+	defer stop()
+	out, err := download.FetchTemplates(ctx, dest, download.SourceOptions{
+		Options: download.Options{Progress: env.Stderr},
+		URL:     *src,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, out)
+	return nil
+}

@@ -1,0 +1,161 @@
+package cli
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeFetchServer is a tiny hub (one repo) plus a static file tree.
+func fakeFetchServer(t *testing.T, files map[string][]byte) (*httptest.Server, func() []string) {
+	t.Helper()
+	var mu sync.Mutex
+	var auth []string
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		auth = append(auth, r.Header.Get("Authorization"))
+		mu.Unlock()
+		if r.URL.Path == "/api/models/org/clip/revision/main" {
+			var sib []map[string]any
+			for _, name := range []string{"config.json", "model.safetensors", "vocab.json", "merges.txt"} {
+				b := files["/org/clip/resolve/main/"+name]
+				sum := sha256.Sum256(b)
+				s := map[string]any{"rfilename": name, "size": len(b)}
+				if name == "model.safetensors" {
+					s["lfs"] = map[string]any{"sha256": hex.EncodeToString(sum[:]), "size": len(b)}
+				}
+				sib = append(sib, s)
+			}
+			json.NewEncoder(w).Encode(map[string]any{"id": "org/clip", "sha": "abc", "siblings": sib})
+			return
+		}
+		b, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(b))
+	}))
+	t.Cleanup(ts.Close)
+	return ts, func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), auth...) }
+}
+
+func TestFetchModelCommand(t *testing.T) {
+	files := map[string][]byte{
+		"/org/clip/resolve/main/config.json":       []byte(`{"projection_dim":512}`),
+		"/org/clip/resolve/main/model.safetensors": bytes.Repeat([]byte("w"), 4096),
+		"/org/clip/resolve/main/vocab.json":        []byte(`{}`),
+		"/org/clip/resolve/main/merges.txt":        []byte("#version: 0.2\n"),
+	}
+	ts, auth := fakeFetchServer(t, files)
+	t.Setenv("HF_ENDPOINT", ts.URL)
+	t.Setenv("HF_TOKEN", "tok")
+	t.Setenv("GORGOCLIP_CACHE", t.TempDir())
+	dir := filepath.Join(t.TempDir(), "weights")
+	code, out, errOut := run("", "fetch", "model", "org/clip", "--dir", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if strings.TrimSpace(out) != dir {
+		t.Errorf("stdout %q, want the directory %q", out, dir)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "model.safetensors")); !bytes.Equal(b, files["/org/clip/resolve/main/model.safetensors"]) {
+		t.Errorf("weights not downloaded")
+	}
+	if !strings.Contains(errOut, "fetching model.safetensors") {
+		t.Errorf("no progress on stderr: %q", errOut)
+	}
+	for i, a := range auth() {
+		if a != "Bearer tok" {
+			t.Errorf("request %d: Authorization %q", i, a)
+		}
+	}
+	// Default directory under GORGOCLIP_CACHE.
+	code, out, errOut = run("", "fetch", "model", "--revision", "main", "org/clip")
+	if code != 0 || !strings.HasSuffix(strings.TrimSpace(out), filepath.Join("models", "org--clip")) {
+		t.Errorf("default dir: exit %d stdout %q stderr %q", code, out, errOut)
+	}
+}
+
+func TestFetchDatasetAndTemplatesCommands(t *testing.T) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for _, name := range []string{"imagenette2-320/train/n01440764/a.JPEG", "imagenette2-320/val/n01440764/b.JPEG"} {
+		tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Size: 1, Mode: 0o644})
+		tw.Write([]byte("x"))
+	}
+	tw.Close()
+	zw.Close()
+	ts, _ := fakeFetchServer(t, map[string][]byte{
+		"/imagenette2-320.tgz": buf.Bytes(),
+		"/prompts.md":          []byte("## CIFAR10\n"),
+	})
+	t.Setenv("GORGOCLIP_CACHE", t.TempDir())
+	dir := t.TempDir()
+	code, out, errOut := run("", "fetch", "dataset", "imagenette-320", "--dir", dir, "--url", ts.URL+"/imagenette2-320.tgz")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if got := strings.TrimSpace(out); got != filepath.Join(dir, "imagenette2-320") {
+		t.Errorf("stdout %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "imagenette2-320", "val", "n01440764", "b.JPEG")); err != nil {
+		t.Errorf("dataset not extracted: %v", err)
+	}
+
+	code, out, errOut = run("", "fetch", "templates", "--dir", dir, "--url", ts.URL+"/prompts.md")
+	if code != 0 || strings.TrimSpace(out) != filepath.Join(dir, "prompts.md") {
+		t.Fatalf("templates: exit %d stdout %q stderr %q", code, out, errOut)
+	}
+}
+
+func TestFetchUsage(t *testing.T) {
+	for i, test := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"fetch", "--help"}, 0, "gorgoclip fetch dataset imagenette"},
+		{[]string{"fetch", "model", "--help"}, 0, "--revision"},
+		{[]string{"fetch", "dataset", "-h"}, 0, "--keep-archive"},
+		{[]string{"fetch", "templates", "--help"}, 0, "prompts.md"},
+		{[]string{"fetch"}, 2, "want model, dataset or templates"},
+		{[]string{"fetch", "weights"}, 2, `unknown kind "weights"`},
+		{[]string{"fetch", "model"}, 2, "want exactly one REPO"},
+		{[]string{"fetch", "model", "a/b", "c/d"}, 2, "want exactly one REPO"},
+		{[]string{"fetch", "dataset", "cifar10"}, 2, `unknown dataset "cifar10"`},
+		{[]string{"fetch", "templates", "extra"}, 2, "unexpected arguments"},
+		{[]string{"fetch", "model", "--bogus", "a/b"}, 2, "bogus"},
+	} {
+		code, _, errOut := run("", test.args...)
+		if code != test.code || !strings.Contains(errOut, test.want) {
+			t.Errorf("test %d (%v): got exit %d stderr %q, want exit %d and %q", i, test.args, code, errOut, test.code, test.want)
+		}
+	}
+}
+
+func TestFetchOfflineSaysWhatToDo(t *testing.T) {
+	ts := httptest.NewServer(http.NotFoundHandler())
+	endpoint := ts.URL
+	ts.Close()
+	t.Setenv("HF_ENDPOINT", endpoint)
+	cache := t.TempDir()
+	t.Setenv("GORGOCLIP_CACHE", cache)
+	code, _, errOut := run("", "fetch", "model", "openai/clip-vit-base-patch32")
+	want := filepath.Join(cache, "models", "openai--clip-vit-base-patch32")
+	if code != 1 || !strings.Contains(errOut, want) || !strings.Contains(errOut, "model.safetensors") {
+		t.Errorf("offline: exit %d stderr %q, want instructions naming %s", code, errOut, want)
+	}
+}

@@ -1,0 +1,124 @@
+package images
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+)
+
+// Mean and Std are CLIP's per-channel normalisation (clip.py's _transform), in RGB order.
+var (
+	Mean = [3]float32{0.48145466, 0.4578275, 0.40821073}
+	Std  = [3]float32{0.26862954, 0.26130258, 0.27577711}
+)
+
+// MaxSize bounds the output side of Preprocess; CLIP models use 224 or 336.
+const MaxSize = 4096
+
+// lut[c][v] is the normalised value of byte v in channel c, computed as torchvision does
+// in float32: ToTensor divides by 255, Normalize subtracts the mean and divides by the
+// std, each step rounded to float32.
+var lut = func() (t [3][256]float32) {
+	for c := range 3 {
+		for v := range 256 {
+			x := float32(v) / float32(255)
+			x = float32(x - Mean[c])
+			t[c][v] = float32(x / Std[c])
+		}
+	}
+	return t
+}()
+
+// scratchPool recycles resize buffers across images and goroutines.
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// Preprocess writes OpenAI's _transform(size) of img into dst[:3*size*size] as CHW
+// float32: resize the shorter side to size (PIL bicubic, longer side truncated), centre
+// crop size x size, convert to RGB, scale to [0, 1] and normalise with Mean and Std.
+// dst is the caller's slot (a row of a batch); only the crop is ever resampled.
+func Preprocess(img *Image, size int, dst []float32) error {
+	if err := img.check(); err != nil {
+		return err
+	}
+	if size <= 0 || size > MaxSize {
+		return fmt.Errorf("images: size %d out of range 1..%d", size, MaxSize)
+	}
+	n := size * size
+	if len(dst) < 3*n {
+		return fmt.Errorf("images: destination holds %d values, need 3*%d*%d = %d", len(dst), size, size, 3*n)
+	}
+	w, h := ResizedSize(img.Width, img.Height, size)
+	s := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(s)
+	s.resizeWindow(img, w, h, CropOffset(w, size), CropOffset(h, size), size, size)
+	rgb := s.toRGB()
+	r, g, b := dst[:n], dst[n:2*n], dst[2*n:3*n]
+	for i := range n {
+		p := rgb[3*i : 3*i+3]
+		r[i], g[i], b[i] = lut[0][p[0]], lut[1][p[1]], lut[2][p[2]]
+	}
+	// A scratch that grew for a huge image would pin its memory in the pool.
+	if cap(s.pre) > 1<<24 || cap(s.tmp) > 1<<24 {
+		*s = scratch{}
+	}
+	return nil
+}
+
+// PreprocessBytes decodes an encoded image and preprocesses it into dst like Preprocess;
+// name identifies the image in errors.
+func PreprocessBytes(data []byte, name string, size int, dst []float32) error {
+	img, err := DecodeBytes(data, name)
+	if err != nil {
+		return err
+	}
+	if err := Preprocess(img, size, dst); err != nil {
+		return fmt.Errorf("%w (%s)", err, name)
+	}
+	return nil
+}
+
+// PreprocessFile reads, decodes and preprocesses the image at path into dst like
+// Preprocess. It is the per-item step of a loading pipeline: call it from several
+// goroutines, each with its own slot of a batch.
+func PreprocessFile(path string, size int, dst []float32) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("images: %w", err)
+	}
+	return PreprocessBytes(data, path, size, dst)
+}
+
+// PreprocessFiles preprocesses paths with workers goroutines (GOMAXPROCS when <= 0) and
+// returns the batch [K,3,size,size] in path order. Failures are joined into the error,
+// one per path in path order, each naming its file; their slots are left zero.
+func PreprocessFiles(paths []string, size, workers int) ([]float32, error) {
+	if size <= 0 || size > MaxSize {
+		return nil, fmt.Errorf("images: size %d out of range 1..%d", size, MaxSize)
+	}
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = max(min(workers, len(paths)), 1)
+	stride := 3 * size * size
+	out := make([]float32, len(paths)*stride)
+	errs := make([]error, len(paths))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				errs[i] = PreprocessFile(paths[i], size, out[i*stride:(i+1)*stride])
+			}
+		}()
+	}
+	for i := range paths {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
