@@ -32,5 +32,9 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
+# The main job: fetch ViT-B/32 and Imagenette-160, zero-shot + k-shot probes, results/ and plots.
+experiment: build
+	GORGOCLIP=$(BIN) RESULTS=$(RESULTS)/imagenette DATA=$(DATA) scripts/experiment.sh
+
 clean:
 	rm -rf bin

@@ -77,6 +77,15 @@ type Result struct {
 	Confusion        [][]int  `json:"confusion_matrix,omitempty"`
 	// Skipped lists inputs that could not be read and were skipped (--skip-bad).
 	Skipped []string `json:"skipped,omitempty"`
+	// PerTemplate gives, for a zero-shot prompt set of several templates, the top-1
+	// accuracy of each template alone.
+	PerTemplate []TemplateAccuracy `json:"per_template,omitempty"`
+}
+
+// TemplateAccuracy is the zero-shot top-1 accuracy of one template on its own.
+type TemplateAccuracy struct {
+	Template string `json:"template"`
+	Acc1     Float  `json:"acc1"`
 }
 
 // ShotSummary aggregates probe results over seeds for one k (0 = full data).

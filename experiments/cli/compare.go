@@ -1,0 +1,97 @@
+package cli
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"path/filepath"
+	"strconv"
+
+	"github.com/gorgoclip/gorgoclip/experiments"
+)
+
+// experimentFlags binds the flags zeroshot and compare share to cfg.
+func experimentFlags(fs *flag.FlagSet, cfg *experiments.Config, prompts *listFlag) {
+	fs.StringVar(&cfg.Weights, "weights", "", "model directory: OpenAI .npy, Hugging Face (safetensors or pytorch_model.bin) or converted (required)")
+	fs.StringVar(&cfg.Vocab, "vocab", "", "BPE merges file (default: beside the weights, $GORGOCLIP_VOCAB, or the fetch cache)")
+	fs.StringVar(&cfg.Dataset, "dataset", "", "dataset spec: imagefolder:DIR, parquet:FILE|DIR, fashion-mnist:DIR, mnist:DIR, cifar10:DIR, cifar100:DIR, wds:DIR (required)")
+	fs.IntVar(&cfg.TestLimit, "test-limit", 0, "use this many test images (0 = all), a seeded random subset")
+	fs.Uint64Var(&cfg.LimitSeed, "limit-seed", 0, "seed of the --train-limit/--test-limit subsets")
+	fs.Var(prompts, "prompts", `prompt sets, comma-separated or repeated: bare, photo ("a photo of a {}."), article ("a photo of a {}"), a literal template with {}, openai:PROMPTS.md#DATASET, or a templates file (default bare,photo)`)
+	fs.IntVar(&cfg.BatchSize, "batch", 32, "images per model run")
+	fs.IntVar(&cfg.Workers, "workers", 0, "image decoding goroutines (0 = number of CPUs)")
+	fs.StringVar(&cfg.CacheDir, "cache", "", "feature cache directory (default OUT/cache); an interrupted run resumes from it")
+	fs.BoolVar(&cfg.SkipBad, "skip-bad", false, "skip unreadable images and list them in the results instead of failing")
+	fs.StringVar(&cfg.Model, "model-name", "", "model name for the results (default: from the config)")
+	fs.StringVar(&cfg.Pretrained, "pretrained", "", "weights name for the results (default: the weights directory's name)")
+}
+
+func init() {
+	register(Command{Name: "compare", Summary: "zero-shot against k-shot linear probes: results.json, plots, report.md", Run: runCompare})
+	register(Command{Name: "zeroshot", Summary: "zero-shot classification of a dataset with one or more prompt sets", Run: runZeroShot})
+}
+
+func runCompare(env *Env, args []string) error {
+	var cfg experiments.Config
+	var prompts, shots listFlag
+	fs := newFlags(env, "compare", "--weights DIR --dataset SPEC --out DIR [flags]")
+	experimentFlags(fs, &cfg, &prompts)
+	fs.IntVar(&cfg.TrainLimit, "train-limit", 0, "use this many training images (0 = all), a seeded random subset")
+	fs.Var(&shots, "shots", "k of the k-shot probes, comma-separated (default 1,2,4,8,16)")
+	fs.IntVar(&cfg.Seeds, "seeds", 3, "k-shot draws per k")
+	fs.BoolVar(&cfg.NoFull, "no-full", false, "skip the probe on the whole training set")
+	fs.Float64Var(&cfg.C, "C", 0, "fix the probe's inverse L2 strength (default: sweep 1e-6..1e6 on a validation split, as the CLIP paper)")
+	fs.StringVar(&cfg.Out, "out", "", "output directory for results.json, plots and report.md (required)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if cfg.Weights == "" || cfg.Dataset == "" || cfg.Out == "" {
+		return Usagef("--weights, --dataset and --out are required (see gorgoclip compare --help)")
+	}
+	if fs.NArg() > 0 {
+		return Usagef("unexpected arguments %q", fs.Args())
+	}
+	for _, s := range shots {
+		k, err := strconv.Atoi(s)
+		if err != nil || k <= 0 {
+			return Usagef("--shots: %q is not a positive integer", s)
+		}
+		cfg.Shots = append(cfg.Shots, k)
+	}
+	cfg.Prompts = prompts
+	cfg.Log = env.Stderr
+	if _, err := experiments.Compare(cfg); err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, filepath.Join(cfg.Out, "results.json"))
+	return nil
+}
+
+func runZeroShot(env *Env, args []string) error {
+	var cfg experiments.Config
+	var prompts listFlag
+	fs := newFlags(env, "zeroshot", "--weights DIR --dataset SPEC [--out DIR] [flags]")
+	experimentFlags(fs, &cfg, &prompts)
+	fs.StringVar(&cfg.Out, "out", "", "write OUT/zeroshot.json (default: print the JSON to stdout only)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if cfg.Weights == "" || cfg.Dataset == "" {
+		return Usagef("--weights and --dataset are required (see gorgoclip zeroshot --help)")
+	}
+	if fs.NArg() > 0 {
+		return Usagef("unexpected arguments %q", fs.Args())
+	}
+	cfg.Prompts = prompts
+	cfg.Log = env.Stderr
+	rs, err := experiments.ZeroShotRun(cfg)
+	if err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(rs, "", "  ")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, string(b))
+	return nil
+}

@@ -1,0 +1,292 @@
+package experiments
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"github.com/gorgoclip/gorgoclip/experiments/results"
+	"github.com/gorgoclip/gorgoclip/layers/clip"
+	"github.com/gorgoclip/gorgoclip/loaders/datasets"
+	"github.com/gorgoclip/gorgoclip/loaders/tokenizer"
+	"github.com/gorgoclip/gorgoclip/plots"
+	"github.com/gorgoclip/gorgoclip/probes"
+)
+
+// Config describes a zero-shot run or a zero-shot against linear-probe comparison.
+// Zero values take the documented defaults.
+type Config struct {
+	// Weights is the model directory (any layout weights.Load reads).
+	Weights string
+	// Vocab is the BPE merges file; empty looks beside the weights, then in
+	// $GORGOCLIP_VOCAB and the download cache.
+	Vocab string
+	// Dataset is a dataset spec (see datasets.Open), e.g. "imagefolder:data/imagenette2-160".
+	Dataset string
+	// TrainLimit and TestLimit keep that many items of each split (0 = all), drawn
+	// with LimitSeed.
+	TrainLimit, TestLimit int
+	LimitSeed             uint64
+	// Prompts are prompt-set specs (see ParsePromptSet). Default: "bare", "photo".
+	Prompts []string
+	// Shots are the k of the k-shot probes. Default: 1, 2, 4, 8, 16.
+	Shots []int
+	// Seeds is the number of k-shot draws per k. Default 3.
+	Seeds int
+	// NoFull skips the probe on the whole training set.
+	NoFull bool
+	// C fixes the probe's inverse L2 strength instead of sweeping it on a
+	// validation split (the paper's protocol, the default).
+	C float64
+	// BatchSize is the number of images per model run (default 32).
+	BatchSize int
+	// Workers decode and preprocess images (default: the number of CPUs).
+	Workers int
+	// CacheDir keeps image features between runs; empty means Out/cache.
+	CacheDir string
+	// SkipBad skips unreadable images (listed in the results) instead of failing.
+	SkipBad bool
+	// Out is the directory for results.json, the plots and report.md.
+	Out string
+	// Model and Pretrained label the results (default: the weights' config name and
+	// the weights directory's name).
+	Model, Pretrained string
+	// Log receives progress lines; nil for silence.
+	Log io.Writer
+}
+
+func (c *Config) defaults() {
+	if len(c.Prompts) == 0 {
+		c.Prompts = []string{"bare", "photo"}
+	}
+	if c.Shots == nil {
+		c.Shots = []int{1, 2, 4, 8, 16}
+	}
+	if c.Seeds <= 0 {
+		c.Seeds = 3
+	}
+	if c.CacheDir == "" && c.Out != "" {
+		c.CacheDir = filepath.Join(c.Out, "cache")
+	}
+}
+
+func (c *Config) logf(format string, args ...any) {
+	if c.Log != nil {
+		fmt.Fprintf(c.Log, format+"\n", args...)
+	}
+}
+
+// session holds what a run loads once: model, tokenizer, dataset splits' features.
+type session struct {
+	cfg     *Config
+	model   *clip.Model
+	tok     *tokenizer.Tokenizer
+	modelID string
+}
+
+func open(cfg *Config) (*session, error) {
+	if cfg.Weights == "" || cfg.Dataset == "" {
+		return nil, fmt.Errorf("experiments: weights and dataset are required")
+	}
+	vocab := cfg.Vocab
+	if vocab == "" {
+		if p, err := tokenizer.FindVocab(cfg.Weights); err == nil {
+			vocab = p
+		}
+	}
+	vocab, err := tokenizer.Locate(vocab)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := tokenizer.Load(vocab)
+	if err != nil {
+		return nil, err
+	}
+	bs := cfg.BatchSize
+	if bs <= 0 {
+		bs = clip.DefaultBatchSize
+	}
+	m, err := clip.Load(cfg.Weights, clip.WithBatchSize(bs))
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Model == "" {
+		cfg.Model = m.Config().Name
+		if cfg.Model == "" {
+			cfg.Model = "CLIP"
+		}
+	}
+	if cfg.Pretrained == "" {
+		abs, _ := filepath.Abs(cfg.Weights)
+		cfg.Pretrained = filepath.Base(abs)
+	}
+	return &session{cfg: cfg, model: m, tok: tok, modelID: ModelID(cfg.Weights)}, nil
+}
+
+func (s *session) features(split string, limit int) (datasets.Dataset, *Features, error) {
+	ds, err := datasets.Open(s.cfg.Dataset, split, datasets.Options{Limit: limit, Seed: s.cfg.LimitSeed})
+	if err != nil {
+		return nil, nil, err
+	}
+	mc := s.model.Config()
+	f, err := ImageFeatures(s.model, ds, Extraction{
+		Resolution: mc.Vision.ImageResolution, Dim: mc.EmbedDim,
+		BatchSize: s.cfg.BatchSize, Workers: s.cfg.Workers, SkipBad: s.cfg.SkipBad,
+		CacheDir: s.cfg.CacheDir, ModelID: s.modelID, DatasetSpec: s.cfg.Dataset, Split: split,
+		Limit: limit, Seed: s.cfg.LimitSeed, Log: s.cfg.Log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(f.Skipped) > 0 {
+		s.cfg.logf("skipped %d unreadable images of %s (listed in the results)", len(f.Skipped), ds.Name())
+	}
+	return ds, f, nil
+}
+
+// zeroShot evaluates every prompt set on test.
+func (s *session) zeroShot(classNames []string, test *Features) ([]results.Result, error) {
+	mc := s.model.Config()
+	scale := float32(expf(s.model.LogitScale()))
+	var out []results.Result
+	for _, spec := range s.cfg.Prompts {
+		set, err := ParsePromptSet(spec)
+		if err != nil {
+			return nil, err
+		}
+		cl, err := BuildClassifier(s.model, s.tok, classNames, set, mc.Text.ContextLength, mc.EmbedDim)
+		if err != nil {
+			return nil, err
+		}
+		r, err := ZeroShot(test, cl, classNames, set, scale)
+		if err != nil {
+			return nil, err
+		}
+		s.label(&r)
+		s.cfg.logf("zero-shot %-28q top-1 %.2f%%  top-5 %.2f%%  mean per-class recall %.2f%%",
+			set.Name, 100*r.Metrics["acc1"], 100*r.Metrics["acc5"], 100*r.Metrics["mean_per_class_recall"])
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func (s *session) label(r *results.Result) {
+	r.Dataset, r.Model, r.Pretrained = s.cfg.Dataset, s.cfg.Model, s.cfg.Pretrained
+}
+
+// ZeroShotRun evaluates the prompt sets on the test split and writes
+// Out/zeroshot.json (a list of results), returning the results.
+func ZeroShotRun(cfg Config) ([]results.Result, error) {
+	cfg.defaults()
+	s, err := open(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer s.model.Close()
+	ds, test, err := s.features("test", cfg.TestLimit)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := s.zeroShot(ds.ClassNames(), test)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Out != "" {
+		if err := results.Save(filepath.Join(cfg.Out, "zeroshot.json"), rs); err != nil {
+			return nil, err
+		}
+	}
+	return rs, nil
+}
+
+// Compare runs zero-shot with every prompt set and linear probes at every k (over
+// Seeds draws) and on the full training set, all on the same cached image features,
+// then writes Out/results.json, the plots and Out/report.md.
+func Compare(cfg Config) (*results.Comparison, error) {
+	cfg.defaults()
+	if cfg.Out == "" {
+		return nil, fmt.Errorf("experiments: compare needs an output directory")
+	}
+	s, err := open(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer s.model.Close()
+	testDS, test, err := s.features("test", cfg.TestLimit)
+	if err != nil {
+		return nil, err
+	}
+	_, train, err := s.features("train", cfg.TrainLimit)
+	if err != nil {
+		return nil, err
+	}
+	names := testDS.ClassNames()
+	cmp := &results.Comparison{Dataset: cfg.Dataset, Model: cfg.Model, Pretrained: cfg.Pretrained,
+		ClassNames: names, Features: "projected (encode_image output, as CLIP_benchmark)"}
+	if cmp.ZeroShot, err = s.zeroShot(names, test); err != nil {
+		return nil, err
+	}
+	trainD := probes.Dataset{X: train.X, Y: train.Y, N: train.N, D: train.Dim}
+	testD := probes.Dataset{X: test.X, Y: test.Y, N: test.N, D: test.Dim}
+	type run struct{ shots, seed int }
+	var runs []run
+	for _, k := range cfg.Shots {
+		for seed := 0; seed < cfg.Seeds; seed++ {
+			runs = append(runs, run{k, seed})
+		}
+	}
+	if !cfg.NoFull {
+		runs = append(runs, run{0, 0})
+	}
+	for _, r := range runs {
+		t0 := time.Now()
+		p := probes.Protocol{Sweep: cfg.C == 0, Fit: probes.Config{C: cfg.C}, Shots: r.shots, Seed: uint64(r.seed)}
+		o, err := probes.Run(trainD, testD, len(names), p)
+		if err != nil {
+			return nil, fmt.Errorf("experiments: probe k=%d seed=%d: %w", r.shots, r.seed, err)
+		}
+		res := results.Result{Task: results.TaskLinearProbe, Shots: r.shots, Seed: int64(r.seed), C: o.C,
+			Train: o.Train, Test: test.N, ClassNames: names,
+			Metrics: map[string]results.Float{
+				"lp_acc1": results.Float(o.Metrics.Top1), "lp_acc5": results.Float(o.Metrics.Top5),
+				"lp_mean_per_class_recall": results.Float(o.Metrics.MeanPerClassRecall),
+			},
+			PerClassAccuracy: floats(o.Metrics.PerClass), Confusion: o.Metrics.Confusion,
+		}
+		s.label(&res)
+		k := fmt.Sprint(r.shots)
+		if r.shots == 0 {
+			k = "full"
+		}
+		cfg.logf("probe k=%-4s seed=%d C=%-9.3g top-1 %.2f%% (%d train, %.1fs)", k, r.seed, o.C, 100*o.Metrics.Top1, o.Train, time.Since(t0).Seconds())
+		cmp.Probes = append(cmp.Probes, res)
+	}
+	cmp.Summary = summarize(cmp.Probes)
+	if err := results.Save(filepath.Join(cfg.Out, "results.json"), cmp); err != nil {
+		return nil, err
+	}
+	if err := plots.Report(cmp, cfg.Out); err != nil {
+		return nil, err
+	}
+	cfg.logf("wrote %s and %s", filepath.Join(cfg.Out, "results.json"), filepath.Join(cfg.Out, "report.md"))
+	return cmp, nil
+}
+
+// summarize gives mean and sample standard deviation of lp_acc1 over seeds per k.
+func summarize(rs []results.Result) []results.ShotSummary {
+	var order []int
+	by := map[int][]float64{}
+	for _, r := range rs {
+		if _, ok := by[r.Shots]; !ok {
+			order = append(order, r.Shots)
+		}
+		by[r.Shots] = append(by[r.Shots], float64(r.Metrics["lp_acc1"]))
+	}
+	out := make([]results.ShotSummary, 0, len(order))
+	for _, k := range order {
+		m, sd := probes.MeanStd(by[k])
+		out = append(out, results.ShotSummary{Shots: k, Seeds: len(by[k]), Mean: results.Float(m), Std: results.Float(sd)})
+	}
+	return out
+}

@@ -1,0 +1,154 @@
+package experiments
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/gorgoclip/gorgoclip/experiments/results"
+	"github.com/gorgoclip/gorgoclip/layers/clip"
+	"github.com/gorgoclip/gorgoclip/loaders/prompts"
+	"github.com/gorgoclip/gorgoclip/loaders/tokenizer"
+	"github.com/gorgoclip/gorgoclip/probes"
+)
+
+// TextEncoder is what zero-shot needs of a model; *clip.Model satisfies it.
+type TextEncoder interface {
+	EncodeTexts(tokens []int32, rows int) ([]float32, error)
+}
+
+var _ TextEncoder = (*clip.Model)(nil)
+
+// PromptSet is a named list of templates, each with a "{}" or "{c}" placeholder.
+type PromptSet struct {
+	// Name labels the set in results and plots ("bare", "a photo of a {}.", ...).
+	Name      string
+	Templates []string
+}
+
+// ParsePromptSet resolves a prompt spec: a built-in name ("bare" for the class name
+// alone, "photo" for "a photo of a {}.", "article" for "a photo of a {}"), a literal
+// template containing "{}" or "{c}", "openai:PATH#DATASET" for one section of OpenAI's
+// prompts.md (e.g. the 80-template ImageNet ensemble), or a templates file.
+func ParsePromptSet(spec string) (PromptSet, error) {
+	if prompts.HasPlaceholder(spec) && !strings.HasPrefix(spec, "openai:") {
+		return PromptSet{Name: spec, Templates: []string{spec}}, nil
+	}
+	t, err := prompts.Load(spec)
+	if err != nil {
+		return PromptSet{}, fmt.Errorf("experiments: prompts %q: %w", spec, err)
+	}
+	name := spec
+	if len(t) == 1 {
+		name = t[0]
+		if name == "{}" {
+			name = "bare labels"
+		}
+	} else if i := strings.LastIndex(spec, "#"); i >= 0 {
+		name = fmt.Sprintf("%s ensemble (%d templates)", spec[i+1:], len(t))
+	}
+	return PromptSet{Name: name, Templates: t}, nil
+}
+
+// Classifier is a zero-shot head: one unit-norm row per class.
+type Classifier struct {
+	// Weights holds [C,Dim] rows: per class, the mean of its L2-normalised template
+	// embeddings, re-normalised.
+	Weights []float32
+	// PerTemplate holds, for each template, the [C,Dim] unit-norm rows of that
+	// template alone (for per-template accuracy).
+	PerTemplate [][]float32
+	Dim         int
+}
+
+// BuildClassifier encodes every class name in every template and averages per class.
+func BuildClassifier(enc TextEncoder, tok *tokenizer.Tokenizer, classNames []string, set PromptSet, contextLength, dim int) (*Classifier, error) {
+	if len(classNames) == 0 || len(set.Templates) == 0 {
+		return nil, fmt.Errorf("experiments: zero-shot needs class names and templates (got %d and %d)", len(classNames), len(set.Templates))
+	}
+	// Row order: class-major, template-minor, so class c's prompts are contiguous.
+	texts := make([]string, 0, len(classNames)*len(set.Templates))
+	for _, name := range classNames {
+		for _, t := range set.Templates {
+			texts = append(texts, prompts.Apply(t, name))
+		}
+	}
+	ids, err := tok.Tokenize(texts, contextLength, true)
+	if err != nil {
+		return nil, fmt.Errorf("experiments: tokenizing prompts: %w", err)
+	}
+	feats, err := enc.EncodeTexts(ids, len(texts))
+	if err != nil {
+		return nil, fmt.Errorf("experiments: encoding prompts: %w", err)
+	}
+	T := len(set.Templates)
+	perClass := make([][]float32, len(classNames))
+	for c := range classNames {
+		perClass[c] = feats[c*T*dim : (c+1)*T*dim]
+	}
+	w, err := clip.ZeroShotWeights(perClass, dim)
+	if err != nil {
+		return nil, err
+	}
+	cl := &Classifier{Weights: w, Dim: dim}
+	if T > 1 {
+		for t := 0; t < T; t++ {
+			rows := make([]float32, len(classNames)*dim)
+			for c := range classNames {
+				copy(rows[c*dim:(c+1)*dim], feats[(c*T+t)*dim:(c*T+t+1)*dim])
+			}
+			clip.L2Normalize(rows, dim)
+			cl.PerTemplate = append(cl.PerTemplate, rows)
+		}
+	}
+	return cl, nil
+}
+
+// ZeroShot classifies test features with cl and returns CLIP_benchmark metrics
+// (acc1, acc5, mean_per_class_recall) with per-class accuracy and the confusion matrix.
+// scale is exp(logit_scale); it does not change the ranking.
+func ZeroShot(test *Features, cl *Classifier, classNames []string, set PromptSet, scale float32) (results.Result, error) {
+	m, err := zeroShotMetrics(test, cl.Weights, cl.Dim, len(classNames), scale)
+	if err != nil {
+		return results.Result{}, err
+	}
+	r := results.Result{
+		Task: results.TaskZeroShot, Prompts: set.Name, Test: test.N, ClassNames: classNames,
+		Metrics: map[string]results.Float{
+			"acc1": results.Float(m.Top1), "acc5": results.Float(m.Top5),
+			"mean_per_class_recall": results.Float(m.MeanPerClassRecall),
+		},
+		PerClassAccuracy: floats(m.PerClass),
+		Confusion:        m.Confusion,
+		Skipped:          test.Skipped,
+	}
+	for t, w := range cl.PerTemplate {
+		mt, err := zeroShotMetrics(test, w, cl.Dim, len(classNames), scale)
+		if err != nil {
+			return results.Result{}, err
+		}
+		r.PerTemplate = append(r.PerTemplate, results.TemplateAccuracy{Template: set.Templates[t], Acc1: results.Float(mt.Top1)})
+	}
+	return r, nil
+}
+
+func zeroShotMetrics(test *Features, w []float32, dim, classes int, scale float32) (probes.Metrics, error) {
+	img := make([]float32, len(test.X))
+	copy(img, test.X)
+	clip.L2Normalize(img, dim)
+	logits, err := clip.Logits(img, w, dim, scale)
+	if err != nil {
+		return probes.Metrics{}, err
+	}
+	return probes.Evaluate(logits, test.Y, classes)
+}
+
+func floats(xs []float64) []results.Float {
+	out := make([]results.Float, len(xs))
+	for i, v := range xs {
+		out[i] = results.Float(v)
+	}
+	return out
+}
+
+func expf(x float32) float64 { return math.Exp(float64(x)) }

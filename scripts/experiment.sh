@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The main job (make experiment): fetch ViT-B/32 and Imagenette-160, then run zero-shot
+# with bare labels, "a photo of a {}." and the article's "a photo of a {}" and the
+# k-shot linear-probe comparison. Results, plots and report.md go to $RESULTS.
+#
+# Environment: GORGOCLIP (the binary), MODEL (hub repo), DATASET (imagenette-160,
+# imagenette-320, imagenette), DATA (dataset parent dir), RESULTS, SEEDS, SHOTS,
+# HF_ENDPOINT/HF_TOKEN (hub), GORGOCLIP_CACHE (download cache).
+set -euo pipefail
+GORGOCLIP=${GORGOCLIP:-bin/gorgoclip}
+MODEL=${MODEL:-openai/clip-vit-base-patch32}
+DATASET=${DATASET:-imagenette-160}
+DATA=${DATA:-data}
+RESULTS=${RESULTS:-results/imagenette}
+SEEDS=${SEEDS:-3}
+SHOTS=${SHOTS:-1,2,4,8,16}
+
+echo "== fetching $MODEL" >&2
+weights=$("$GORGOCLIP" fetch model "$MODEL")
+echo "== fetching $DATASET into $DATA" >&2
+data=$("$GORGOCLIP" fetch dataset "$DATASET" --dir "$DATA")
+echo "== zero-shot and k-shot probes on $data (results in $RESULTS)" >&2
+"$GORGOCLIP" compare --weights "$weights" --dataset "imagefolder:$data" \
+  --prompts bare,photo,article --shots "$SHOTS" --seeds "$SEEDS" \
+  --model-name ViT-B/32 --pretrained openai --out "$RESULTS"
+echo "== done: $RESULTS/results.json, $RESULTS/report.md" >&2
