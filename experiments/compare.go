@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gorgoclip/gorgoclip/experiments/results"
@@ -130,10 +131,14 @@ func (s *session) features(split string, limit int) (datasets.Dataset, *Features
 		return nil, nil, err
 	}
 	mc := s.model.Config()
+	// The cache key names the data by absolute path and size, so the same spec typed
+	// in another directory, or a dataset that grew, never reuses stale features.
+	// (Images edited in place keep their key: delete the cache after such edits.)
+	spec := fmt.Sprintf("%s (%d items)", canonicalSpec(s.cfg.Dataset), ds.Len())
 	f, err := ImageFeatures(s.model, ds, Extraction{
 		Resolution: mc.Vision.ImageResolution, Dim: mc.EmbedDim,
 		BatchSize: s.cfg.BatchSize, Workers: s.cfg.Workers, SkipBad: s.cfg.SkipBad,
-		CacheDir: s.cfg.CacheDir, ModelID: s.modelID, DatasetSpec: s.cfg.Dataset, Split: split,
+		CacheDir: s.cfg.CacheDir, ModelID: s.modelID, DatasetSpec: spec, Split: split,
 		Limit: limit, Seed: s.cfg.LimitSeed, Log: s.cfg.Log,
 	})
 	if err != nil {
@@ -222,8 +227,15 @@ func Compare(cfg Config) (*results.Comparison, error) {
 		return nil, err
 	}
 	names := testDS.ClassNames()
+	skipped := map[string][]string{}
+	if len(train.Skipped) > 0 {
+		skipped["train"] = train.Skipped
+	}
+	if len(test.Skipped) > 0 {
+		skipped["test"] = test.Skipped
+	}
 	cmp := &results.Comparison{Dataset: cfg.Dataset, Model: cfg.Model, Pretrained: cfg.Pretrained,
-		ClassNames: names, Features: "projected (encode_image output, as CLIP_benchmark)"}
+		ClassNames: names, Features: "projected (encode_image output, as CLIP_benchmark)", Skipped: skipped}
 	if cmp.ZeroShot, err = s.zeroShot(names, test); err != nil {
 		return nil, err
 	}
@@ -289,4 +301,17 @@ func summarize(rs []results.Result) []results.ShotSummary {
 		out = append(out, results.ShotSummary{Shots: k, Seeds: len(by[k]), Mean: results.Float(m), Std: results.Float(sd)})
 	}
 	return out
+}
+
+// canonicalSpec makes a dataset spec's path absolute ("imagefolder:ds" run from /a
+// becomes "imagefolder:/a/ds").
+func canonicalSpec(spec string) string {
+	kind, path, ok := strings.Cut(spec, ":")
+	if !ok {
+		return spec
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		return kind + ":" + abs
+	}
+	return spec
 }

@@ -81,9 +81,21 @@ func runProbe(env *Env, args []string) error {
 	if train.D != test.D {
 		return fmt.Errorf("probe: training features %s have dimension %d but test features %s have %d", *trainX, train.D, *testX, test.D)
 	}
+	if train.N == 0 || test.N == 0 {
+		return fmt.Errorf("probe: no examples in %s or %s", *trainY, *testY)
+	}
 	k := *numClasses
 	if k == 0 {
 		k = max(slices.Max(train.Y), slices.Max(test.Y)) + 1
+		// Labels are class indices: more classes than examples means a label file
+		// that is not one (and the weight matrix would not fit in memory).
+		if k > train.N+test.N {
+			path, y := *trainY, slices.Max(train.Y)
+			if slices.Max(test.Y) > y {
+				path, y = *testY, slices.Max(test.Y)
+			}
+			return fmt.Errorf("probe: %s: label %d implies %d classes for %d examples; labels must be class indices 0..K-1 (give --classes K if that is intended)", path, y, k, train.N+test.N)
+		}
 	}
 	for _, s := range []struct {
 		d    probes.Dataset

@@ -111,6 +111,9 @@ type Comparison struct {
 	Probes []Result `json:"linear_probe"`
 	// Summary holds mean and standard deviation over seeds per k.
 	Summary []ShotSummary `json:"summary"`
+	// Skipped lists, per split ("train", "test"), the images that could not be read
+	// and were left out (--skip-bad).
+	Skipped map[string][]string `json:"skipped,omitempty"`
 }
 
 // Save writes v as indented JSON to path atomically.

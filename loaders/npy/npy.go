@@ -104,8 +104,8 @@ func ReadHeader(r io.ReaderAt, size int64, name string) (h Header, err error) {
 	if err != nil {
 		return h, fmt.Errorf("npy: %s: %v", name, err)
 	}
-	if want := h.DataOffset + n*int64(isz); size < want {
-		return h, fmt.Errorf("npy: %s: truncated: shape %v of %s needs %d bytes, file has %d", name, h.Shape, h.Dtype, want, size)
+	if n > (size-h.DataOffset)/int64(isz) {
+		return h, fmt.Errorf("npy: %s: truncated: shape %v of %s needs more than the %d data bytes the file has", name, h.Shape, h.Dtype, size-h.DataOffset)
 	}
 	return h, nil
 }
