@@ -11,12 +11,21 @@ RESULTS  ?= results
 
 all: build
 
-build:
-	$(GO) build -o $(BIN) ./experiments/cmd/gorgoclip
+# OpenBLAS (cgo, -tags openblas) is the fast CPU path; without libopenblas the build
+# falls back to gonum's pure-Go BLAS (about 5x slower GEMMs) and says so.
+OPENBLAS := $(shell ldconfig -p 2>/dev/null | grep -q libopenblas && echo 1)
+BLASTAGS := $(if $(OPENBLAS),-tags openblas,)
 
-# The whole suite, with the shared fixtures from $$GORGOCLIP_SHARED or ../shared.
+build:
+	@$(if $(OPENBLAS),echo "build: OpenBLAS (-tags openblas)",echo "build: libopenblas not found, using gonum's pure-Go BLAS (slower)")
+	$(GO) build $(BLASTAGS) -o $(BIN) ./experiments/cmd/gorgoclip
+
+# The whole suite, with the shared fixtures from $$GORGOCLIP_SHARED or ../shared, in the
+# default (pure-Go) build; then the graph and layers packages again with OpenBLAS
+# when it is installed (a few seconds).
 test:
 	$(GO) test -count=1 -timeout 20m $(PKGS)
+	$(if $(OPENBLAS),$(GO) test -count=1 -tags openblas ./graph ./layers/...,)
 
 test-short:
 	$(GO) test -short $(PKGS)
@@ -25,8 +34,10 @@ test-short:
 race:
 	$(GO) test -race -short -count=1 ./loaders/... ./probes/... ./experiments/results/ ./internal/...
 
+# Go benchmarks (OpenBLAS when installed); scripts/bench.sh compares the towers with PyTorch.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3x $(PKGS)
+	@$(if $(OPENBLAS),echo "bench: OpenBLAS (-tags openblas)",echo "bench: libopenblas not found, using gonum's pure-Go BLAS (slower)")
+	$(GO) test $(BLASTAGS) -run '^$$' -bench . -benchtime 3x $(PKGS)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -38,3 +49,8 @@ experiment: build
 
 clean:
 	rm -rf bin
+
+# Run every notebook on the shared fixtures (tiny model, Fashion-MNIST subsets) and
+# rewrite its rendered page, notebooks/NN-name/README.md, with its figures.
+notebooks:
+	@for nb in notebooks/[0-9]*/; do nb=$${nb%/}; echo "== $$nb"; $(GO) run ./$$nb || exit 1; done
