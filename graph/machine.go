@@ -59,15 +59,23 @@ func (b *Builder) Output(name string, n *G.Node) error {
 	return nil
 }
 
-// Compile turns the graph into a reusable Machine.
+// Compile turns the graph into a reusable Machine and plans its activation memory:
+// the fused ops write into buffers the Machine owns and reuses on every run.
 func (b *Builder) Compile() (m *Machine, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("graph: compile: %v", r)
 		}
 	}()
+	a, err := assign(b.G)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range b.outputs {
+		t.a = a
+	}
 	vm := G.NewTapeMachine(b.G)
-	return &Machine{vm: vm, inputs: b.inputs, outputs: b.outputs}, nil
+	return &Machine{vm: vm, inputs: b.inputs, outputs: b.outputs, arena: a}, nil
 }
 
 // Machine is a compiled graph, run once per batch. It is not safe for concurrent use.
@@ -75,7 +83,11 @@ type Machine struct {
 	vm      G.VM
 	inputs  map[string]*G.Node
 	outputs map[string]*tapOp
+	arena   *arena
 }
+
+// ArenaBytes returns the size of the activation buffers the Machine holds.
+func (m *Machine) ArenaBytes() int { return m.arena.bytes() }
 
 // Output is one result of Machine.Run: a row-major array the caller owns.
 type Output struct {
@@ -130,19 +142,27 @@ func (m *Machine) Close() error { return m.vm.Close() }
 
 // tapOp copies its input into host memory when it runs; it is how outputs leave a graph.
 type tapOp struct {
-	pureOp
 	name  string
+	a     *arena
 	shape []int
 	data  []float32
 }
 
-func (o *tapOp) Arity() int { return 1 }
+func (o *tapOp) Arity() int           { return 1 }
+func (o *tapOp) ReturnsPtr() bool     { return false }
+func (o *tapOp) CallsExtern() bool    { return false }
+func (o *tapOp) OverwritesInput() int { return -1 }
 func (o *tapOp) Type() hm.Type {
 	a := hm.TypeVariable('a')
 	return hm.NewFnType(a, tensor.Float32)
 }
 func (o *tapOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return tensor.ScalarShape(), nil }
 func (o *tapOp) Do(in ...G.Value) (G.Value, error) {
+	if o.a != nil {
+		if err := o.a.check(in); err != nil {
+			return nil, err
+		}
+	}
 	x, sx, err := f32(in[0])
 	if err != nil {
 		return nil, err

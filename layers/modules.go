@@ -2,7 +2,6 @@ package layers
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/gorgoclip/gorgoclip/graph"
 	"github.com/gorgoclip/gorgoclip/loaders/npy"
@@ -38,8 +37,6 @@ type Linear struct {
 	Weight *tensor.Dense
 	// Bias is [Out], or nil for a linear map without bias.
 	Bias *tensor.Dense
-	// weightT is a transposed view [In, Out] of Weight's data, made once.
-	weightT *tensor.Dense
 }
 
 // NewLinear wraps name.weight [out,in] and, when bias is set, name.bias [out].
@@ -54,24 +51,22 @@ func NewLinear(t Tensors, name string, in, out int, bias bool) (*Linear, error) 
 			return nil, err
 		}
 	}
-	wt := tensor.New(tensor.WithShape(out, in), tensor.WithBacking(w.Data()))
-	if err := wt.T(); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	l.weightT = wt
 	return l, nil
 }
 
 // Forward maps x [N, In] to [N, Out].
 func (l *Linear) Forward(b *graph.Builder, x *G.Node) (*G.Node, error) {
-	y, err := G.Mul(x, b.Param(l.Name+".weight", l.weightT)) // [N,In] @ [In,Out]
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", l.Name, err)
+	return l.Fused(b, x, graph.Identity, nil)
+}
+
+// Fused maps x [N, In] to act(x @ Weight^T + Bias), plus residual [N, Out] when it is
+// not nil (act must then be graph.Identity), in one graph.LinearOp.
+func (l *Linear) Fused(b *graph.Builder, x *G.Node, act graph.Activation, residual *G.Node) (*G.Node, error) {
+	opt := graph.LinearOptions{Act: act, Residual: residual}
+	if l.Bias != nil {
+		opt.Bias = b.Param(l.Name+".bias", l.Bias)
 	}
-	if l.Bias == nil {
-		return y, nil
-	}
-	y, err = graph.BiasAdd(l.Name, y, b.Param(l.Name+".bias", l.Bias))
+	y, err := graph.Linear(l.Name, x, b.Param(l.Name+".weight", l.Weight), opt) // [N, Out]
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", l.Name, err)
 	}
@@ -125,7 +120,6 @@ type MultiheadAttention struct {
 	Heads int
 	// Causal masks future positions (text tower).
 	Causal bool
-	inProj *Linear // InProjWeight/InProjBias as a Linear D -> 3D
 }
 
 // NewMultiheadAttention wraps name.in_proj_weight, name.in_proj_bias and name.out_proj.
@@ -142,7 +136,7 @@ func NewMultiheadAttention(t Tensors, name string, d, heads int, causal bool) (*
 		return nil, err
 	}
 	return &MultiheadAttention{Name: name, InProjWeight: in.Weight, InProjBias: in.Bias, OutProj: out,
-		Heads: heads, Causal: causal, inProj: in}, nil
+		Heads: heads, Causal: causal}, nil
 }
 
 // renamed exposes PyTorch's in_proj_weight/in_proj_bias under Linear's key scheme.
@@ -150,39 +144,19 @@ func renamed(t Tensors, prefix, weight, bias string) Tensors {
 	return Tensors{prefix + ".weight": t[weight], prefix + ".bias": t[bias]}
 }
 
-// Forward runs self-attention over x [B*T, D].
-func (a *MultiheadAttention) Forward(b *graph.Builder, x *G.Node, batch, seq int) (*G.Node, error) {
-	wrap := func(err error) error { return fmt.Errorf("%s: %w", a.Name, err) }
-	d := x.Shape()[1]
-	k := d / a.Heads
-	qkv, err := G.Mul(x, b.Param(a.Name+".in_proj_weight", a.inProj.weightT)) // [B*T, 3D]
+// Forward runs self-attention over x [B*T, D] and adds residual [B*T, D] to the
+// result when it is not nil (the block's skip connection, fused into out_proj).
+func (a *MultiheadAttention) Forward(b *graph.Builder, x *G.Node, batch, seq int, residual *G.Node) (*G.Node, error) {
+	opt := graph.LinearOptions{Bias: b.Param(a.Name+".in_proj_bias", a.InProjBias)}
+	qkv, err := graph.Linear(a.Name+".in_proj", x, b.Param(a.Name+".in_proj_weight", a.InProjWeight), opt) // [B*T, 3D]
 	if err != nil {
-		return nil, wrap(err)
+		return nil, fmt.Errorf("%s: %w", a.Name, err)
 	}
-	if qkv, err = graph.BiasAdd(a.Name+".in_proj", qkv, b.Param(a.Name+".in_proj_bias", a.InProjBias)); err != nil {
-		return nil, wrap(err)
-	}
-	q, kk, v, err := graph.SplitHeads(a.Name+".heads", qkv, batch, seq, a.Heads) // [B*H, T, K] each
+	ctx, err := graph.Attention(a.Name, qkv, batch, seq, a.Heads, a.Causal) // [B*T, D], heads merged
 	if err != nil {
-		return nil, wrap(err)
+		return nil, fmt.Errorf("%s: %w", a.Name, err)
 	}
-	scores, err := G.BatchedMatMul(q, kk, false, true) // [B*H, T, T]
-	if err != nil {
-		return nil, wrap(err)
-	}
-	probs, err := graph.Softmax(a.Name+".softmax", scores, float32(1/math.Sqrt(float64(k))), a.Causal)
-	if err != nil {
-		return nil, wrap(err)
-	}
-	ctx, err := G.BatchedMatMul(probs, v) // [B*H, T, K]
-	if err != nil {
-		return nil, wrap(err)
-	}
-	merged, err := graph.MergeHeads(a.Name+".merge", ctx, batch, a.Heads) // [B*T, D]
-	if err != nil {
-		return nil, wrap(err)
-	}
-	return a.OutProj.Forward(b, merged) // [B*T, D]
+	return a.OutProj.Fused(b, ctx, graph.Identity, residual) // [B*T, D]
 }
 
 // MLP is the block's feed-forward network: c_fc (D -> 4D), activation, c_proj (4D -> D).
@@ -210,16 +184,14 @@ func NewMLP(t Tensors, name string, d int, act graph.Activation) (*MLP, error) {
 	return &MLP{Name: name, CFc: fc, CProj: proj, Activation: act}, nil
 }
 
-// Forward maps x [N, D] to [N, D].
-func (m *MLP) Forward(b *graph.Builder, x *G.Node) (*G.Node, error) {
-	h, err := m.CFc.Forward(b, x) // [N, F]
+// Forward maps x [N, D] to [N, D] and adds residual [N, D] when it is not nil (the
+// block's skip connection). The activation is fused into c_fc, the residual into c_proj.
+func (m *MLP) Forward(b *graph.Builder, x, residual *G.Node) (*G.Node, error) {
+	h, err := m.CFc.Fused(b, x, m.Activation, nil) // [N, F]
 	if err != nil {
 		return nil, err
 	}
-	if h, err = graph.Activate(m.Name+".gelu", h, m.Activation); err != nil { // [N, F]
-		return nil, fmt.Errorf("%s: %w", m.Name, err)
-	}
-	return m.CProj.Forward(b, h) // [N, D]
+	return m.CProj.Fused(b, h, graph.Identity, residual) // [N, D]
 }
 
 // ResidualAttentionBlock is a pre-LN transformer block:
@@ -264,22 +236,13 @@ func (r *ResidualAttentionBlock) Forward(b *graph.Builder, x *G.Node, batch, seq
 	if err != nil {
 		return nil, err
 	}
-	if h, err = r.Attn.Forward(b, h, batch, seq); err != nil {
+	if x, err = r.Attn.Forward(b, h, batch, seq, x); err != nil { // [B*T, D]
 		return nil, err
-	}
-	if x, err = G.Add(x, h); err != nil { // [B*T, D]
-		return nil, fmt.Errorf("%s: %w", r.Name, err)
 	}
 	if h, err = r.Ln2.Forward(b, x); err != nil {
 		return nil, err
 	}
-	if h, err = r.MLP.Forward(b, h); err != nil {
-		return nil, err
-	}
-	if x, err = G.Add(x, h); err != nil { // [B*T, D]
-		return nil, fmt.Errorf("%s: %w", r.Name, err)
-	}
-	return x, nil
+	return r.MLP.Forward(b, h, x) // [B*T, D]
 }
 
 // Transformer is a stack of residual attention blocks.

@@ -1,6 +1,7 @@
 package layers
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -60,4 +61,56 @@ func TestConstructorErrors(t *testing.T) {
 			t.Errorf("test %d: got %v want an error containing %q", i, err, test.want)
 		}
 	}
+}
+
+var benchOut []float32
+
+// BenchmarkResidualBlockViTB32 times one ViT-B/32 block at batch 32 (T=50, D=768).
+func BenchmarkResidualBlockViTB32(b *testing.B) {
+	const bsz, seq, d = 32, 50, 768
+	rng := rand.New(rand.NewPCG(1, 2))
+	randT := func(shape ...int) *npy.Float32 {
+		n := 1
+		for _, s := range shape {
+			n *= s
+		}
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = 0.02 * float32(rng.NormFloat64())
+		}
+		return &npy.Float32{Shape: shape, Data: x}
+	}
+	p := "blk"
+	t := Tensors{p + ".ln_1.weight": randT(d), p + ".ln_1.bias": randT(d), p + ".ln_2.weight": randT(d), p + ".ln_2.bias": randT(d),
+		p + ".attn.in_proj_weight": randT(3*d, d), p + ".attn.in_proj_bias": randT(3 * d),
+		p + ".attn.out_proj.weight": randT(d, d), p + ".attn.out_proj.bias": randT(d),
+		p + ".mlp.c_fc.weight": randT(4*d, d), p + ".mlp.c_fc.bias": randT(4 * d),
+		p + ".mlp.c_proj.weight": randT(d, 4*d), p + ".mlp.c_proj.bias": randT(d)}
+	blk, err := NewResidualAttentionBlock(t, p, d, 12, false, graph.QuickGELU, 1e-5)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bld := graph.NewBuilder()
+	y, err := blk.Forward(bld, bld.Input("x", bsz*seq, d), bsz, seq)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := bld.Output("y", y); err != nil {
+		b.Fatal(err)
+	}
+	m, err := bld.Compile()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	in := map[string][]float32{"x": randT(bsz*seq, d).Data}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		out, err := m.Run(in)
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchOut = out["y"].Data
+	}
+	b.ReportMetric(float64(bsz*b.N)/b.Elapsed().Seconds(), "img/s/block")
 }

@@ -44,8 +44,6 @@ type VisionTransformer struct {
 	LnPost *LayerNorm
 	// Proj is [D, E], applied as x @ Proj (no bias).
 	Proj *tensor.Dense
-
-	conv1T *tensor.Dense // [3*P*P, D] transposed view of Conv1's data
 }
 
 // NewVisionTransformer wraps the "visual." weights of t for config c.
@@ -56,10 +54,6 @@ func NewVisionTransformer(c Config, t Tensors) (*VisionTransformer, error) {
 	var err error
 	if m.Conv1, err = dense(t, "visual.conv1.weight", v.Width, p); err != nil {
 		return nil, err
-	}
-	m.conv1T = tensor.New(tensor.WithShape(v.Width, p), tensor.WithBacking(m.Conv1.Data()))
-	if err := m.conv1T.T(); err != nil {
-		return nil, fmt.Errorf("visual.conv1: %w", err)
 	}
 	if m.ClassEmbedding, err = dense(t, "visual.class_embedding", v.Width); err != nil {
 		return nil, err
@@ -82,45 +76,17 @@ func NewVisionTransformer(c Config, t Tensors) (*VisionTransformer, error) {
 	return m, nil
 }
 
-// Patchify rearranges images [B, 3, R, R] into patch rows [B*G*G, 3*P*P] in conv1's
-// weight order (channel, row, column), patches in raster order, writing into dst.
-// This is conv1 as a matrix product: a stride-P, P-by-P convolution sees each patch once.
-func (m *VisionTransformer) Patchify(dst, pixels []float32, batch int) error {
-	r, p, g := m.Config.ImageResolution, m.Config.PatchSize, m.Config.Grid()
-	if len(pixels) != batch*3*r*r {
-		return fmt.Errorf("visual: got %d pixel values for %d images, want %d ([%d,3,%d,%d])", len(pixels), batch, batch*3*r*r, batch, r, r)
-	}
-	if len(dst) != batch*g*g*3*p*p {
-		return fmt.Errorf("visual: patch buffer holds %d values, want %d", len(dst), batch*g*g*3*p*p)
-	}
-	i := 0
-	for b := 0; b < batch; b++ {
-		for gy := 0; gy < g; gy++ {
-			for gx := 0; gx < g; gx++ {
-				for c := 0; c < 3; c++ {
-					for py := 0; py < p; py++ {
-						off := ((b*3+c)*r+gy*p+py)*r + gx*p
-						copy(dst[i:i+p], pixels[off:off+p])
-						i += p
-					}
-				}
-			}
-		}
-	}
-	return nil
-}
-
-// Forward builds the image tower for patches [B*G*G, 3*P*P] (see Patchify).
-func (m *VisionTransformer) Forward(b *graph.Builder, patches *G.Node, batch int) (*TowerOutputs, error) {
-	t := m.Config.Tokens()
-	x, err := G.Mul(patches, b.Param("visual.conv1.weight", m.conv1T)) // [B*G*G, D]
+// Forward builds the image tower for CLIP-normalised pixels [B, 3*R*R] (each image
+// [3,R,R] row-major).
+func (m *VisionTransformer) Forward(b *graph.Builder, pixels *G.Node, batch int) (*TowerOutputs, error) {
+	v := m.Config
+	t := v.Tokens()
+	// conv1 + class token + positional embedding, one op: [B*T, D]
+	x, err := graph.PatchEmbed("visual.conv1", pixels, b.Param("visual.conv1.weight", m.Conv1),
+		b.Param("visual.class_embedding", m.ClassEmbedding), b.Param("visual.positional_embedding", m.PositionalEmbedding),
+		batch, v.ImageResolution, v.PatchSize)
 	if err != nil {
 		return nil, fmt.Errorf("visual.conv1: %w", err)
-	}
-	x, err = graph.ClassPosEmbed("visual.embed", x, b.Param("visual.class_embedding", m.ClassEmbedding),
-		b.Param("visual.positional_embedding", m.PositionalEmbedding), batch) // [B*T, D]
-	if err != nil {
-		return nil, fmt.Errorf("visual.positional_embedding: %w", err)
 	}
 	out := &TowerOutputs{}
 	if out.Embedded, err = m.LnPre.Forward(b, x); err != nil { // [B*T, D]
@@ -136,7 +102,8 @@ func (m *VisionTransformer) Forward(b *graph.Builder, patches *G.Node, batch int
 	if out.Pooled, err = m.LnPost.Forward(b, cls); err != nil { // [B, D]
 		return nil, err
 	}
-	if out.Features, err = G.Mul(out.Pooled, b.Param("visual.proj", m.Proj)); err != nil { // [B, E]
+	out.Features, err = graph.Linear("visual.proj", out.Pooled, b.Param("visual.proj", m.Proj), graph.LinearOptions{InOut: true}) // [B, E]
+	if err != nil {
 		return nil, fmt.Errorf("visual.proj: %w", err)
 	}
 	return out, nil
@@ -215,7 +182,8 @@ func (m *TextTransformer) Forward(b *graph.Builder, emb, eot *G.Node, batch, seq
 	if out.Pooled, err = graph.SelectRows("ln_final.eot", out.Final, eot, seq); err != nil { // [B, D]
 		return nil, fmt.Errorf("ln_final: %w", err)
 	}
-	if out.Features, err = G.Mul(out.Pooled, b.Param("text_projection", m.TextProjection)); err != nil { // [B, E]
+	out.Features, err = graph.Linear("text_projection", out.Pooled, b.Param("text_projection", m.TextProjection), graph.LinearOptions{InOut: true}) // [B, E]
+	if err != nil {
 		return nil, fmt.Errorf("text_projection: %w", err)
 	}
 	return out, nil

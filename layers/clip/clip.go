@@ -207,27 +207,18 @@ func (m *Model) ImageStages(pixels []float32, n int, stages ...Stage) (map[Stage
 	out := map[Stage][]float32{}
 	for start := 0; start < n; start += m.batchSize {
 		cur := min(m.batchSize, n-start)
-		gb := max(cur, 2) // gorgonia's Mul treats a [1,D] matrix as a vector: pad to 2 rows
-		mach, err := m.cache.Get(fmt.Sprintf("vision/b=%d/%s", gb, stagesKey(stages)), func() (*graph.Machine, error) {
-			return m.buildVision(gb, stages)
+		mach, err := m.cache.Get(fmt.Sprintf("vision/b=%d/%s", cur, stagesKey(stages)), func() (*graph.Machine, error) {
+			return m.buildVision(cur, stages)
 		})
 		if err != nil {
 			return nil, err
 		}
-		g, p := v.Grid(), v.PatchSize
-		patches := make([]float32, gb*g*g*3*p*p)
-		src := make([]float32, gb*per)
-		copy(src, pixels[start*per:(start+cur)*per])
-		if err := m.Visual.Patchify(patches, src, gb); err != nil {
-			return nil, fmt.Errorf("clip: %w", err)
-		}
-		res, err := mach.Run(map[string][]float32{"patches": patches})
+		res, err := mach.Run(map[string][]float32{"pixels": pixels[start*per : (start+cur)*per]})
 		if err != nil {
 			return nil, fmt.Errorf("clip: images %d..%d: %w", start, start+cur-1, err)
 		}
 		for _, s := range stages {
-			r := res[string(s)]
-			out[s] = append(out[s], r.Data[:len(r.Data)/gb*cur]...)
+			out[s] = append(out[s], res[string(s)].Data...)
 		}
 		if m.progress != nil {
 			m.progress(start+cur, n)
@@ -239,7 +230,7 @@ func (m *Model) ImageStages(pixels []float32, n int, stages ...Stage) (map[Stage
 func (m *Model) buildVision(batch int, stages []Stage) (*graph.Machine, error) {
 	v := m.cfg.Vision
 	b := graph.NewBuilder()
-	x := b.Input("patches", batch*v.Grid()*v.Grid(), 3*v.PatchSize*v.PatchSize)
+	x := b.Input("pixels", batch, 3*v.ImageResolution*v.ImageResolution)
 	o, err := m.Visual.Forward(b, x, batch)
 	if err != nil {
 		return nil, fmt.Errorf("clip: %w", err)
@@ -323,7 +314,6 @@ func (m *Model) TextStages(tokens []int32, rows int, stages ...Stage) (map[Stage
 	out := map[Stage][]float32{}
 	for start := 0; start < rows; start += m.batchSize {
 		cur := min(m.batchSize, rows-start)
-		gb := max(cur, 2) // see ImageStages
 		seq := l
 		if trim {
 			seq = 1
@@ -331,18 +321,18 @@ func (m *Model) TextStages(tokens []int32, rows int, stages ...Stage) (map[Stage
 				seq = max(seq, e+1)
 			}
 		}
-		ids := make([]int32, gb*seq)
-		pos := make([]float32, gb)
+		ids := make([]int32, cur*seq)
+		pos := make([]float32, cur)
 		for r := 0; r < cur; r++ {
 			copy(ids[r*seq:(r+1)*seq], tokens[(start+r)*l:(start+r)*l+seq])
 			pos[r] = float32(eot[start+r])
 		}
-		emb := make([]float32, gb*seq*tc.Width)
-		if err := m.Text.Embed(emb, ids, gb, seq); err != nil {
+		emb := make([]float32, cur*seq*tc.Width)
+		if err := m.Text.Embed(emb, ids, cur, seq); err != nil {
 			return nil, fmt.Errorf("clip: prompts %d..%d: %w", start, start+cur-1, err)
 		}
-		mach, err := m.cache.Get(fmt.Sprintf("text/b=%d/l=%d/%s", gb, seq, stagesKey(stages)), func() (*graph.Machine, error) {
-			return m.buildText(gb, seq, stages)
+		mach, err := m.cache.Get(fmt.Sprintf("text/b=%d/l=%d/%s", cur, seq, stagesKey(stages)), func() (*graph.Machine, error) {
+			return m.buildText(cur, seq, stages)
 		})
 		if err != nil {
 			return nil, err
@@ -352,8 +342,7 @@ func (m *Model) TextStages(tokens []int32, rows int, stages ...Stage) (map[Stage
 			return nil, fmt.Errorf("clip: prompts %d..%d: %w", start, start+cur-1, err)
 		}
 		for _, s := range stages {
-			r := res[string(s)]
-			out[s] = append(out[s], r.Data[:len(r.Data)/gb*cur]...)
+			out[s] = append(out[s], res[string(s)].Data...)
 		}
 		if m.progress != nil {
 			m.progress(start+cur, rows)

@@ -183,3 +183,6 @@ func benchImages(b *testing.B, name string, n int) {
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "img/s")
 }
+
+// BenchmarkViTB32Images32 times ViT-B/32 images at batch 32, the default batch size.
+func BenchmarkViTB32Images32(b *testing.B) { benchImages(b, "ViT-B/32", 32) }

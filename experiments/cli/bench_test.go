@@ -1,0 +1,37 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	"github.com/gorgoclip/gorgoclip/layers"
+)
+
+// TestBenchTiny runs Bench on a two-layer model with synthetic prompts.
+func TestBenchTiny(t *testing.T) {
+	cfg := layers.Config{Name: "tiny", EmbedDim: 16, QuickGELU: true, LayerNormEps: 1e-5,
+		Vision: layers.VisionConfig{ImageResolution: 32, PatchSize: 8, Width: 32, Layers: 2, Heads: 2},
+		Text:   layers.TextConfig{ContextLength: 77, VocabSize: 1000, Width: 32, Layers: 2, Heads: 2}}
+	r, err := Bench(cfg, 4, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ImagePerS <= 0 || r.TextPerS <= 0 || r.TextTokens != 11 || r.TextSource != "synthetic" || r.Batch != 4 {
+		t.Errorf("unexpected result %+v", r)
+	}
+}
+
+// TestBenchUsage checks that bad flags are usage errors.
+func TestBenchUsage(t *testing.T) {
+	for i, args := range [][]string{{"--batch", "0"}, {"--model", "ViT-X"}, {"extra"}} {
+		var out, errw bytes.Buffer
+		if code := Main(append([]string{"bench"}, args...), nil, &out, &errw); code != 2 {
+			t.Errorf("test %d: got exit code %d want 2 (%s)", i, code, errw.String())
+		}
+	}
+	var r BenchResult
+	if err := json.Unmarshal([]byte(`{"image_per_s":1,"peak_rss_mb":2}`), &r); err != nil || r.PeakRSSMB != 2 {
+		t.Errorf("JSON field names changed: %+v %v", r, err)
+	}
+}

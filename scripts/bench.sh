@@ -1,0 +1,27 @@
+#!/bin/sh
+# Times gorgoclip's towers and the PyTorch reference back to back on the same cores
+# and prints both JSON lines and the ratios. Usage: scripts/bench.sh [THREADS [BATCH]]
+# (defaults 2 and 32). Needs bin/gorgoclip (make build) and a python3 with torch
+# ($PYTHON, else python3, else Debian's /usr/bin/python3 with python3-torch).
+set -eu
+threads=${1:-2}
+batch=${2:-32}
+bin=${GORGOCLIP:-bin/gorgoclip}
+py=${PYTHON:-python3}
+"$py" -c 'import torch' 2>/dev/null || py=/usr/bin/python3
+echo "load before: $(cat /proc/loadavg 2>/dev/null || uptime)"
+go_json=$("$bin" bench --model ViT-B/32 --batch "$batch" --threads "$threads" --json)
+py_json=$("$py" "$(dirname "$0")/bench_pytorch.py" --batch "$batch" --threads "$threads")
+echo "load after:  $(cat /proc/loadavg 2>/dev/null || uptime)"
+echo "gorgoclip: $go_json"
+echo "pytorch:   $py_json"
+"$py" - "$go_json" "$py_json" <<'PY'
+import json, sys
+g, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+ceiling = 180 / 8.82  # images/s at ~180 GFLOP/s SGEMM on 2 cores, 8.82 GFLOP an image
+print("image: %.2f vs %.2f img/s = %.2fx PyTorch (target 1.5x); %.0f%% of the 2-core SGEMM ceiling (%.1f img/s)"
+      % (g["image_per_s"], p["image_per_s"], g["image_per_s"] / p["image_per_s"], 100 * g["image_per_s"] / ceiling, ceiling))
+print("text:  %.1f vs %.1f prompts/s = %.2fx PyTorch (target 1.5x), %d tokens (%s)"
+      % (g["text_per_s"], p["text_per_s"], g["text_per_s"] / p["text_per_s"], g["text_tokens"], g["text_source"]))
+print("peak RSS: %.0f MB (target <= 1500)" % g["peak_rss_mb"])
+PY
