@@ -191,6 +191,15 @@ func encodeRange(enc ImageEncoder, ds datasets.Dataset, x Extraction, start, end
 		if err != nil {
 			return nil, fmt.Errorf("experiments: encoding items %d..%d of %s: %w", j.start, j.start+j.n-1, ds.Name(), err)
 		}
+		// Name the image behind a non-finite feature: a corrupt input or a model bug
+		// must not slip into the cache or a probe.
+		if r, c := featcache.FirstNonFinite(feats, x.Dim); r >= 0 {
+			name := fmt.Sprintf("item %d", j.start+r)
+			if it, err := ds.Item(j.start + r); err == nil {
+				name = it.Name
+			}
+			return nil, fmt.Errorf("experiments: %s: %w (%v at column %d)", name, featcache.ErrNonFinite, feats[r*x.Dim+c], c)
+		}
 		copy(out[(j.start-start)*x.Dim:], feats)
 		for k, v := range j.bad {
 			skipped[k] = v

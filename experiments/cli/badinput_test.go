@@ -15,6 +15,7 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -613,4 +614,23 @@ func TestBadInputProbeHugeLabel(t *testing.T) {
 	}
 	code, _, stderr := run("", "probe", "--C", "1", "--train-features", x, "--train-labels", y, "--test-features", x, "--test-labels", biLabels(t, dir, "y.npy", 4))
 	biExpect(t, code, 1, stderr, y, "1073741824")
+}
+
+// TestBadInputEmbedNaNPixels: NaN pixels give non-finite features, which embed refuses
+// naming the image row, writing nothing (regression: it wrote NaN features).
+func TestBadInputEmbedNaNPixels(t *testing.T) {
+	weights := testfix.Shared(t, "fixtures/clip-tiny-a/openai")
+	dir := t.TempDir()
+	px := make([]float32, 2*3*64*64)
+	px[3*64*64+5] = float32(math.NaN()) // image 1
+	in := filepath.Join(dir, "nan-pixels.npy")
+	if err := npy.WriteFloat32(in, []int{2, 3, 64, 64}, px); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "feats.npy")
+	code, _, stderr := run("", "embed", "--weights", weights, "--pixels", in, "-o", out)
+	biExpect(t, code, 1, stderr, "image 1", "non-finite")
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("%s was written", out)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gorgoclip/gorgoclip/layers/clip"
+	"github.com/gorgoclip/gorgoclip/loaders/featcache"
 	"github.com/gorgoclip/gorgoclip/loaders/images"
 	"github.com/gorgoclip/gorgoclip/loaders/npy"
 	"github.com/gorgoclip/gorgoclip/loaders/tokenizer"
@@ -156,6 +157,9 @@ func runEmbed(env *Env, args []string) error {
 			return err
 		}
 		feats = res[stage]
+	}
+	if r, c := featcache.FirstNonFinite(feats, width); r >= 0 {
+		return fmt.Errorf("%s %d gives a non-finite feature (%v at column %d): check the input; %s not written", what[:len(what)-1], r, feats[r*width+c], c, *out)
 	}
 	if err := npy.WriteFloat32(*out, []int{n, width}, feats); err != nil {
 		return err

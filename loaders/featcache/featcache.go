@@ -131,10 +131,8 @@ func (c *Cache) Extract(n, dim int, compute ComputeFunc, onShard func(items int,
 				clear(out[(i-start)*dim : (i-start+1)*dim])
 				continue
 			}
-			for j, v := range out[(i-start)*dim : (i-start+1)*dim] {
-				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-					return nil, fmt.Errorf("loaders: featcache: item %d: %w (%v at column %d)", i, ErrNonFinite, v, j)
-				}
+			if r, c := FirstNonFinite(out[(i-start)*dim:(i-start+1)*dim], dim); r >= 0 {
+				return nil, fmt.Errorf("loaders: featcache: item %d: %w (%v at column %d)", i, ErrNonFinite, out[(i-start)*dim+c], c)
 			}
 		}
 		if len(skipped) > 0 {
@@ -186,4 +184,15 @@ func (r *Result) SkippedList() []int {
 	}
 	sort.Ints(out)
 	return out
+}
+
+// FirstNonFinite returns the row and column of the first NaN or ±Inf in x [rows,dim],
+// or -1, -1 when every value is finite.
+func FirstNonFinite(x []float32, dim int) (row, col int) {
+	for i, v := range x {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return i / dim, i % dim
+		}
+	}
+	return -1, -1
 }
