@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -150,30 +151,35 @@ func (s *session) features(split string, limit int) (datasets.Dataset, *Features
 	return ds, f, nil
 }
 
-// zeroShot evaluates every prompt set on test.
-func (s *session) zeroShot(classNames []string, test *Features) ([]results.Result, error) {
+// zeroShot evaluates every prompt set on test. It also returns the classifier of the
+// first set, for the similarity figure.
+func (s *session) zeroShot(classNames []string, test *Features) ([]results.Result, *Classifier, error) {
 	mc := s.model.Config()
 	scale := float32(expf(s.model.LogitScale()))
 	var out []results.Result
+	var first *Classifier
 	for _, spec := range s.cfg.Prompts {
 		set, err := ParsePromptSet(spec)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		cl, err := BuildClassifier(s.model, s.tok, classNames, set, mc.Text.ContextLength, mc.EmbedDim)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		if first == nil {
+			first = cl
 		}
 		r, err := ZeroShot(test, cl, classNames, set, scale)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		s.label(&r)
 		s.cfg.logf("zero-shot %-28q top-1 %.2f%%  top-5 %.2f%%  mean per-class recall %.2f%%",
 			set.Name, 100*r.Metrics["acc1"], 100*r.Metrics["acc5"], 100*r.Metrics["mean_per_class_recall"])
 		out = append(out, r)
 	}
-	return out, nil
+	return out, first, nil
 }
 
 func (s *session) label(r *results.Result) {
@@ -193,7 +199,7 @@ func ZeroShotRun(cfg Config) ([]results.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	rs, err := s.zeroShot(ds.ClassNames(), test)
+	rs, _, err := s.zeroShot(ds.ClassNames(), test)
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +242,8 @@ func Compare(cfg Config) (*results.Comparison, error) {
 	}
 	cmp := &results.Comparison{Dataset: cfg.Dataset, Model: cfg.Model, Pretrained: cfg.Pretrained,
 		ClassNames: names, Features: "projected (encode_image output, as CLIP_benchmark)", Skipped: skipped}
-	if cmp.ZeroShot, err = s.zeroShot(names, test); err != nil {
+	var cl *Classifier
+	if cmp.ZeroShot, cl, err = s.zeroShot(names, test); err != nil {
 		return nil, err
 	}
 	trainD := probes.Dataset{X: train.X, Y: train.Y, N: train.N, D: train.Dim}
@@ -278,6 +285,9 @@ func Compare(cfg Config) (*results.Comparison, error) {
 	if err := results.Save(filepath.Join(cfg.Out, "results.json"), cmp); err != nil {
 		return nil, err
 	}
+	if err := similarityFigure(testDS, test, cl, names, cfg.Prompts[0], filepath.Join(cfg.Out, plots.FileSimilarity)); err != nil {
+		return nil, err
+	}
 	if err := plots.Report(cmp, cfg.Out); err != nil {
 		return nil, err
 	}
@@ -314,4 +324,64 @@ func canonicalSpec(spec string) string {
 		return kind + ":" + abs
 	}
 	return spec
+}
+
+// similarityFigure draws the cosine similarity between one test image per class (up
+// to eight classes) and each of those classes' zero-shot embeddings, with thumbnails,
+// as in OpenAI's CLIP notebook. base is the output path without extension.
+func similarityFigure(ds datasets.Dataset, test *Features, cl *Classifier, names []string, prompts, base string) error {
+	const maxClasses = 8
+	var classes, rows []int
+	seen := map[int]bool{}
+	for r, y := range test.Y {
+		if !seen[y] && len(classes) < maxClasses {
+			seen[y] = true
+			classes, rows = append(classes, y), append(rows, r)
+		}
+	}
+	if len(classes) == 0 || cl == nil {
+		return nil
+	}
+	sort.Sort(byClass{classes, rows})
+	dim := test.Dim
+	sim := plots.Similarity{Title: "Cosine similarity of test images and class prompts (" + prompts + ")", Min: 0, Max: 0}
+	for _, c := range classes {
+		sim.Texts = append(sim.Texts, names[c])
+		sim.Values = append(sim.Values, make([]float64, len(rows)))
+	}
+	for j, r := range rows {
+		img := append([]float32(nil), test.X[r*dim:(r+1)*dim]...)
+		clip.L2Normalize(img, dim)
+		for i, c := range classes {
+			var dot float64
+			for k, v := range cl.Weights[c*dim : (c+1)*dim] {
+				dot += float64(v) * float64(img[k])
+			}
+			sim.Values[i][j] = dot
+		}
+		it, err := ds.Item(test.Index[r])
+		if err != nil {
+			return err
+		}
+		m, err := it.Decode()
+		if err != nil {
+			return err
+		}
+		sim.Images = append(sim.Images, m)
+	}
+	f, err := plots.SimilarityFigure(sim)
+	if err != nil {
+		return err
+	}
+	return f.Save(base)
+}
+
+// byClass sorts the chosen classes and their rows together.
+type byClass struct{ classes, rows []int }
+
+func (b byClass) Len() int           { return len(b.classes) }
+func (b byClass) Less(i, j int) bool { return b.classes[i] < b.classes[j] }
+func (b byClass) Swap(i, j int) {
+	b.classes[i], b.classes[j] = b.classes[j], b.classes[i]
+	b.rows[i], b.rows[j] = b.rows[j], b.rows[i]
 }

@@ -32,7 +32,7 @@ func TestCompareFashionMNIST(t *testing.T) {
 	if len(cmp.ZeroShot) != 2 || len(cmp.Probes) != 5 || len(cmp.Summary) != 3 || len(cmp.ClassNames) != 10 {
 		t.Fatalf("got %d zero-shot, %d probes, %d summaries, %d classes", len(cmp.ZeroShot), len(cmp.Probes), len(cmp.Summary), len(cmp.ClassNames))
 	}
-	for _, name := range []string{"results.json", "report.md", plots.FileShots + ".png", plots.FileShots + ".svg", plots.FilePerClass + ".png"} {
+	for _, name := range []string{"results.json", "report.md", plots.FileShots + ".png", plots.FileShots + ".svg", plots.FilePerClass + ".png", plots.FileSimilarity + ".png"} {
 		if st, err := os.Stat(filepath.Join(out, name)); err != nil || st.Size() == 0 {
 			t.Errorf("%s: %v", name, err)
 		}

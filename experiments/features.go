@@ -62,6 +62,8 @@ type Features struct {
 	Y   []int
 	N   int
 	Dim int
+	// Index maps each row to its item index in the dataset.
+	Index []int
 	// Skipped lists items that could not be read (SkipBad), as "NAME: reason".
 	Skipped []string
 }
@@ -143,6 +145,7 @@ func ImageFeatures(enc ImageEncoder, ds datasets.Dataset, x Extraction) (*Featur
 		}
 		f.X = append(f.X, res.Features[i*x.Dim:(i+1)*x.Dim]...)
 		f.Y = append(f.Y, y)
+		f.Index = append(f.Index, i)
 		f.N++
 	}
 	for _, i := range res.SkippedList() {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -20,6 +21,10 @@ const (
 	FilePerClass            = "per_class_accuracy"
 	ConfusionZeroShotPrefix = "confusion_zeroshot_"
 	ConfusionProbePrefix    = "confusion_probe_"
+	// FileSimilarity is the image-text similarity heatmap that the experiment writes
+	// itself (Report cannot: results files hold no images); Report embeds it when
+	// present.
+	FileSimilarity = "similarity"
 	// FileReport is the Markdown report.
 	FileReport = "report.md"
 )
@@ -84,6 +89,13 @@ func Report(cmp *results.Comparison, dir string) error {
 		}
 		md.WriteString(".\n\n")
 		embed(&md, "Zero-shot top-1 by prompt set", FileTemplates)
+	}
+
+	if _, err := os.Stat(filepath.Join(dir, FileSimilarity+".png")); err == nil {
+		md.WriteString("## Image-text similarity\n\nCosine similarity between test images (one per class) " +
+			"and each class's zero-shot text embedding, as in OpenAI's CLIP notebook: the diagonal is the " +
+			"right class.\n\n")
+		embed(&md, "Image-text cosine similarity", FileSimilarity)
 	}
 
 	// Per-class accuracy: the best prompt set against the reference probe.
