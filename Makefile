@@ -7,7 +7,7 @@ DATA     ?= data
 MODELS   ?= models
 RESULTS  ?= results
 
-.PHONY: all build test test-short race bench lint experiment notebooks cuda test-cuda clean
+.PHONY: all build test test-short race bench lint experiment notebooks cuda test-cuda clean fuzz
 
 all: build
 
@@ -54,3 +54,21 @@ clean:
 # rewrite its rendered page, notebooks/NN-name/README.md, with its figures.
 notebooks:
 	@for nb in notebooks/[0-9]*/; do nb=$${nb%/}; echo "== $$nb"; $(GO) run ./$$nb || exit 1; done
+
+# Every go test -fuzz target for FUZZTIME each, one at a time (go test fuzzes one
+# target of one package per run). A crasher is written to the package's
+# testdata/fuzz/FuzzXxx/, which plain go test then replays: commit it with the fix.
+FUZZTIME ?= 20s
+FUZZ_TARGETS := \
+	./loaders/images:FuzzDecodePreprocess ./loaders/idx:FuzzIdx \
+	./loaders/weights:FuzzSafetensors ./loaders/weights:FuzzTorchBin ./loaders/weights:FuzzTorchPickle \
+	./loaders/download:FuzzExtract ./loaders/tokenizer:FuzzEncode \
+	./loaders/npy:FuzzReadFloat32 ./loaders/npy:FuzzReadInt64 \
+	./loaders/datasets:FuzzCIFAR ./loaders/datasets:FuzzWDS ./loaders/datasets:FuzzParquet \
+	./loaders/prompts:FuzzParseOpenAI
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t#*:}; \
+		echo "== $$pkg $$fn ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s $$pkg || exit 1; \
+	done

@@ -144,14 +144,20 @@ func readRaw(path string) (Header, []byte, error) {
 	if err != nil {
 		return Header{}, nil, fmt.Errorf("npy: %w", err)
 	}
-	h, err := ReadHeader(f, st.Size(), path)
+	return readRawAt(f, st.Size(), path)
+}
+
+// readRawAt reads the header and the raw array bytes of r, whose size is size
+// bytes; name is used in error messages.
+func readRawAt(r io.ReaderAt, size int64, name string) (Header, []byte, error) {
+	h, err := ReadHeader(r, size, name)
 	if err != nil {
 		return h, nil, err
 	}
 	isz, _ := itemSize(h.Dtype)
 	buf := make([]byte, h.Elems()*isz)
-	if _, err := f.ReadAt(buf, h.DataOffset); err != nil && !(err == io.EOF && len(buf) == 0) {
-		return h, nil, fmt.Errorf("npy: %s: reading data: %w", path, err)
+	if _, err := r.ReadAt(buf, h.DataOffset); err != nil && !(err == io.EOF && len(buf) == 0) {
+		return h, nil, fmt.Errorf("npy: %s: reading data: %w", name, err)
 	}
 	return h, buf, nil
 }
@@ -254,9 +260,23 @@ func ReadFloat32(path string) (*Float32, error) {
 	if err != nil {
 		return nil, err
 	}
+	return float32Array(h, raw, path)
+}
+
+// ReadFloat32At is ReadFloat32 for a .npy stream of size bytes in r; name is used in
+// error messages.
+func ReadFloat32At(r io.ReaderAt, size int64, name string) (*Float32, error) {
+	h, raw, err := readRawAt(r, size, name)
+	if err != nil {
+		return nil, err
+	}
+	return float32Array(h, raw, name)
+}
+
+func float32Array(h Header, raw []byte, name string) (*Float32, error) {
 	data, err := DecodeFloat32(h.Dtype, raw)
 	if err != nil {
-		return nil, fmt.Errorf("npy: %s: %v", path, err)
+		return nil, fmt.Errorf("npy: %s: %v", name, err)
 	}
 	return &Float32{Shape: h.Shape, Data: data}, nil
 }
@@ -267,12 +287,26 @@ func ReadInt64(path string) (*Int64, error) {
 	if err != nil {
 		return nil, err
 	}
+	return int64Array(h, raw, path)
+}
+
+// ReadInt64At is ReadInt64 for a .npy stream of size bytes in r; name is used in
+// error messages.
+func ReadInt64At(r io.ReaderAt, size int64, name string) (*Int64, error) {
+	h, raw, err := readRawAt(r, size, name)
+	if err != nil {
+		return nil, err
+	}
+	return int64Array(h, raw, name)
+}
+
+func int64Array(h Header, raw []byte, name string) (*Int64, error) {
 	if t := strings.TrimLeft(h.Dtype, "<|="); t[0] == 'f' {
-		return nil, fmt.Errorf("npy: %s: dtype %s is not an integer type", path, h.Dtype)
+		return nil, fmt.Errorf("npy: %s: dtype %s is not an integer type", name, h.Dtype)
 	}
 	data, err := DecodeInt64(h.Dtype, raw)
 	if err != nil {
-		return nil, fmt.Errorf("npy: %s: %v", path, err)
+		return nil, fmt.Errorf("npy: %s: %v", name, err)
 	}
 	return &Int64{Shape: h.Shape, Data: data}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
 	"path"
 	"sort"
 	"strings"
@@ -39,14 +40,27 @@ var torchStorageTypes = map[string]struct {
 // F32 data stays bit-exact, and strided views are gathered. Errors name the file and
 // the state-dict key.
 func ReadTorchZip(file string) (map[string]*Tensor, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("loaders: weights: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("loaders: weights: %w", err)
+	}
+	return readTorchZip(f, st.Size(), file)
+}
+
+// readTorchZip is ReadTorchZip for a zip of size bytes in r; file names it in errors.
+func readTorchZip(r io.ReaderAt, size int64, file string) (map[string]*Tensor, error) {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("loaders: weights: %s: "+format, append([]any{file}, args...)...)
 	}
-	zr, err := zip.OpenReader(file)
+	zr, err := zip.NewReader(r, size)
 	if err != nil {
 		return nil, fail("not a PyTorch zip checkpoint: %v", err)
 	}
-	defer zr.Close()
 	records := map[string]*zip.File{}
 	var pkl *zip.File
 	for _, f := range zr.File {
@@ -64,8 +78,11 @@ func ReadTorchZip(file string) (map[string]*Tensor, error) {
 	if pkl.UncompressedSize64 > maxPickleSize {
 		return nil, fail("%s is %d bytes, more than the %d-byte limit", pkl.Name, pkl.UncompressedSize64, maxPickleSize)
 	}
-	pb, err := readRecord(pkl, int64(pkl.UncompressedSize64))
+	pb, err := readRecord(pkl, int64(pkl.UncompressedSize64), size)
 	if err != nil {
+		return nil, fail("%s: %v", pkl.Name, err)
+	}
+	if err := checkPickleLengths(pb); err != nil {
 		return nil, fail("%s: %v", pkl.Name, err)
 	}
 	obj, err := unpickleStateDict(pb)
@@ -98,7 +115,7 @@ func ReadTorchZip(file string) (map[string]*Tensor, error) {
 				return nil, fail("key %q: storage %s claims %d elements of %d bytes, record holds %d bytes",
 					k, st.key, st.numel, st.size, rec.UncompressedSize64)
 			}
-			raw, err := readRecord(rec, need)
+			raw, err := readRecord(rec, need, size)
 			if err != nil {
 				return nil, fail("key %q: storage %s: %v", k, st.key, err)
 			}
@@ -116,8 +133,31 @@ func ReadTorchZip(file string) (map[string]*Tensor, error) {
 	return out, nil
 }
 
-// readRecord reads exactly n bytes from the start of a zip record.
-func readRecord(f *zip.File, n int64) ([]byte, error) {
+// maxDeflateRatio bounds how many bytes deflate can expand one stored byte into
+// (1032:1 at best), so that a record's claimed size can be checked against the
+// bytes the archive really holds before a buffer of that size is allocated.
+const maxDeflateRatio = 1032
+
+// readRecord reads exactly n bytes from the start of a zip record of an archive of
+// zipSize bytes. The zip directory's sizes are claims: n must fit in what the
+// record's stored bytes can hold, and those must lie inside the archive, before
+// anything is allocated.
+func readRecord(f *zip.File, n, zipSize int64) ([]byte, error) {
+	off, err := f.DataOffset()
+	if err != nil {
+		return nil, err
+	}
+	stored := f.CompressedSize64
+	if off < 0 || stored > uint64(zipSize) || uint64(off) > uint64(zipSize)-stored {
+		return nil, fmt.Errorf("record %s: %d stored bytes at offset %d run past the end of the %d-byte file", f.Name, stored, off, zipSize)
+	}
+	limit := stored
+	if f.Method != zip.Store {
+		limit = stored*maxDeflateRatio + 64
+	}
+	if n < 0 || uint64(n) > limit {
+		return nil, fmt.Errorf("record %s: %d bytes wanted, but it stores only %d bytes (method %d)", f.Name, n, stored, f.Method)
+	}
 	rc, err := f.Open()
 	if err != nil {
 		return nil, err
