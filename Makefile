@@ -72,3 +72,42 @@ fuzz:
 		echo "== $$pkg $$fn ($(FUZZTIME))"; \
 		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s $$pkg || exit 1; \
 	done
+
+# ---- CUDA -------------------------------------------------------------------------
+# The GPU build: build tag gorgoclip_cuda (not "cuda", which switches gorgonia v0.9.18 to
+# its own CUDA engine, importing gorgonia.org/cu/dnn and so needing cuDNN). It compiles
+# gorgonia.org/cu against the CUDA headers (Debian: nvidia-cuda-dev, sections contrib
+# non-free) and links only libcuda.so.1; cuBLAS and NVRTC are loaded at run time, any of
+# CUDA 11 to 13 (graph/cudalib_cuda.go says why), and the kernels are compiled by NVRTC
+# for the GPU in use, so no nvcc and no GPU are needed here. bin/gorgoclip-cuda
+# (bench/embed/zeroshot/compare --device cuda) and the test binaries bin/cuda-*.test
+# run on the GPU machine (see scripts/gpu-check.sh and make gpu-check-bundle).
+CUDATAGS  := gorgoclip_cuda
+CUDAENV   := CGO_CFLAGS="-O2 -Wno-deprecated-declarations -Wno-implicit-function-declaration"
+SHARED    ?= $(or $(GORGOCLIP_SHARED),../shared)
+.PHONY: cuda-vet gpu-check-bundle
+
+cuda:
+	$(CUDAENV) $(GO) build -tags $(CUDATAGS) -ldflags "-s -w" -o bin/gorgoclip-cuda ./experiments/cmd/gorgoclip
+	$(CUDAENV) $(GO) test -c -tags $(CUDATAGS) -ldflags "-s -w" -o bin/cuda-graph.test ./graph
+	$(CUDAENV) $(GO) test -c -tags $(CUDATAGS) -ldflags "-s -w" -o bin/cuda-clip.test ./layers/clip
+
+cuda-vet:
+	$(CUDAENV) $(GO) vet -tags $(CUDATAGS) ./...
+
+# On a GPU machine with a Go toolchain: the CUDA tests in place.
+test-cuda:
+	$(CUDAENV) $(GO) test -count=1 -tags $(CUDATAGS) -run CUDA ./graph ./layers/clip
+
+# .gpu/: what the GPU machine needs (no Go there): the CUDA binaries (gzipped: the
+# whole folder stays under 64 MiB), scripts/gpu-check.sh, the PyTorch baseline and the
+# fixtures the CUDA tests read. Run .gpu/gpu-check.sh there.
+gpu-check-bundle: cuda
+	rm -rf .gpu
+	mkdir -p .gpu/bin .gpu/shared/fixtures/clip-tiny-a .gpu/shared/clip
+	for f in gorgoclip-cuda cuda-graph.test cuda-clip.test; do gzip -9c bin/$$f > .gpu/bin/$$f.gz; done
+	cp scripts/gpu-check.sh scripts/bench_pytorch_gpu.py scripts/bench_pytorch.py .gpu/
+	cp -r $(SHARED)/fixtures/clip-tiny-a/openai $(SHARED)/fixtures/clip-tiny-a/golden .gpu/shared/fixtures/clip-tiny-a/
+	cp $(SHARED)/fixtures/README.md .gpu/shared/fixtures/
+	cp $(SHARED)/clip/bpe_simple_vocab_16e6.txt.gz .gpu/shared/clip/
+	@du -sh .gpu

@@ -43,6 +43,8 @@ type Config struct {
 	C float64
 	// BatchSize is the number of images per model run (default 32).
 	BatchSize int
+	// Device runs the model: "cpu" (default) or "cuda" (a build with make cuda).
+	Device string
 	// Workers decode and preprocess images (default: the number of CPUs).
 	Workers int
 	// CacheDir keeps image features between runs; empty means Out/cache.
@@ -109,7 +111,7 @@ func open(cfg *Config) (*session, error) {
 	if bs <= 0 {
 		bs = clip.DefaultBatchSize
 	}
-	m, err := clip.Load(cfg.Weights, clip.WithBatchSize(bs))
+	m, err := clip.Load(cfg.Weights, clip.WithBatchSize(bs), clip.WithDevice(cfg.Device))
 	if err != nil {
 		return nil, err
 	}

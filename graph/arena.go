@@ -14,6 +14,7 @@ import (
 type arena struct {
 	slots []*slot
 	of    map[*tensor.Dense]*slot // each bound output -> its slot
+	dev   backend                 // where the slots live: nil for host memory (device.go)
 }
 
 // slot is one buffer; owner is the output that last wrote it in the current run.
@@ -43,7 +44,8 @@ func (a *arena) check(in []G.Value) error {
 // deterministic), gives each fused op's result a free slot, and frees a slot once the
 // last consumer of its result has run. A result read by an op that may overwrite it
 // in place keeps a slot of its own. Slots are sized to their largest tenant.
-func assign(g *G.ExprGraph) (*arena, error) {
+// The slots are host memory, or dev's memory when dev is not nil (see device.go).
+func assign(g *G.ExprGraph, dev backend) (*arena, error) {
 	sorted, err := G.Sort(g)
 	if err != nil {
 		return nil, fmt.Errorf("graph: sort: %w", err)
@@ -112,9 +114,16 @@ func assign(g *G.ExprGraph) (*arena, error) {
 		free = append(free, release[i]...)
 		delete(release, i)
 	}
-	a := &arena{of: make(map[*tensor.Dense]*slot, len(tenants))}
+	a := &arena{of: make(map[*tensor.Dense]*slot, len(tenants)), dev: dev}
 	for _, n := range sizes {
-		a.slots = append(a.slots, &slot{data: make([]float32, n)})
+		var data []float32
+		if dev == nil {
+			data = make([]float32, n)
+		} else if data, err = dev.alloc(n); err != nil {
+			a.free()
+			return nil, err
+		}
+		a.slots = append(a.slots, &slot{data: data})
 	}
 	for _, t := range tenants {
 		s := a.slots[t.slot]

@@ -20,6 +20,7 @@ type Builder struct {
 	inputs  map[string]*G.Node
 	params  map[string]*G.Node
 	outputs map[string]*tapOp
+	dev     Device // nil: the CPU (see NewBuilderOn)
 }
 
 // NewBuilder returns an empty Builder.
@@ -67,7 +68,10 @@ func (b *Builder) Compile() (m *Machine, err error) {
 			err = fmt.Errorf("graph: compile: %v", r)
 		}
 	}()
-	a, err := assign(b.G)
+	if b.dev != nil {
+		defer b.dev.enter()()
+	}
+	a, err := assign(b.G, b.dev)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +79,13 @@ func (b *Builder) Compile() (m *Machine, err error) {
 		t.a = a
 	}
 	vm := G.NewTapeMachine(b.G)
-	return &Machine{vm: vm, inputs: b.inputs, outputs: b.outputs, arena: a}, nil
+	m = &Machine{vm: vm, inputs: b.inputs, outputs: b.outputs, arena: a}
+	if b.dev != nil {
+		if err := m.compileOn(b.dev, b.params); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
 }
 
 // Machine is a compiled graph, run once per batch. It is not safe for concurrent use.
@@ -84,6 +94,8 @@ type Machine struct {
 	inputs  map[string]*G.Node
 	outputs map[string]*tapOp
 	arena   *arena
+	dev     Device                   // nil: the CPU
+	devIn   map[string]*tensor.Dense // the inputs' device buffers
 }
 
 // ArenaBytes returns the size of the activation buffers the Machine holds.
@@ -103,6 +115,9 @@ func (m *Machine) Run(inputs map[string][]float32) (out map[string]Output, err e
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	if m.dev != nil {
+		defer m.dev.enter()()
+	}
 	for _, name := range names {
 		node := m.inputs[name]
 		data, ok := inputs[name]
@@ -113,6 +128,11 @@ func (m *Machine) Run(inputs map[string][]float32) (out map[string]Output, err e
 			return nil, fmt.Errorf("graph: input %q has %d values, want %v", name, len(data), node.Shape())
 		}
 		t := tensor.New(tensor.WithShape(node.Shape().Clone()...), tensor.WithBacking(data))
+		if m.dev != nil {
+			if t, err = m.deviceInput(name, data); err != nil {
+				return nil, err
+			}
+		}
 		if err := G.Let(node, t); err != nil {
 			return nil, fmt.Errorf("graph: input %q: %w", name, err)
 		}
@@ -138,7 +158,10 @@ func (m *Machine) Run(inputs map[string][]float32) (out map[string]Output, err e
 }
 
 // Close releases the machine.
-func (m *Machine) Close() error { return m.vm.Close() }
+func (m *Machine) Close() error {
+	m.releaseDevice()
+	return m.vm.Close()
+}
 
 // tapOp copies its input into host memory when it runs; it is how outputs leave a graph.
 type tapOp struct {
@@ -146,6 +169,7 @@ type tapOp struct {
 	a     *arena
 	shape []int
 	data  []float32
+	dev   Device // set on a device machine: Do downloads
 }
 
 func (o *tapOp) Arity() int           { return 1 }
@@ -158,6 +182,9 @@ func (o *tapOp) Type() hm.Type {
 }
 func (o *tapOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return tensor.ScalarShape(), nil }
 func (o *tapOp) Do(in ...G.Value) (G.Value, error) {
+	if o.dev != nil {
+		return o.deviceDo(in)
+	}
 	if o.a != nil {
 		if err := o.a.check(in); err != nil {
 			return nil, err

@@ -165,6 +165,9 @@ func (o *LayerNormOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 
 // Do normalises the rows, split over Threads() goroutines.
 func (o *LayerNormOp) Do(in ...G.Value) (G.Value, error) {
+	if v, ok, err := o.onDevice(o, in); ok { // on a device machine (device.go)
+		return v, err
+	}
 	v, s, err := f32s(in)
 	if err != nil {
 		return nil, err
@@ -294,6 +297,9 @@ func (o *LinearOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 // Do runs the GEMM through gemm (OpenBLAS or gonum) straight into the op's storage,
 // then adds bias and residual and applies the activation in one parallel pass.
 func (o *LinearOp) Do(in ...G.Value) (G.Value, error) {
+	if v, ok, err := o.onDevice(o, in); ok { // on a device machine (device.go)
+		return v, err
+	}
 	v, s, err := f32s(in)
 	if err != nil {
 		return nil, err
@@ -417,6 +423,9 @@ func (o *AttentionOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 
 // Do runs the attention.
 func (o *AttentionOp) Do(in ...G.Value) (G.Value, error) {
+	if v, ok, err := o.onDevice(o, in); ok { // on a device machine (device.go)
+		return v, err
+	}
 	qkv, s, err := f32(in[0])
 	if err != nil {
 		return nil, err
@@ -499,6 +508,9 @@ func (o *PatchEmbedOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 
 // Do embeds the images one at a time (each a [G*G, 3PP] x [3PP, D] sgemm).
 func (o *PatchEmbedOp) Do(in ...G.Value) (G.Value, error) {
+	if v, ok, err := o.onDevice(o, in); ok { // on a device machine (device.go)
+		return v, err
+	}
 	v, s, err := f32s(in)
 	if err != nil {
 		return nil, err
@@ -566,6 +578,9 @@ func (o *AddPositionalOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 
 // Do adds the embedding.
 func (o *AddPositionalOp) Do(in ...G.Value) (G.Value, error) {
+	if v, ok, err := o.onDevice(o, in); ok { // on a device machine (device.go)
+		return v, err
+	}
 	v, s, err := f32s(in)
 	if err != nil {
 		return nil, err
@@ -637,6 +652,9 @@ func (o *SelectRowsOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 
 // Do copies the rows.
 func (o *SelectRowsOp) Do(in ...G.Value) (G.Value, error) {
+	if v, ok, err := o.onDevice(o, in); ok { // on a device machine (device.go)
+		return v, err
+	}
 	x, sx, err := f32(in[0])
 	if err != nil {
 		return nil, err

@@ -16,7 +16,7 @@ import (
 	"github.com/gorgoclip/gorgoclip/loaders/tokenizer"
 )
 
-const benchHelp = `[--model ViT-B/32] [--batch 32] [--threads N] [--iters 3] [--vocab FILE] [--json]
+const benchHelp = `[--model ViT-B/32] [--batch 32] [--device cpu|cuda] [--threads N] [--iters 3] [--vocab FILE] [--json]
 
 Times both towers of a model with random weights (clip.RandomCheckpoint, seed 1):
 --iters batches of --batch images (224x224 for ViT-B/32) and --iters batches of --batch
@@ -51,6 +51,7 @@ type BenchResult struct {
 	TextTokens int     `json:"text_tokens"`
 	TextSource string  `json:"text_source"`
 	PeakRSSMB  float64 `json:"peak_rss_mb"`
+	Device     string  `json:"device"`
 }
 
 func runBench(env *Env, args []string) error {
@@ -61,6 +62,7 @@ func runBench(env *Env, args []string) error {
 	iters := fs.Int("iters", 3, "timed batches per tower")
 	vocab := fs.String("vocab", "", "BPE vocabulary (default $GORGOCLIP_VOCAB, then the cache; none: synthetic tokens)")
 	asJSON := fs.Bool("json", false, "print the result as one JSON line")
+	device := fs.String("device", "cpu", deviceHelp)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -86,7 +88,7 @@ func runBench(env *Env, args []string) error {
 	} else if *vocab != "" {
 		return err
 	}
-	r, err := Bench(cfg, *batch, *iters, tok)
+	r, err := Bench(cfg, *batch, *iters, tok, clip.WithDevice(*device))
 	if err != nil {
 		return err
 	}
@@ -100,18 +102,21 @@ func runBench(env *Env, args []string) error {
 
 // Bench times cfg's towers with random weights: iters batches of batch images and of
 // batch Imagenette prompts (tokenized with tok, or synthetic when tok is nil), each
-// after one untimed batch.
-func Bench(cfg layers.Config, batch, iters int, tok *tokenizer.Tokenizer) (*BenchResult, error) {
+// after one untimed batch. opts (e.g. clip.WithDevice) configure the model.
+func Bench(cfg layers.Config, batch, iters int, tok *tokenizer.Tokenizer, opts ...clip.Option) (*BenchResult, error) {
 	ck, err := clip.RandomCheckpoint(cfg, 1)
 	if err != nil {
 		return nil, err
 	}
-	m, err := clip.New(ck, clip.WithBatchSize(batch))
+	m, err := clip.New(ck, append([]clip.Option{clip.WithBatchSize(batch)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
 	defer m.Close()
-	r := &BenchResult{Model: cfg.Name, BLAS: graph.BLAS, Batch: batch, Threads: graph.Threads(), TextSource: "tokenizer"}
+	r := &BenchResult{Model: cfg.Name, BLAS: graph.BLAS, Batch: batch, Threads: graph.Threads(), TextSource: "tokenizer", Device: m.Device()}
+	if m.Device() != "cpu" {
+		r.BLAS = "cuBLAS"
+	}
 	if tok == nil {
 		r.TextSource = "synthetic"
 	}

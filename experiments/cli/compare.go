@@ -19,6 +19,7 @@ func experimentFlags(fs *flag.FlagSet, cfg *experiments.Config, prompts *listFla
 	fs.Uint64Var(&cfg.LimitSeed, "limit-seed", 0, "seed of the --train-limit/--test-limit subsets")
 	fs.Var(prompts, "prompts", `prompt sets, comma-separated or repeated: bare, photo ("a photo of a {}."), article ("a photo of a {}"), a literal template with {}, openai:PROMPTS.md#DATASET, or a templates file (default bare,photo)`)
 	fs.IntVar(&cfg.BatchSize, "batch", 32, "images per model run")
+	fs.StringVar(&cfg.Device, "device", "cpu", deviceHelp)
 	fs.IntVar(&cfg.Workers, "workers", 0, "image decoding goroutines (0 = number of CPUs)")
 	fs.StringVar(&cfg.CacheDir, "cache", "", "feature cache directory (default OUT/cache); an interrupted run resumes from it")
 	fs.BoolVar(&cfg.SkipBad, "skip-bad", false, "skip unreadable images and list them in the results instead of failing")

@@ -38,6 +38,7 @@ func runEmbed(env *Env, args []string) error {
 	out := fs.String("o", "", "output .npy, float32 [N,E]")
 	batch := fs.Int("batch", clip.DefaultBatchSize, "images or prompts per graph run")
 	pooled := fs.Bool("pooled", false, "write the pre-projection features [N,D] (ln_post / ln_final output) instead")
+	device := fs.String("device", "cpu", deviceHelp)
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "images decoded in parallel (--images)")
 	rest, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -65,7 +66,7 @@ func runEmbed(env *Env, args []string) error {
 
 	start := time.Now()
 	prog := &progress{w: env.Stderr, start: start}
-	m, err := clip.Load(*weightsDir, clip.WithBatchSize(*batch), clip.WithProgress(prog.report))
+	m, err := clip.Load(*weightsDir, clip.WithBatchSize(*batch), clip.WithProgress(prog.report), clip.WithDevice(*device))
 	if err != nil {
 		return err
 	}

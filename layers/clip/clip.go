@@ -58,6 +58,8 @@ type Model struct {
 	logitScale float32
 	batchSize  int
 	progress   func(done, total int)
+	dev        graph.Device // nil: the CPU
+	devErr     error
 
 	mu    sync.Mutex
 	cache graph.Cache
@@ -78,6 +80,16 @@ func WithBatchSize(n int) Option {
 
 // WithProgress calls f after each batch with the items done so far and the total.
 func WithProgress(f func(done, total int)) Option { return func(m *Model) { m.progress = f } }
+
+// WithDevice runs the towers on the named device: "cpu" (the default) or "cuda" /
+// "cuda:N" (weights uploaded once, activations kept on the GPU; needs a build with
+// make cuda, else New fails with graph.ErrNoCUDA).
+func WithDevice(name string) Option {
+	return func(m *Model) { m.dev, m.devErr = graph.OpenDevice(name) }
+}
+
+// Device describes where the towers run ("cpu", or the GPU and its libraries).
+func (m *Model) Device() string { return graph.DeviceName(m.dev) }
 
 // Load reads the checkpoint in dir (any layout weights.Load accepts) and builds a Model.
 func Load(dir string, opts ...Option) (*Model, error) {
@@ -116,6 +128,9 @@ func New(ck *weights.Checkpoint, opts ...Option) (*Model, error) {
 	m.logitScale = ls.Data[0]
 	for _, o := range opts {
 		o(m)
+	}
+	if m.devErr != nil {
+		return nil, fmt.Errorf("clip: %w", m.devErr)
 	}
 	return m, nil
 }
@@ -229,7 +244,7 @@ func (m *Model) ImageStages(pixels []float32, n int, stages ...Stage) (map[Stage
 
 func (m *Model) buildVision(batch int, stages []Stage) (*graph.Machine, error) {
 	v := m.cfg.Vision
-	b := graph.NewBuilder()
+	b := graph.NewBuilderOn(m.dev)
 	x := b.Input("pixels", batch, 3*v.ImageResolution*v.ImageResolution)
 	o, err := m.Visual.Forward(b, x, batch)
 	if err != nil {
@@ -352,7 +367,7 @@ func (m *Model) TextStages(tokens []int32, rows int, stages ...Stage) (map[Stage
 }
 
 func (m *Model) buildText(batch, seq int, stages []Stage) (*graph.Machine, error) {
-	b := graph.NewBuilder()
+	b := graph.NewBuilderOn(m.dev)
 	x := b.Input("tokens", batch*seq, m.cfg.Text.Width)
 	eot := b.Input("eot", batch)
 	o, err := m.Text.Forward(b, x, eot, batch, seq)

@@ -1,0 +1,426 @@
+//go:build gorgoclip_cuda
+
+package graph
+
+import (
+	_ "embed"
+	"fmt"
+	"math"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"gorgonia.org/cu"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// CUDA reports whether this build has the CUDA device (build tag gorgoclip_cuda).
+//
+// The tag is not plain "cuda": gorgonia v0.9.18 turns on its own CUDA engine under
+// that tag, which imports gorgonia.org/cu/dnn and so needs cudnn.h and libcudnn.
+const CUDA = true
+
+// kernelSource is compiled by NVRTC when a device opens, for that device's compute
+// capability. NVRTC rather than nvcc-built PTX: no CUDA compiler is needed where
+// gorgoclip is built (its machines have no GPU and Debian's nvcc 11.8 does not know
+// every GPU we run on), and the code is always built for the exact GPU in use.
+//
+//go:embed kernels_cuda.cu
+var kernelSource string
+
+var kernelNames = []string{"layer_norm", "epilogue", "split_heads", "merge_heads", "softmax_rows",
+	"patchify", "class_pos", "add_positional", "select_rows"}
+
+var (
+	cudaMu   sync.Mutex
+	cudaDevs = map[int]*cudaDevice{}
+)
+
+// cudaDevice is one GPU: its primary context (shared with cuBLAS, which uses the CUDA
+// runtime), a cuBLAS handle, the compiled kernels, and the device copies of every
+// weight seen. All work goes to the legacy default stream, so kernels, GEMMs and
+// copies run in the order issued and a device-to-host copy waits for all of them.
+// Calls are serialised (one lock, re-entrant within the OS thread that holds it).
+type cudaDevice struct {
+	ord  int
+	name string
+	ctx  cu.CUContext
+	blas cublasHandle
+	fns  map[string]cu.Function
+	sms  int
+
+	lock  sync.Mutex
+	owner atomic.Int64 // OS thread holding lock, 0 when free
+	depth int          // nesting of enter on the owner thread
+
+	// Guarded by lock:
+	allocs  map[uintptr]int                // device allocations: address -> floats
+	wcopies map[*tensor.Dense][]float32    // host weight -> its device copy
+	scratch []float32                      // attention and patch scratch, grown on demand
+	args    []uint64                       // kernel parameter slots
+	params  []unsafe.Pointer               // pointers to args
+	sizes   map[*tensor.Dense]tensor.Shape // logical shape of each cached weight
+}
+
+// openCUDA returns GPU ord, opening it on first use (one per process and GPU).
+func openCUDA(ord int) (Device, error) {
+	cudaMu.Lock()
+	defer cudaMu.Unlock()
+	if d, ok := cudaDevs[ord]; ok {
+		return d, nil
+	}
+	d, err := newCUDA(ord)
+	if err != nil {
+		return nil, fmt.Errorf("graph: cuda:%d: %w", ord, err)
+	}
+	cudaDevs[ord] = d
+	return d, nil
+}
+
+func newCUDA(ord int) (*cudaDevice, error) {
+	n, err := cu.NumDevices()
+	if err != nil {
+		return nil, err
+	}
+	if ord >= n {
+		return nil, fmt.Errorf("no such GPU (%d found)", n)
+	}
+	if err := loadLibs(); err != nil {
+		return nil, err
+	}
+	dev := cu.Device(ord)
+	d := &cudaDevice{ord: ord, allocs: map[uintptr]int{}, wcopies: map[*tensor.Dense][]float32{},
+		sizes: map[*tensor.Dense]tensor.Shape{}, fns: map[string]cu.Function{}}
+	if d.ctx, err = dev.RetainPrimaryCtx(); err != nil {
+		return nil, err
+	}
+	defer d.enter()()
+	major, minor, err := dev.ComputeCapability()
+	if err != nil {
+		return nil, err
+	}
+	if d.sms, err = dev.Attribute(cu.MultiprocessorCount); err != nil {
+		return nil, err
+	}
+	gpu, _ := dev.Name()
+	tf32 := os.Getenv("GORGOCLIP_CUDA_TF32") == "1"
+	var ver int
+	if d.blas, ver, err = cublasCreate(tf32); err != nil {
+		return nil, err
+	}
+	// A CUBIN for the exact architecture; PTX when this NVRTC predates the GPU.
+	image, err := nvrtcCompile(kernelSource, "kernels_cuda.cu", fmt.Sprintf("sm_%d%d", major, minor), true)
+	if err != nil {
+		var err2 error
+		if image, err2 = nvrtcCompile(kernelSource, "kernels_cuda.cu", fmt.Sprintf("compute_%d%d", major, minor), false); err2 != nil {
+			return nil, err
+		}
+	}
+	mod, err := cu.LoadData(string(image))
+	if err != nil {
+		return nil, fmt.Errorf("loading the kernels: %w", err)
+	}
+	for _, k := range kernelNames {
+		if d.fns[k], err = mod.Function(k); err != nil {
+			return nil, fmt.Errorf("kernel %s: %w", k, err)
+		}
+	}
+	gemms := "fp32"
+	if tf32 {
+		gemms = "tf32"
+	}
+	d.name = fmt.Sprintf("cuda:%d (%s, sm_%d%d, %s %d, NVRTC %s, %s GEMMs)", ord, gpu, major, minor, libNames[0], ver, nvrtcVersion(), gemms)
+	return d, nil
+}
+
+// Name describes the GPU and the libraries in use.
+func (d *cudaDevice) Name() string { return d.name }
+
+// enter locks the goroutine to its OS thread, takes the device's lock (re-entrant on
+// that thread) and makes the device's context current.
+func (d *cudaDevice) enter() func() {
+	runtime.LockOSThread()
+	tid := syscall.Gettid()
+	if d.owner.Load() == int64(tid) { // only the holder stores its own id
+		d.depth++
+	} else {
+		d.lock.Lock()
+		d.owner.Store(int64(tid))
+		d.depth = 1
+	}
+	if err := cu.SetCurrentContext(d.ctx); err != nil {
+		panic(fmt.Sprintf("graph: cuda:%d: set context: %v", d.ord, err))
+	}
+	return func() {
+		d.depth--
+		if d.depth == 0 {
+			d.owner.Store(0)
+			d.lock.Unlock()
+		}
+		runtime.UnlockOSThread()
+	}
+}
+
+func (d *cudaDevice) alloc(n int) ([]float32, error) {
+	p, err := cu.MemAlloc(int64(4 * max(n, 1)))
+	if err != nil {
+		return nil, fmt.Errorf("cuda:%d: allocating %d MB: %w", d.ord, 4*n>>20, err)
+	}
+	d.allocs[uintptr(p)] = n
+	return deviceSlice(uintptr(p), n), nil
+}
+
+func (d *cudaDevice) free(data []float32) {
+	if data == nil {
+		return
+	}
+	p := addrOf(data)
+	if _, ok := d.allocs[p]; ok {
+		delete(d.allocs, p)
+		cu.MemFree(cu.DevicePtr(p))
+	}
+}
+
+func (d *cudaDevice) weights(ws []*tensor.Dense) error {
+	defer d.enter()()
+	for _, w := range ws {
+		if _, ok := d.wcopies[w]; ok {
+			continue
+		}
+		host, shape, err := f32(w) // a transposed view is materialised: the copy is contiguous
+		if err != nil {
+			return err
+		}
+		dev, err := d.alloc(len(host))
+		if err != nil {
+			return err
+		}
+		if err := d.copyIn(dev, host); err != nil {
+			return err
+		}
+		d.wcopies[w], d.sizes[w] = dev, shape.Clone()
+		copyStats.w.Add(1)
+		copyStats.wb.Add(int64(4 * len(host)))
+	}
+	return nil
+}
+
+func (d *cudaDevice) copyIn(dst, src []float32) error {
+	if len(dst) != len(src) {
+		return fmt.Errorf("copy of %d values into %d", len(src), len(dst))
+	}
+	if len(src) == 0 {
+		return nil
+	}
+	return cu.MemcpyHtoD(cu.DevicePtr(addrOf(dst)), unsafe.Pointer(&src[0]), int64(4*len(src)))
+}
+
+func (d *cudaDevice) upload(dst, src []float32) error {
+	if err := d.copyIn(dst, src); err != nil {
+		return err
+	}
+	copyStats.h2d.Add(1)
+	copyStats.in.Add(int64(4 * len(src)))
+	return nil
+}
+
+func (d *cudaDevice) download(dst, src []float32) error {
+	if len(dst) != len(src) {
+		return fmt.Errorf("copy of %d values into %d", len(src), len(dst))
+	}
+	if len(src) > 0 {
+		if err := cu.MemcpyDtoH(unsafe.Pointer(&dst[0]), cu.DevicePtr(addrOf(src)), int64(4*len(src))); err != nil {
+			return err
+		}
+	}
+	copyStats.d2h.Add(1)
+	copyStats.out.Add(int64(4 * len(src)))
+	return nil
+}
+
+// ptr resolves an op input to a device address: a device activation (an input buffer
+// or an arena slot) or the device copy of a host weight. Anything else is an error:
+// no value is ever copied implicitly.
+func (d *cudaDevice) ptr(v G.Value) (uintptr, tensor.Shape, error) {
+	t, ok := v.(*tensor.Dense)
+	if !ok {
+		return 0, nil, fmt.Errorf("input %T is not a *tensor.Dense", v)
+	}
+	if w, ok := d.wcopies[t]; ok {
+		return addrOf(w), d.sizes[t], nil
+	}
+	data, ok := t.Data().([]float32)
+	if !ok {
+		return 0, nil, fmt.Errorf("input of type %v, want float32", t.Dtype())
+	}
+	p := addrOf(data)
+	if n, ok := d.allocs[p]; !ok || n < len(data) || t.RequiresIterator() {
+		return 0, nil, fmt.Errorf("input %v is host memory that was not uploaded", t.Shape())
+	}
+	return p, t.Shape(), nil
+}
+
+// ptrs resolves every input.
+func (d *cudaDevice) ptrs(in []G.Value) ([]uintptr, []tensor.Shape, error) {
+	ps, ss := make([]uintptr, len(in)), make([]tensor.Shape, len(in))
+	for i, v := range in {
+		var err error
+		if ps[i], ss[i], err = d.ptr(v); err != nil {
+			return nil, nil, fmt.Errorf("input %d: %w", i, err)
+		}
+	}
+	return ps, ss, nil
+}
+
+// scratchOf returns device scratch of at least n floats (valid until the next call).
+func (d *cudaDevice) scratchOf(n int) (uintptr, error) {
+	if len(d.scratch) < n {
+		if d.scratch != nil {
+			if err := cu.Synchronize(); err != nil { // queued kernels may still read it
+				return 0, err
+			}
+			d.free(d.scratch)
+			d.scratch = nil
+		}
+		s, err := d.alloc(n)
+		if err != nil {
+			return 0, err
+		}
+		d.scratch = s
+	}
+	return addrOf(d.scratch), nil
+}
+
+// launch runs kernel name over grid blocks of block threads. Each argument is one
+// 8-byte slot (cu.Function.Launch copies 8 bytes per parameter): addresses and
+// integers as they are, floats as their bits in the low half (little-endian).
+func (d *cudaDevice) launch(name string, grid, block int, args ...uint64) error {
+	d.args = append(d.args[:0], args...)
+	d.params = d.params[:0]
+	for i := range d.args {
+		d.params = append(d.params, unsafe.Pointer(&d.args[i]))
+	}
+	if err := d.fns[name].Launch(grid, 1, 1, block, 1, 1, 0, cu.NoStream, d.params); err != nil {
+		return fmt.Errorf("kernel %s: %w", name, err)
+	}
+	return nil
+}
+
+// grid returns the blocks of 256 threads for a grid-stride loop over n elements.
+func (d *cudaDevice) grid(n int) int { return max(1, min((n+255)/256, 32*d.sms)) }
+
+func u(p uintptr) uint64 { return uint64(p) }
+func i(n int) uint64     { return uint64(uint32(int32(n))) }
+func f(x float32) uint64 { return uint64(math.Float32bits(x)) }
+
+func (d *cudaDevice) run(o G.Op, out *tensor.Dense, in []G.Value) error {
+	defer d.enter()()
+	p, s, err := d.ptrs(in)
+	if err != nil {
+		return err
+	}
+	dst, _, err := d.ptr(out)
+	if err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	switch o := o.(type) {
+	case *LayerNormOp:
+		n, w := s[0][0], s[0][1]
+		return d.launch("layer_norm", n, 256, u(dst), u(p[0]), u(p[1]), u(p[2]), i(n), i(w), f(o.Eps))
+	case *LinearOp:
+		n, nin := s[0][0], s[0][1]
+		_, nout := o.dims(s[1])
+		ldw, tw := nin, true
+		if o.InOut {
+			ldw, tw = nout, false
+		}
+		if err := gemmRM(d.blas, false, tw, n, nout, nin, 1, p[0], nin, 0, p[1], ldw, 0, 0, dst, nout, 0, 1); err != nil {
+			return err
+		}
+		var bias, res uintptr
+		k := 2
+		if o.Bias {
+			bias, k = p[k], k+1
+		}
+		if o.Residual {
+			res = p[k]
+		}
+		if bias == 0 && res == 0 && o.Act == Identity {
+			return nil
+		}
+		return d.launch("epilogue", d.grid(n*nout), 256, u(dst), u(bias), u(res), i(n), i(nout), i(int(o.Act)))
+	case *AttentionOp:
+		return d.attention(o, dst, p[0], s[0])
+	case *PatchEmbedOp:
+		return d.patchEmbed(o, dst, p, s)
+	case *AddPositionalOp:
+		n, w := s[0][0], s[0][1]
+		return d.launch("add_positional", d.grid(n*w), 256, u(dst), u(p[0]), u(p[1]), i(n), i(o.Seq), i(w))
+	case *SelectRowsOp:
+		b, w := s[0][0]/o.Seq, s[0][1]
+		var idx uintptr
+		if o.Dynamic {
+			idx = p[1]
+		}
+		return d.launch("select_rows", d.grid(b*w), 256, u(dst), u(p[0]), u(idx), i(o.Index), i(b), i(o.Seq), i(w))
+	}
+	return fmt.Errorf("no CUDA implementation of %v", o)
+}
+
+// attention: split the packed qkv into per-(sequence, head) matrices, scores by one
+// batched GEMM, a masked softmax, weights times V by a second batched GEMM, and the
+// heads merged back into rows.
+func (d *cudaDevice) attention(o *AttentionOp, dst, qkv uintptr, s tensor.Shape) error {
+	b, t, h := o.Batch, o.Seq, o.Heads
+	dd := s[1] / 3
+	k := dd / h
+	n := b * t * dd // floats in each of q, k, v and the merged output
+	base, err := d.scratchOf(4*n + b*h*t*t)
+	if err != nil {
+		return err
+	}
+	q, kk, v, oh := base, base+uintptr(4*n), base+uintptr(8*n), base+uintptr(12*n)
+	sc := base + uintptr(16*n)
+	if err := d.launch("split_heads", d.grid(n), 256, u(q), u(kk), u(v), u(qkv), i(b), i(t), i(h), i(k)); err != nil {
+		return err
+	}
+	scale := float32(1 / math.Sqrt(float64(k)))
+	if err := gemmRM(d.blas, false, true, t, t, k, scale, q, k, t*k, kk, k, t*k, 0, sc, t, t*t, b*h); err != nil {
+		return err
+	}
+	causal := 0
+	if o.Causal {
+		causal = 1
+	}
+	rows := b * h * t
+	if err := d.launch("softmax_rows", (rows*32+255)/256, 256, u(sc), i(rows), i(t), i(causal)); err != nil {
+		return err
+	}
+	if err := gemmRM(d.blas, false, false, t, k, t, 1, sc, t, t*t, v, k, t*k, 0, oh, k, t*k, b*h); err != nil {
+		return err
+	}
+	return d.launch("merge_heads", d.grid(n), 256, u(dst), u(oh), i(b), i(t), i(h), i(k))
+}
+
+// patchEmbed: patches into scratch, class and positional rows into the output, then
+// one batched GEMM per image accumulating patches x conv1ᵀ into token rows 1..G*G.
+func (d *cudaDevice) patchEmbed(o *PatchEmbedOp, dst uintptr, p []uintptr, s []tensor.Shape) error {
+	r, ps, w := o.Resolution, o.Patch, s[1][0]
+	g2, pp := (r/ps)*(r/ps), 3*ps*ps
+	t := g2 + 1
+	patches, err := d.scratchOf(o.Batch * g2 * pp)
+	if err != nil {
+		return err
+	}
+	if err := d.launch("patchify", d.grid(o.Batch*g2*pp), 256, u(patches), u(p[0]), i(o.Batch), i(r), i(ps)); err != nil {
+		return err
+	}
+	if err := d.launch("class_pos", d.grid(o.Batch*t*w), 256, u(dst), u(p[2]), u(p[3]), i(o.Batch), i(t), i(w)); err != nil {
+		return err
+	}
+	return gemmRM(d.blas, false, true, g2, w, pp, 1, patches, pp, g2*pp, p[1], pp, 0, 1, dst+uintptr(4*w), w, t*w, o.Batch)
+}

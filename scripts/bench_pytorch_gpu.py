@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""PyTorch GPU reference for `gorgoclip-cuda bench --device cuda`: the same towers as
+scripts/bench_pytorch.py (torchvision's vit_b_32 with a 512-wide projection; a 12-layer
+512-wide causal text tower over 11 positions), random weights, eager mode, on one GPU.
+
+fp32 by default, with TF32 switched off for matmuls and convolutions (PyTorch's own
+default for matmuls), so both sides do exact float32 GEMMs; --amp fp16|bf16 runs under
+torch.autocast instead, for context. image_per_s counts what gorgoclip's EncodeImages
+does per batch: pixels copied from host memory to the GPU, the tower, features copied
+back; image_per_s_device_only leaves the two copies out. Each figure is the mean over
+--iters batches after --warmup untimed ones, with torch.cuda.synchronize around them.
+
+Prints one JSON line.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_pytorch import TextTower, vit_b_32  # noqa: E402
+
+
+def per_second(batch, iters, warmup, f):
+    for _ in range(warmup):
+        f()
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(iters):
+        f()
+    torch.cuda.synchronize()
+    return batch * iters / (time.perf_counter() - start)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--iters", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--text-len", type=int, default=11)
+    ap.add_argument("--amp", choices=["fp16", "bf16"], default=None)
+    args = ap.parse_args()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.manual_seed(0)
+    dev = torch.device("cuda")
+    vit, vit_name = vit_b_32()
+    text = TextTower()
+    vit = vit.eval().to(dev)
+    text = text.eval().to(dev)
+    pixels = torch.randn(args.batch, 3, 224, 224)  # host memory, as gorgoclip's input
+    pixels_dev = pixels.to(dev)
+    ids = torch.randint(1, 49406, (args.batch, args.text_len))
+    eot = torch.full((args.batch,), args.text_len - 1)
+    eot[::2] = args.text_len - 2
+    ids_dev, eot_dev = ids.to(dev), eot.to(dev)
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(args.amp)
+    ctx = (lambda: torch.autocast("cuda", dtype=dtype)) if dtype else torch.inference_mode
+    with torch.inference_mode(), ctx():
+        img = per_second(args.batch, args.iters, args.warmup, lambda: vit(pixels.to(dev)).float().cpu())
+        img_dev = per_second(args.batch, args.iters, args.warmup, lambda: vit(pixels_dev))
+        txt = per_second(args.batch, args.iters, args.warmup, lambda: text(ids.to(dev), eot.to(dev)).float().cpu())
+        txt_dev = per_second(args.batch, args.iters, args.warmup, lambda: text(ids_dev, eot_dev))
+    print(json.dumps({
+        "image_per_s": img, "image_per_s_device_only": img_dev,
+        "text_per_s": txt, "text_per_s_device_only": txt_dev,
+        "precision": args.amp or "fp32", "torch": torch.__version__, "gpu": torch.cuda.get_device_name(0),
+        "vit": vit_name, "batch": args.batch, "iters": args.iters, "text_len": args.text_len,
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# gpu-check.sh: the CUDA checks of gorgoclip on a GPU machine that has no Go toolchain.
+#
+# Build the bundle where Go is (make gpu-check-bundle writes .gpu/: the gzipped CUDA
+# binaries, this script, the PyTorch baseline and a copy of the fixtures), carry .gpu/
+# to the GPU machine and run .gpu/gpu-check.sh there. Steps, each under its own timeout
+# (at most 280 s in all):
+#   1. bin/cuda-graph.test -test.run CUDA: every fused op on the GPU against the CPU,
+#      and the copy counter (inputs in, outputs out, weights once).
+#   2. bin/cuda-clip.test -test.run CUDA: the fixture model against its goldens and
+#      ViT-B/32 (random weights) against the CPU path, within 1e-3; per-batch copies.
+#   3. gorgoclip-cuda bench --device cuda --model ViT-B/32 --batch 256 --json.
+#   4. bench_pytorch_gpu.py --batch 256: PyTorch fp32 eager on the same GPU (and bf16
+#      autocast, for context).
+# It writes one JSON object to $OUT/gpu-check.json when $OUT is set, else ./gpu-check.json,
+# with the logs beside it, and exits non-zero when a test failed or did not run.
+#
+# Environment: GORGOCLIP_SHARED (default: shared/ beside this script), BIN (default:
+# bin/ beside it), PYTHON (default python3). cuBLAS and NVRTC are found through
+# LD_LIBRARY_PATH, to which this script adds PyTorch's nvidia/*/lib folders and
+# /usr/local/cuda/lib64; GORGOCLIP_CUBLAS / GORGOCLIP_NVRTC name the files outright.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+out=${OUT:-.}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+export GORGOCLIP_SHARED=${GORGOCLIP_SHARED:-$here/shared}
+PYTHON=${PYTHON:-python3}
+bin=${BIN:-$here/bin}
+start=$(date +%s)
+
+# Binaries: plain, or gzipped by make gpu-check-bundle.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+for f in gorgoclip-cuda cuda-graph.test cuda-clip.test; do
+  if [ -x "$bin/$f" ]; then cp "$bin/$f" "$work/$f"
+  elif [ -f "$bin/$f.gz" ]; then gzip -dc "$bin/$f.gz" > "$work/$f"
+  else echo "gpu-check: $bin/$f(.gz) missing: run make gpu-check-bundle" >&2; fi
+  [ -f "$work/$f" ] && chmod +x "$work/$f"
+done
+
+libdirs=$("$PYTHON" - <<'PY' 2>/dev/null
+import glob, os
+try:
+    import torch
+    base = os.path.dirname(os.path.dirname(torch.__file__))
+except Exception:
+    base = None
+dirs = []
+for root in filter(None, [base]):
+    for f in sorted(glob.glob(os.path.join(root, "nvidia", "**", "lib*.so*"), recursive=True)):
+        if ("cublas" in f or "nvrtc" in f) and os.path.dirname(f) not in dirs:
+            dirs.append(os.path.dirname(f))
+print(":".join(dirs))
+PY
+)
+export LD_LIBRARY_PATH="${libdirs:+$libdirs:}/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+nvidia-smi -L > "$out/gpu-check-smi.log" 2>&1 || true
+
+# run NAME SECONDS CMD...: runs CMD under a timeout, logging to $out/gpu-check-NAME.log.
+run() {
+  local name=$1 secs=$2; shift 2
+  local t0=$(date +%s)
+  timeout -k 5 "$secs" "$@" > "$out/gpu-check-$name.log" 2>&1
+  local rc=$?
+  echo "$name: exit $rc in $(( $(date +%s) - t0 ))s" >&2
+  echo "$rc" > "$work/$name.rc"
+}
+
+run graph-tests 55 "$work/cuda-graph.test" -test.run CUDA -test.v -test.count=1 -test.timeout 50s
+run clip-tests 95 "$work/cuda-clip.test" -test.run CUDA -test.v -test.count=1 -test.timeout 90s
+run bench 55 "$work/gorgoclip-cuda" bench --device cuda --model ViT-B/32 --batch 256 --iters 5 --json
+run pytorch-fp32 50 "$PYTHON" "$here/bench_pytorch_gpu.py" --batch 256 --iters 5
+run pytorch-bf16 25 "$PYTHON" "$here/bench_pytorch_gpu.py" --batch 256 --iters 5 --amp bf16
+
+OUTDIR=$out WORK=$work ELAPSED=$(( $(date +%s) - start )) LIBDIRS="$LD_LIBRARY_PATH" "$PYTHON" - <<'PY'
+import json, os, re
+out, work = os.environ["OUTDIR"], os.environ["WORK"]
+
+def log(name):
+    try:
+        return open(os.path.join(out, f"gpu-check-{name}.log"), errors="replace").read()
+    except OSError:
+        return ""
+
+def rc(name):
+    try:
+        return int(open(os.path.join(work, f"{name}.rc")).read())
+    except (OSError, ValueError):
+        return None
+
+def tests(name):
+    text = log(name)
+    res = {"exit": rc(name)}
+    for state in ("PASS", "FAIL", "SKIP"):
+        res[state.lower()] = re.findall(r"^\s*--- %s: (\S+)" % state, text, re.M)
+    res["ok"] = res["exit"] == 0 and not res["fail"] and bool(res["pass"]) and not res["skip"]
+    res["log_tail"] = text[-4000:]
+    return res
+
+def last_json(name):
+    for line in reversed(log(name).splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                pass
+    return {"exit": rc(name), "log_tail": log(name)[-2000:]}
+
+r = {
+    "gpu": log("smi").strip(),
+    "ld_library_path": os.environ.get("LIBDIRS", ""),
+    "tests": {"graph": tests("graph-tests"), "clip": tests("clip-tests")},
+    "bench": {"gorgoclip": last_json("bench"), "pytorch_fp32": last_json("pytorch-fp32"),
+              "pytorch_bf16": last_json("pytorch-bf16")},
+    "elapsed_s": int(os.environ.get("ELAPSED", "0")),
+}
+g, p = r["bench"]["gorgoclip"], r["bench"]["pytorch_fp32"]
+if "image_per_s" in g and "image_per_s" in p:
+    r["image_vs_pytorch_fp32"] = g["image_per_s"] / p["image_per_s"]
+    r["text_vs_pytorch_fp32"] = g["text_per_s"] / p["text_per_s"]
+    r["meets_target"] = r["image_vs_pytorch_fp32"] >= 1.0
+r["ok"] = r["tests"]["graph"]["ok"] and r["tests"]["clip"]["ok"]
+path = os.path.join(out, "gpu-check.json")
+with open(path, "w") as f:
+    json.dump(r, f, indent=1)
+summary = {k: r.get(k) for k in ("ok", "image_vs_pytorch_fp32", "text_vs_pytorch_fp32", "elapsed_s")}
+summary["gorgoclip_image_per_s"] = g.get("image_per_s")
+summary["pytorch_fp32_image_per_s"] = p.get("image_per_s")
+print(path, json.dumps(summary))
+raise SystemExit(0 if r["ok"] else 1)
+PY
