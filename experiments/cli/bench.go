@@ -2,21 +2,28 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/jpeg"
+	"math"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/gorgoclip/gorgoclip/experiments"
 	"github.com/gorgoclip/gorgoclip/graph"
 	"github.com/gorgoclip/gorgoclip/layers"
 	"github.com/gorgoclip/gorgoclip/layers/clip"
+	"github.com/gorgoclip/gorgoclip/loaders/datasets"
 	"github.com/gorgoclip/gorgoclip/loaders/tokenizer"
 )
 
-const benchHelp = `[--model ViT-B/32] [--batch 32] [--device cpu|cuda] [--threads N] [--iters 3] [--vocab FILE] [--json]
+const benchHelp = `[--model ViT-B/32] [--batch 32] [--device cpu|cuda] [--threads N] [--iters 3] [--vocab FILE] [--pipeline N] [--json]
 
 Times both towers of a model with random weights (clip.RandomCheckpoint, seed 1):
 --iters batches of --batch images (224x224 for ViT-B/32) and --iters batches of --batch
@@ -25,6 +32,9 @@ prompts, after one untimed batch of each that builds the graphs. The prompts are
 (--vocab, $GORGOCLIP_VOCAB or the cache, as gorgoclip tokenize); without one, a fixed
 synthetic batch of the same lengths (10 and 11 ids) is used and text_source says so.
 Text runs stop at the longest end-of-text position, as clip.Model.EncodeTexts does.
+--pipeline N also times what zeroshot and compare do with a folder of N synthetic
+500x375 JPEGs: read, decode and preprocess on worker goroutines while the model
+encodes, reported as pipeline_image_per_s and its fraction of the model alone.
 
 --threads sets GOMAXPROCS and graph.SetThreads (Go kernels and OpenBLAS threads);
 0 keeps the defaults. The result is one line: images and prompts per second, the
@@ -52,6 +62,11 @@ type BenchResult struct {
 	TextSource string  `json:"text_source"`
 	PeakRSSMB  float64 `json:"peak_rss_mb"`
 	Device     string  `json:"device"`
+	// PipelinePerS is the image throughput of a whole extraction from a folder of
+	// JPEGs (decode, preprocess and encode overlapped, as zeroshot and compare run),
+	// and PipelineRatio its fraction of ImagePerS; both only with --pipeline N.
+	PipelinePerS  float64 `json:"pipeline_image_per_s,omitempty"`
+	PipelineRatio float64 `json:"pipeline_vs_model,omitempty"`
 }
 
 func runBench(env *Env, args []string) error {
@@ -63,13 +78,14 @@ func runBench(env *Env, args []string) error {
 	vocab := fs.String("vocab", "", "BPE vocabulary (default $GORGOCLIP_VOCAB, then the cache; none: synthetic tokens)")
 	asJSON := fs.Bool("json", false, "print the result as one JSON line")
 	device := fs.String("device", "cpu", deviceHelp)
+	pipeline := fs.Int("pipeline", 0, "also time zero-shot-style extraction of this many synthetic 500x375 JPEGs from a folder (0: skip)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	switch {
 	case fs.NArg() > 0:
 		return Usagef("unexpected argument %q", fs.Arg(0))
-	case *batch <= 0 || *iters <= 0 || *threads < 0:
+	case *batch <= 0 || *iters <= 0 || *threads < 0 || *pipeline < 0:
 		return Usagef("--batch, --iters and --threads must be positive")
 	}
 	cfg, err := layers.Preset(*model)
@@ -88,7 +104,7 @@ func runBench(env *Env, args []string) error {
 	} else if *vocab != "" {
 		return err
 	}
-	r, err := Bench(cfg, *batch, *iters, tok, clip.WithDevice(*device))
+	r, err := Bench(cfg, *batch, *iters, tok, *pipeline, clip.WithDevice(*device))
 	if err != nil {
 		return err
 	}
@@ -97,13 +113,17 @@ func runBench(env *Env, args []string) error {
 	}
 	_, err = fmt.Fprintf(env.Stdout, "%s (%s, batch %d, %d threads): %.2f images/s (%.1f GFLOP/s), %.1f prompts/s of %d tokens (%s), peak RSS %.0f MB\n",
 		r.Model, r.BLAS, r.Batch, r.Threads, r.ImagePerS, r.ImageGFLOP, r.TextPerS, r.TextTokens, r.TextSource, r.PeakRSSMB)
+	if err == nil && r.PipelinePerS > 0 {
+		_, err = fmt.Fprintf(env.Stdout, "JPEG folder pipeline: %.2f images/s, %.0f%% of the model alone\n", r.PipelinePerS, 100*r.PipelineRatio)
+	}
 	return err
 }
 
 // Bench times cfg's towers with random weights: iters batches of batch images and of
 // batch Imagenette prompts (tokenized with tok, or synthetic when tok is nil), each
-// after one untimed batch. opts (e.g. clip.WithDevice) configure the model.
-func Bench(cfg layers.Config, batch, iters int, tok *tokenizer.Tokenizer, opts ...clip.Option) (*BenchResult, error) {
+// after one untimed batch; with pipeline > 0, also the extraction of that many JPEGs
+// from a folder. opts (e.g. clip.WithDevice) configure the model.
+func Bench(cfg layers.Config, batch, iters int, tok *tokenizer.Tokenizer, pipeline int, opts ...clip.Option) (*BenchResult, error) {
 	ck, err := clip.RandomCheckpoint(cfg, 1)
 	if err != nil {
 		return nil, err
@@ -150,8 +170,63 @@ func Bench(cfg layers.Config, batch, iters int, tok *tokenizer.Tokenizer, opts .
 		return nil, err
 	}
 	r.TextPerS = float64(batch) / sec
+	if pipeline > 0 {
+		if r.PipelinePerS, err = benchPipeline(m, cfg, batch, pipeline); err != nil {
+			return nil, err
+		}
+		r.PipelineRatio = r.PipelinePerS / r.ImagePerS
+	}
 	r.PeakRSSMB = peakRSSMB()
 	return r, nil
+}
+
+// benchPipeline writes n synthetic 500x375 JPEGs (Imagenette's typical size) into a
+// temporary image folder and times experiments.ImageFeatures over it: reading,
+// decoding and preprocessing on the workers while the model encodes.
+func benchPipeline(m *clip.Model, cfg layers.Config, batch, n int) (float64, error) {
+	dir, err := os.MkdirTemp("", "gorgoclip-bench-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	for i := 0; i < n; i++ {
+		if err := writeSyntheticJPEG(filepath.Join(dir, "val", fmt.Sprintf("class%d", i%2), fmt.Sprintf("%04d.jpg", i)), i); err != nil {
+			return 0, err
+		}
+	}
+	ds, err := datasets.Open("imagefolder:"+dir, "test", datasets.Options{})
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	if _, err := experiments.ImageFeatures(m, ds, experiments.Extraction{
+		Resolution: cfg.Vision.ImageResolution, Dim: cfg.EmbedDim, BatchSize: batch,
+	}); err != nil {
+		return 0, err
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// writeSyntheticJPEG writes a smooth, photo-like 500x375 colour image (quality 90).
+func writeSyntheticJPEG(path string, seed int) error {
+	img := image.NewRGBA(image.Rect(0, 0, 500, 375))
+	for y := 0; y < 375; y++ {
+		for x := 0; x < 500; x++ {
+			v := math.Sin(float64(x+seed*37)/23) + math.Cos(float64(y-seed*11)/17)
+			img.Pix[img.PixOffset(x, y)+0] = uint8(128 + 60*v)
+			img.Pix[img.PixOffset(x, y)+1] = uint8((x*y + seed) % 256)
+			img.Pix[img.PixOffset(x, y)+2] = uint8(128 - 60*v)
+			img.Pix[img.PixOffset(x, y)+3] = 255
+		}
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
 }
 
 // syntheticPrompt stands in for a tokenized prompt when no vocabulary is at hand: start,

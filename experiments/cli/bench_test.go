@@ -13,18 +13,18 @@ func TestBenchTiny(t *testing.T) {
 	cfg := layers.Config{Name: "tiny", EmbedDim: 16, QuickGELU: true, LayerNormEps: 1e-5,
 		Vision: layers.VisionConfig{ImageResolution: 32, PatchSize: 8, Width: 32, Layers: 2, Heads: 2},
 		Text:   layers.TextConfig{ContextLength: 77, VocabSize: 1000, Width: 32, Layers: 2, Heads: 2}}
-	r, err := Bench(cfg, 4, 1, nil)
+	r, err := Bench(cfg, 4, 1, nil, 6)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.ImagePerS <= 0 || r.TextPerS <= 0 || r.TextTokens != 11 || r.TextSource != "synthetic" || r.Batch != 4 {
+	if r.ImagePerS <= 0 || r.TextPerS <= 0 || r.TextTokens != 11 || r.TextSource != "synthetic" || r.Batch != 4 || r.PipelinePerS <= 0 || r.PipelineRatio <= 0 {
 		t.Errorf("unexpected result %+v", r)
 	}
 }
 
 // TestBenchUsage checks that bad flags are usage errors.
 func TestBenchUsage(t *testing.T) {
-	for i, args := range [][]string{{"--batch", "0"}, {"--model", "ViT-X"}, {"extra"}} {
+	for i, args := range [][]string{{"--batch", "0"}, {"--model", "ViT-X"}, {"extra"}, {"--pipeline", "-1"}} {
 		var out, errw bytes.Buffer
 		if code := Main(append([]string{"bench"}, args...), nil, &out, &errw); code != 2 {
 			t.Errorf("test %d: got exit code %d want 2 (%s)", i, code, errw.String())
