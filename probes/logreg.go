@@ -203,12 +203,16 @@ func argmaxRows(s []float32, n, k int) []int {
 // Logits and gradients are float32 GEMMs, whose rounding (about 1e-7 relative) makes
 // the loss flat to the line search once the gradient is small; the fit then switches
 // to precise mode, float64 GEMMs on blocks widened on the fly, for the last steps.
+//
+// With few classes, where built (cgo, OpenBLAS, amd64) and the CPU has AVX2 and FMA,
+// the float32 mode runs the fused kernel of fused_cgo.go instead of the two GEMMs.
 type objective struct {
 	d       Dataset
 	k, bs   int
 	invC    float64
 	w32     []float32
 	precise bool
+	fused   bool      // float32 mode uses fusedBlock
 	theta   []float64 // the point being evaluated, read by the workers
 	workers []worker
 }
@@ -220,6 +224,7 @@ type worker struct {
 	x64    []float64 // [bs, D] block widened to float64 (precise mode)
 	z64    []float64 // [bs, K] z in precise mode
 	e      []float64 // [K] exponentials of one row
+	t      []float64 // [bs*K rounded up to 4] fused kernel's logits and exponentials
 	g32    []float32 // [K, D] gradient of the blocks since the last fold
 	g      []float64 // [K*D + K] gradient partial sum
 	ce     float64
@@ -230,16 +235,22 @@ type worker struct {
 // tolerance, while folding costs one K*D add per fold.
 const foldBlocks = 32
 
+// maxFusedClasses is the most classes for which the fused kernel replaces the GEMMs:
+// it streams all of W once per pair of rows, which stays in L1/L2 only while W is small.
+const maxFusedClasses = 32
+
 func newObjective(d Dataset, k int, invC float64, threads int) *objective {
 	// Blocks of about 256 KiB of features stay in L2 between the two GEMMs.
 	bs := max(16, min(256, (256<<10)/(4*d.D)))
 	nb := (d.N + bs - 1) / bs
 	threads = max(1, min(threads, nb))
-	o := &objective{d: d, k: k, bs: bs, invC: invC, w32: make([]float32, k*d.D), workers: make([]worker, threads)}
+	o := &objective{d: d, k: k, bs: bs, invC: invC, w32: make([]float32, k*d.D), workers: make([]worker, threads),
+		fused: fusedOK && k <= maxFusedClasses}
 	for t := range o.workers {
 		o.workers[t] = worker{
 			lo: t * nb / threads, hi: (t + 1) * nb / threads,
 			z: make([]float32, bs*k), e: make([]float64, k), g32: make([]float32, k*d.D), g: make([]float64, k*d.D+k),
+			t: make([]float64, (bs*k+3)&^3),
 		}
 	}
 	return o
@@ -306,24 +317,11 @@ func (o *objective) blocks(w *worker, bias []float64) {
 			dgemm.Dgemm(blas.Trans, blas.NoTrans, k, dim, n, 1, w.z64, k, w.x64, dim, 1, w.g, dim)
 			continue
 		}
-		// z [n,K] = xb [n,D] . W^T
-		sgemm.Sgemm(blas.NoTrans, blas.Trans, n, k, dim, 1, xb, dim, o.w32, dim, 0, w.z, k)
-		for i := 0; i < n; i++ {
-			row := w.z[i*k : (i+1)*k]
-			for c, v := range row {
-				w.e[c] = float64(v)
-			}
-			w.ce += softmaxResidual(w.e, bias, y[r0+i], w.e, gb)
-			for c, v := range w.e {
-				row[c] = float32(v)
-			}
+		if o.fused {
+			w.ce += fusedBlock(xb, n, dim, k, o.w32, bias, y[r0:r0+n], w.t, w.z, w.g32, pending > 0, gb)
+		} else {
+			o.gemmBlock(w, xb, n, y[r0:r0+n], bias, gb, pending > 0)
 		}
-		// g32 [K,D] (+)= z^T [K,n] . xb [n,D]
-		beta := float32(1)
-		if pending == 0 {
-			beta = 0
-		}
-		sgemm.Sgemm(blas.Trans, blas.NoTrans, k, dim, n, 1, w.z, k, xb, dim, beta, w.g32, dim)
 		if pending++; pending == foldBlocks || b == w.hi-1 {
 			for i, v := range w.g32 {
 				w.g[i] += float64(v)
@@ -331,6 +329,31 @@ func (o *objective) blocks(w *worker, bias []float64) {
 			pending = 0
 		}
 	}
+}
+
+// gemmBlock is the float32 mode's block without the fused kernel: logits by one GEMM,
+// the residual in float64, and the gradient stored (add == false) or added to w.g32
+// by a second GEMM.
+func (o *objective) gemmBlock(w *worker, xb []float32, n int, y []int, bias, gb []float64, add bool) {
+	k, dim := o.k, o.d.D
+	// z [n,K] = xb [n,D] . W^T
+	sgemm.Sgemm(blas.NoTrans, blas.Trans, n, k, dim, 1, xb, dim, o.w32, dim, 0, w.z, k)
+	for i := 0; i < n; i++ {
+		row := w.z[i*k : (i+1)*k]
+		for c, v := range row {
+			w.e[c] = float64(v)
+		}
+		w.ce += softmaxResidual(w.e, bias, y[i], w.e, gb)
+		for c, v := range w.e {
+			row[c] = float32(v)
+		}
+	}
+	// g32 [K,D] (+)= z^T [K,n] . xb [n,D]
+	beta := float32(0)
+	if add {
+		beta = 1
+	}
+	sgemm.Sgemm(blas.Trans, blas.NoTrans, k, dim, n, 1, w.z, k, xb, dim, beta, w.g32, dim)
 }
 
 // softmaxResidual takes the logits z (without bias) of an example of class y and

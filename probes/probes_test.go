@@ -180,13 +180,20 @@ func TestDeterministicAndWarmStart(t *testing.T) {
 	if !slices.Equal(a.W, b.W) || !slices.Equal(a.B, b.B) {
 		t.Fatalf("two fits with equal config differ")
 	}
-	// Starting at the solution, the warm fit stops at once.
+	// Starting at the solution, the warm fit stops within a few iterations. Not at
+	// once: a fit that stopped on the relative decrease sits where float32 rounding
+	// makes the loss flat, and a fresh L-BFGS (no history) spends a few steps in that
+	// noise; over 40 seeds of this problem both float32 kernels (GEMMs and fused)
+	// need 0 to 17 iterations, 2 to 4 typically, against about 50 cold.
 	w, err := Fit(ds, 4, Config{C: 0.3, Threads: 3}, a)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.Iterations > 2 {
-		t.Errorf("warm start from the optimum: got %d iterations want <= 2", w.Iterations)
+	if w.Iterations > 5 || w.Iterations > a.Iterations/10 {
+		t.Errorf("warm start from the optimum: got %d iterations want <= 5 and <= a tenth of the cold fit's %d", w.Iterations, a.Iterations)
+	}
+	if w.Loss > a.Loss*(1+1e-7) {
+		t.Errorf("warm start from the optimum: loss %v, cold fit %v", w.Loss, a.Loss)
 	}
 }
 
