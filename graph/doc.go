@@ -7,8 +7,11 @@
 // The model stays a gorgonia graph, but the work is done inside the ops: each is
 // inference-only (no Diff), calls BLAS sgemm directly on its inputs' backing slices
 // (OpenBLAS with the openblas build tag, gonum's pure-Go BLAS otherwise; see BLAS),
-// runs its elementwise and per-head work in plain Go kernels (kernels.go) split over
-// Threads() goroutines, and writes into a buffer its Machine owns and reuses on every
+// runs its elementwise and per-head work in Go kernels (kernels.go) split over
+// Threads() goroutines — in the openblas build, C kernels compiled for AVX2+FMA
+// (kernels_openblas.c: the Linear epilogue, attention per image and head, LayerNorm)
+// take over where the CPU has them, the Go kernels staying as fallback and test
+// reference — and writes into a buffer its Machine owns and reuses on every
 // run. Builder.Compile plans those buffers (arena.go): ops whose results are never live
 // at the same time share one, so a graph allocates no activations after its first run.
 // Outputs are copied out when computed.

@@ -5,7 +5,10 @@ import "math"
 // The kernels below are the plain Go loops behind the fused ops. They take contiguous
 // row-major slices and never allocate; the ops split their rows over goroutines.
 // kernels_test.go holds the unfused reference versions (exact-exp softmax, head
-// split/merge, bias add) that the fused ops are checked against.
+// split/merge, bias add) that the fused ops are checked against. The openblas build,
+// which uses cgo anyway, runs C versions of the Linear epilogue, attention and
+// LayerNorm on CPUs with AVX2 and FMA (kernels_openblas.c); these Go kernels are then
+// the fallback and the references kernels_c_test.go checks the C ones against.
 
 // layerNorm normalises each row of x [N,D] over D and applies gain and bias [D]:
 // dst = (x - mean) / sqrt(var + eps) * gain + bias, with the biased variance as in

@@ -178,7 +178,9 @@ func (o *LayerNormOp) Do(in ...G.Value) (G.Value, error) {
 		return nil, err
 	}
 	parallel(n, grainRows(d), func(lo, hi int) {
-		layerNorm(dst[lo*d:hi*d], v[0][lo*d:hi*d], v[1], v[2], d, o.Eps)
+		if !cLayerNorm(dst[lo*d:hi*d], v[0][lo*d:hi*d], v[1], v[2], d, o.Eps) {
+			layerNorm(dst[lo*d:hi*d], v[0][lo*d:hi*d], v[1], v[2], d, o.Eps)
+		}
 	})
 	return out, nil
 }
@@ -327,7 +329,10 @@ func (o *LinearOp) Do(in ...G.Value) (G.Value, error) {
 		return out, nil
 	}
 	parallel(n, grainRows(nout), func(lo, hi int) {
-		linearEpilogue(dst[lo*nout:hi*nout], bias, res[min(lo*nout, len(res)):min(hi*nout, len(res))], nout, o.Act)
+		y, r := dst[lo*nout:hi*nout], res[min(lo*nout, len(res)):min(hi*nout, len(res))]
+		if !cLinearEpilogue(y, bias, r, nout, o.Act) {
+			linearEpilogue(y, bias, r, nout, o.Act)
+		}
 	})
 	return out, nil
 }
@@ -393,7 +398,9 @@ var smallGemm blas.Float32Level3 = gonum.Implementation{}
 // sgemm computes the scores Q K^T / sqrt(K) on strided views of qkv, a softmax (with
 // the causal mask when Causal) turns them into weights, and a second sgemm multiplies
 // them with V straight into the head's columns of the output: no head split, no merge,
-// no broadcast. Sequence x head pairs are split over Threads() goroutines.
+// no broadcast. Sequence x head pairs are split over Threads() goroutines. The
+// openblas build runs the same steps in one vectorised C kernel per goroutine
+// (gc_attention in kernels_openblas.c), which also skips the causally masked products.
 type AttentionOp struct {
 	owned
 	// Batch, Seq and Heads are B, T and H.
@@ -439,22 +446,31 @@ func (o *AttentionOp) Do(in ...G.Value) (G.Value, error) {
 	}
 	scale := float32(1 / math.Sqrt(float64(k)))
 	parallel(o.Batch*o.Heads, 1, func(lo, hi int) {
-		p := make([]float32, t*t) // scores, then weights [T,T]
-		for bh := lo; bh < hi; bh++ {
-			b, h := bh/o.Heads, bh%o.Heads
-			q := qkv[b*t*d3+h*k:] // rows of Q for this head, stride 3D; K at +D, V at +2D
-			smallGemm.Sgemm(blas.NoTrans, blas.Trans, t, t, k, scale, q, d3, q[d:], d3, 0, p, t)
-			for i := 0; i < t; i++ {
-				n := t
-				if o.Causal {
-					n = i + 1
-				}
-				softmaxRow(p[i*t:(i+1)*t], n)
-			}
-			smallGemm.Sgemm(blas.NoTrans, blas.NoTrans, t, k, t, 1, p, t, q[2*d:], d3, 0, dst[b*t*d+h*k:], d)
+		if !cAttention(dst, qkv, t, d, k, o.Heads, o.Causal, scale, lo, hi) {
+			attention(dst, qkv, t, d, k, o.Heads, o.Causal, scale, lo, hi)
 		}
 	})
 	return out, nil
+}
+
+// attention is AttentionOp's Go kernel for the sequence x head pairs [lo,hi) of qkv
+// [B*T, 3D] (heads of width k) into dst [B*T, D].
+func attention(dst, qkv []float32, t, d, k, heads int, causal bool, scale float32, lo, hi int) {
+	d3 := 3 * d
+	p := make([]float32, t*t) // scores, then weights [T,T]
+	for bh := lo; bh < hi; bh++ {
+		b, h := bh/heads, bh%heads
+		q := qkv[b*t*d3+h*k:] // rows of Q for this head, stride 3D; K at +D, V at +2D
+		smallGemm.Sgemm(blas.NoTrans, blas.Trans, t, t, k, scale, q, d3, q[d:], d3, 0, p, t)
+		for i := 0; i < t; i++ {
+			n := t
+			if causal {
+				n = i + 1
+			}
+			softmaxRow(p[i*t:(i+1)*t], n)
+		}
+		smallGemm.Sgemm(blas.NoTrans, blas.NoTrans, t, k, t, 1, p, t, q[2*d:], d3, 0, dst[b*t*d+h*k:], d)
+	}
 }
 
 // String names the op in graph dumps; the address keeps gorgonia from merging two ops.
