@@ -11,7 +11,9 @@ py=${PYTHON:-python3}
 "$py" -c 'import torch' 2>/dev/null || py=/usr/bin/python3
 echo "load before: $(cat /proc/loadavg 2>/dev/null || uptime)"
 go_json=$("$bin" bench --model ViT-B/32 --batch "$batch" --threads "$threads" --json)
-py_json=$("$py" "$(dirname "$0")/bench_pytorch.py" --batch "$batch" --threads "$threads")
+# PyTorch runs the same number of text positions as gorgoclip did (its longest prompt).
+text_len=$(printf '%s' "$go_json" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["text_tokens"])')
+py_json=$("$py" "$(dirname "$0")/bench_pytorch.py" --batch "$batch" --threads "$threads" --text-len "$text_len")
 echo "load after:  $(cat /proc/loadavg 2>/dev/null || uptime)"
 echo "gorgoclip: $go_json"
 echo "pytorch:   $py_json"
