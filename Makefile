@@ -30,9 +30,10 @@ test:
 test-short:
 	$(GO) test -short $(PKGS)
 
-# The race detector over the packages with concurrency (preprocessing, cache, probes, downloads).
+# The race detector over the packages with concurrency (loaders, the extraction
+# pipeline and its cache, probes, downloads).
 race:
-	$(GO) test -race -short -count=1 ./loaders/... ./probes/... ./experiments/results/ ./internal/...
+	$(GO) test -race -short -count=1 ./loaders/... ./probes/... ./experiments/ ./experiments/results/ ./internal/...
 
 # Go benchmarks (OpenBLAS when installed); scripts/bench.sh compares the towers with PyTorch.
 bench:
