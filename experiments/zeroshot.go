@@ -1,12 +1,16 @@
 package experiments
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
+	"os"
 	"strings"
 
 	"github.com/gorgoclip/gorgoclip/experiments/results"
 	"github.com/gorgoclip/gorgoclip/layers/clip"
+	"github.com/gorgoclip/gorgoclip/loaders/download"
 	"github.com/gorgoclip/gorgoclip/loaders/prompts"
 	"github.com/gorgoclip/gorgoclip/loaders/tokenizer"
 	"github.com/gorgoclip/gorgoclip/probes"
@@ -26,11 +30,20 @@ type PromptSet struct {
 	Templates []string
 }
 
+// ImageNet80 is the prompt-set spec of the CLIP paper's 80-template ImageNet ensemble,
+// read from the JSON that `gorgoclip fetch templates` extracts from OpenAI's notebook
+// (download.ImageNetTemplatesPath).
+const ImageNet80 = "imagenet80"
+
 // ParsePromptSet resolves a prompt spec: a built-in name ("bare" for the class name
-// alone, "photo" for "a photo of a {}.", "article" for "a photo of a {}"), a literal
-// template containing "{}" or "{c}", "openai:PATH#DATASET" for one section of OpenAI's
-// prompts.md (e.g. the 80-template ImageNet ensemble), or a templates file.
+// alone, "photo" for "a photo of a {}.", "article" for "a photo of a {}"), "imagenet80"
+// for the 80-template ImageNet ensemble (fetched by `gorgoclip fetch templates`), a
+// literal template containing "{}" or "{c}", "openai:PATH#DATASET" for one section of
+// OpenAI's prompts.md, or a templates file.
 func ParsePromptSet(spec string) (PromptSet, error) {
+	if spec == ImageNet80 {
+		return imageNet80()
+	}
 	if prompts.HasPlaceholder(spec) && !strings.HasPrefix(spec, "openai:") {
 		return PromptSet{Name: spec, Templates: []string{spec}}, nil
 	}
@@ -48,6 +61,22 @@ func ParsePromptSet(spec string) (PromptSet, error) {
 		name = fmt.Sprintf("%s ensemble (%d templates)", spec[i+1:], len(t))
 	}
 	return PromptSet{Name: name, Templates: t}, nil
+}
+
+// imageNet80 reads the cached ImageNet ensemble.
+func imageNet80() (PromptSet, error) {
+	path, err := download.ImageNetTemplatesPath()
+	if err != nil {
+		return PromptSet{}, fmt.Errorf("experiments: prompts %q: %w", ImageNet80, err)
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return PromptSet{}, fmt.Errorf("experiments: prompts %q: %s not found: run gorgoclip fetch templates (or pass that JSON file's path as the prompt set)", ImageNet80, path)
+	}
+	t, err := prompts.ReadTemplates(path)
+	if err != nil {
+		return PromptSet{}, fmt.Errorf("experiments: prompts %q: %w (run gorgoclip fetch templates again)", ImageNet80, err)
+	}
+	return PromptSet{Name: fmt.Sprintf("ImageNet ensemble (%d templates)", len(t)), Templates: t}, nil
 }
 
 // Classifier is a zero-shot head: one unit-norm row per class.

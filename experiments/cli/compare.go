@@ -17,7 +17,7 @@ func experimentFlags(fs *flag.FlagSet, cfg *experiments.Config, prompts *listFla
 	fs.StringVar(&cfg.Dataset, "dataset", "", "dataset spec: imagefolder:DIR, parquet:FILE|DIR, fashion-mnist:DIR, mnist:DIR, cifar10:DIR, cifar100:DIR, wds:DIR (required)")
 	fs.IntVar(&cfg.TestLimit, "test-limit", 0, "use this many test images (0 = all), a seeded random subset")
 	fs.Uint64Var(&cfg.LimitSeed, "limit-seed", 0, "seed of the --train-limit/--test-limit subsets")
-	fs.Var(prompts, "prompts", `prompt sets, comma-separated or repeated: bare, photo ("a photo of a {}."), article ("a photo of a {}"), a literal template with {}, openai:PROMPTS.md#DATASET, or a templates file (default bare,photo)`)
+	fs.Var(prompts, "prompts", `prompt sets, comma-separated or repeated: bare, photo ("a photo of a {}."), article ("a photo of a {}"), imagenet80 (the 80-template ImageNet ensemble; run gorgoclip fetch templates first), a literal template with {}, openai:PROMPTS.md#DATASET, or a templates file (default bare,photo)`)
 	fs.IntVar(&cfg.BatchSize, "batch", 32, "images per model run")
 	fs.StringVar(&cfg.Device, "device", "cpu", deviceHelp)
 	fs.IntVar(&cfg.Workers, "workers", 0, "image decoding goroutines (0 = number of CPUs)")

@@ -14,7 +14,7 @@ import (
 const fetchUsage = `Usage:
   gorgoclip fetch model REPO [--revision main] [--dir DIR]
   gorgoclip fetch dataset imagenette|imagenette-320|imagenette-160 [--dir DIR] [--url URL] [--keep-archive]
-  gorgoclip fetch templates [--dir DIR] [--url URL]
+  gorgoclip fetch templates [--dir DIR] [--url URL] [--notebook-url URL]
 
 Downloads what the experiments need, resuming interrupted transfers and checking
 sizes and SHA-256 digests, and prints the final path on stdout (progress on stderr).
@@ -25,7 +25,10 @@ sizes and SHA-256 digests, and prints the final path on stdout (progress on stde
   dataset    a fast.ai Imagenette archive (full size, 320 px, 160 px), extracted to
              DIR/imagenette2[-320|-160] with train/ and val/. Default DIR: CACHE/datasets.
   templates  OpenAI's per-dataset prompt templates (CLIP data/prompts.md), saved as
-             DIR/prompts.md. Default DIR: CACHE/templates.
+             DIR/prompts.md, and the 80-template ImageNet ensemble with its 1000 class
+             names, extracted from OpenAI's notebook Prompt_Engineering_for_ImageNet.ipynb
+             to DIR/imagenet_templates.json (prompt set imagenet80). Default DIR:
+             CACHE/templates.
 
 Environment:
   GORGOCLIP_CACHE  cache root CACHE (default: the user cache directory + /gorgoclip)
@@ -129,11 +132,15 @@ func fetchDataset(env *Env, args []string) error {
 }
 
 func fetchTemplates(env *Env, args []string) error {
-	fs := newFlags(env, "fetch templates", "[--dir DIR] [--url URL]\n\n"+
+	fs := newFlags(env, "fetch templates", "[--dir DIR] [--url URL] [--notebook-url URL]\n\n"+
 		"Downloads OpenAI's per-dataset class names and prompt templates (CLIP's\n"+
-		"data/prompts.md) to DIR/prompts.md and prints that path.")
-	dir := fs.String("dir", "", "directory for prompts.md (default: the cache's templates/)")
-	src := fs.String("url", download.DefaultTemplatesURL, "source URL")
+		"data/prompts.md) to DIR/prompts.md, and OpenAI's notebook\n"+
+		"Prompt_Engineering_for_ImageNet.ipynb, whose imagenet_templates (80) and\n"+
+		"imagenet_classes (1000) lists are extracted to DIR/imagenet_templates.json, the\n"+
+		"prompt set imagenet80 when DIR is the cache's. Prints both paths, one a line.")
+	dir := fs.String("dir", "", "directory for the files (default: the cache's templates/)")
+	src := fs.String("url", download.DefaultTemplatesURL, "source URL of prompts.md")
+	nbSrc := fs.String("notebook-url", download.DefaultImageNetNotebookURL, "source URL of the ImageNet notebook (\"\" to skip it)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -151,6 +158,17 @@ func fetchTemplates(env *Env, args []string) error {
 	out, err := download.FetchTemplates(ctx, dest, download.SourceOptions{
 		Options: download.Options{Progress: env.Stderr},
 		URL:     *src,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, out)
+	if *nbSrc == "" {
+		return nil
+	}
+	out, err = download.FetchImageNetTemplates(ctx, *dir, download.SourceOptions{
+		Options: download.Options{Progress: env.Stderr},
+		URL:     *nbSrc,
 	})
 	if err != nil {
 		return err

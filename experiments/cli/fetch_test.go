@@ -11,10 +11,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gorgoclip/gorgoclip/experiments"
+	"github.com/gorgoclip/gorgoclip/loaders/prompts"
 )
 
 // fakeFetchServer is a tiny hub (one repo) plus a static file tree.
@@ -101,8 +105,10 @@ func TestFetchDatasetAndTemplatesCommands(t *testing.T) {
 	ts, _ := fakeFetchServer(t, map[string][]byte{
 		"/imagenette2-320.tgz": buf.Bytes(),
 		"/prompts.md":          []byte("## CIFAR10\n"),
+		"/imagenet.ipynb":      fakeImageNetNotebook,
 	})
-	t.Setenv("GORGOCLIP_CACHE", t.TempDir())
+	cache := t.TempDir()
+	t.Setenv("GORGOCLIP_CACHE", cache)
 	dir := t.TempDir()
 	code, out, errOut := run("", "fetch", "dataset", "imagenette-320", "--dir", dir, "--url", ts.URL+"/imagenette2-320.tgz")
 	if code != 0 {
@@ -115,11 +121,41 @@ func TestFetchDatasetAndTemplatesCommands(t *testing.T) {
 		t.Errorf("dataset not extracted: %v", err)
 	}
 
-	code, out, errOut = run("", "fetch", "templates", "--dir", dir, "--url", ts.URL+"/prompts.md")
-	if code != 0 || strings.TrimSpace(out) != filepath.Join(dir, "prompts.md") {
-		t.Fatalf("templates: exit %d stdout %q stderr %q", code, out, errOut)
+	// prompts.md and the JSON extracted from the ImageNet notebook, one path a line.
+	code, out, errOut = run("", "fetch", "templates", "--dir", dir, "--url", ts.URL+"/prompts.md", "--notebook-url", ts.URL+"/imagenet.ipynb")
+	if want := filepath.Join(dir, "prompts.md") + "\n" + filepath.Join(dir, "imagenet_templates.json") + "\n"; code != 0 || out != want {
+		t.Fatalf("templates: exit %d stdout %q stderr %q, want stdout %q", code, out, errOut, want)
+	}
+	if s, err := prompts.ReadJSON(filepath.Join(dir, "imagenet_templates.json")); err != nil ||
+		!slices.Equal(s.ClassNames(), []string{"tench", "goldfish"}) || !slices.Equal(s.Templates, []string{"a bad photo of a {}.", "itap of my {}."}) {
+		t.Errorf("extracted JSON: %q %q, %v", s.ClassNames(), s.Templates, err)
+	}
+	code, out, errOut = run("", "fetch", "templates", "--dir", t.TempDir(), "--url", ts.URL+"/prompts.md", "--notebook-url", "")
+	if code != 0 || strings.Count(out, "\n") != 1 || !strings.HasSuffix(out, "prompts.md\n") {
+		t.Errorf("--notebook-url \"\": exit %d stdout %q stderr %q, want prompts.md alone", code, out, errOut)
+	}
+
+	// imagenet80 needs the cached JSON, which a fetch without --dir writes.
+	_, err := experiments.ParsePromptSet("imagenet80")
+	if err == nil || !strings.Contains(err.Error(), "run gorgoclip fetch templates") || !strings.Contains(err.Error(), filepath.Join(cache, "templates", "imagenet_templates.json")) {
+		t.Errorf("imagenet80 before fetching: got %v", err)
+	}
+	code, out, errOut = run("", "fetch", "templates", "--url", ts.URL+"/prompts.md", "--notebook-url", ts.URL+"/imagenet.ipynb")
+	if want := filepath.Join(cache, "templates", "imagenet_templates.json") + "\n"; code != 0 || !strings.HasSuffix(out, want) {
+		t.Fatalf("templates to the cache: exit %d stdout %q stderr %q", code, out, errOut)
+	}
+	set, err := experiments.ParsePromptSet("imagenet80")
+	if err != nil || set.Name != "ImageNet ensemble (2 templates)" || !slices.Equal(set.Templates, []string{"a bad photo of a {}.", "itap of my {}."}) {
+		t.Errorf("imagenet80: got %+v, %v", set, err)
 	}
 }
+
+// fakeImageNetNotebook has the cell layout of OpenAI's Prompt_Engineering_for_ImageNet.ipynb.
+var fakeImageNetNotebook = []byte(`{"nbformat": 4, "nbformat_minor": 0, "metadata": {}, "cells": [
+ {"cell_type": "markdown", "metadata": {}, "source": ["# Preparing ImageNet labels and prompts\n"]},
+ {"cell_type": "code", "metadata": {}, "outputs": [], "source": ["imagenet_classes = [\"tench\", \"goldfish\"]"]},
+ {"cell_type": "code", "metadata": {}, "outputs": [], "source": ["imagenet_templates = [\n", "    'a bad photo of a {}.',\n", "    'itap of my {}.',\n", "]\n", "\n", "print(len(imagenet_templates))"]}
+]}`)
 
 func TestFetchUsage(t *testing.T) {
 	for i, test := range []struct {
@@ -131,6 +167,8 @@ func TestFetchUsage(t *testing.T) {
 		{[]string{"fetch", "model", "--help"}, 0, "--revision"},
 		{[]string{"fetch", "dataset", "-h"}, 0, "--keep-archive"},
 		{[]string{"fetch", "templates", "--help"}, 0, "prompts.md"},
+		{[]string{"fetch", "templates", "--help"}, 0, "--notebook-url"},
+		{[]string{"fetch", "--help"}, 0, "imagenet_templates.json"},
 		{[]string{"fetch"}, 2, "want model, dataset or templates"},
 		{[]string{"fetch", "weights"}, 2, `unknown kind "weights"`},
 		{[]string{"fetch", "model"}, 2, "want exactly one REPO"},

@@ -1,6 +1,7 @@
 // Package download fetches what the experiments need from the network: CLIP weights
 // from the Hugging Face hub (FetchModel), the fast.ai Imagenette archives
-// (FetchImagenette), and OpenAI's per-dataset prompt templates (FetchTemplates).
+// (FetchImagenette), and OpenAI's per-dataset prompt templates (FetchTemplates) and
+// ImageNet ensemble (FetchImageNetTemplates).
 //
 // Every file goes through File, which writes to DEST.partial, resumes an interrupted
 // transfer with an HTTP Range request (guarded by If-Range), retries transient failures
@@ -21,6 +22,8 @@
 //	models/{owner}--{name}/          config.json, model.safetensors, vocab.json, merges.txt
 //	datasets/imagenette2-320/        train/<wnid>/*.JPEG, val/<wnid>/*.JPEG
 //	templates/prompts.md             OpenAI's CLIP data/prompts.md
+//	templates/Prompt_Engineering_for_ImageNet.ipynb   OpenAI's ImageNet prompt notebook
+//	templates/imagenet_templates.json                 its 80 templates and 1000 classes
 //
 // Environment: HF_ENDPOINT (default https://huggingface.co) and HF_TOKEN (sent as
 // "Authorization: Bearer" to the hub only) are honoured as huggingface_hub does.

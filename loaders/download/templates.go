@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
+
+	"github.com/gorgoclip/gorgoclip/loaders/prompts"
 )
 
 // DefaultTemplatesURL is OpenAI's list of class names and prompt templates for the 26
@@ -32,4 +35,63 @@ func FetchTemplates(ctx context.Context, dest string, opts SourceOptions) (strin
 		return "", err
 	}
 	return dest, nil
+}
+
+// DefaultImageNetNotebookURL is OpenAI's notebook Prompt_Engineering_for_ImageNet.ipynb,
+// whose code cells hold the 1000 cleaned ImageNet class names and the 80 templates of
+// the CLIP paper's ImageNet ensemble (prompts.md has no ImageNet section).
+const DefaultImageNetNotebookURL = "https://raw.githubusercontent.com/openai/CLIP/main/notebooks/Prompt_Engineering_for_ImageNet.ipynb"
+
+// File names in the templates directory (the folder of TemplatesPath).
+const (
+	// ImageNetNotebookName is the downloaded notebook, kept so that reruns need no network.
+	ImageNetNotebookName = "Prompt_Engineering_for_ImageNet.ipynb"
+	// ImageNetTemplatesName is the JSON extracted from it: {"templates": [...], "classes": [...]}.
+	ImageNetTemplatesName = "imagenet_templates.json"
+)
+
+// ImageNetTemplatesPath returns CacheDir()/templates/imagenet_templates.json, where
+// FetchImageNetTemplates saves the ImageNet ensemble by default.
+func ImageNetTemplatesPath() (string, error) {
+	p, err := TemplatesPath()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(filepath.Dir(p), ImageNetTemplatesName), nil
+}
+
+// FetchImageNetTemplates downloads OpenAI's ImageNet notebook (opts.URL, default
+// DefaultImageNetNotebookURL) to dir/ImageNetNotebookName, dir "" meaning the folder
+// of TemplatesPath(), extracts its imagenet_templates and imagenet_classes lists, and
+// writes them atomically to dir/ImageNetTemplatesName, whose path it returns. An
+// existing complete notebook is kept and extracted again.
+func FetchImageNetTemplates(ctx context.Context, dir string, opts SourceOptions) (string, error) {
+	if dir == "" {
+		p, err := TemplatesPath()
+		if err != nil {
+			return "", err
+		}
+		dir = filepath.Dir(p)
+	}
+	src := opts.URL
+	if src == "" {
+		src = DefaultImageNetNotebookURL
+	}
+	nb := filepath.Join(dir, ImageNetNotebookName)
+	out := filepath.Join(dir, ImageNetTemplatesName)
+	if err := File(ctx, src, nb, opts.Expect, opts.Options); err != nil {
+		var off *OfflineError
+		if errors.As(err, &off) {
+			off.Hint = fmt.Sprintf("download %s elsewhere and save it as %s, then rerun (it is extracted to %s)", src, nb, out)
+		}
+		return "", err
+	}
+	s, err := prompts.ReadImageNetNotebook(nb)
+	if err != nil {
+		return "", fmt.Errorf("loaders: download: %w (delete it to download it again)", err)
+	}
+	if err := prompts.WriteJSON(out, s); err != nil {
+		return "", err
+	}
+	return out, nil
 }

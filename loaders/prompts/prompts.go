@@ -10,6 +10,10 @@
 //     zeroshot_classification_templates.txt), a JSON list of strings, or a JSON
 //     object with "templates" (and "classes"; ReadJSON returns both), the form in
 //     which the 80-template ImageNet ensemble of OpenAI's notebook is commonly saved.
+//   - OpenAI's notebook Prompt_Engineering_for_ImageNet.ipynb (CLIP repository,
+//     notebooks/), whose code cells assign the python lists imagenet_classes (1000)
+//     and imagenet_templates (80): ParseImageNetNotebook extracts them and WriteJSON
+//     saves them in the JSON form above.
 //   - Built-in sets (Builtin): the bare label and single-sentence prompts.
 //
 // Templates mark the class name with "{}" (OpenAI, python str.format) or "{c}"
