@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job (make experiment): fetch ViT-B/32 and Imagenette-160, then run zero-shot
-# with bare labels, "a photo of a {}." and the article's "a photo of a {}" and the
-# k-shot linear-probe comparison. Results, plots and report.md go to $RESULTS.
+# The main job (make experiment): fetch ViT-B/32, Imagenette-160 and OpenAI's prompt
+# templates, then run zero-shot with bare labels, "a photo of a {}.", the article's
+# "a photo of a {}" and the 80-template ImageNet ensemble, and the k-shot linear-probe
+# comparison. Results, plots and report.md go to $RESULTS.
 #
 # Environment: GORGOCLIP (the binary), MODEL (hub repo), DATASET (imagenette-160,
 # imagenette-320, imagenette), DATA (dataset parent dir), RESULTS, SEEDS, SHOTS,
@@ -19,8 +20,10 @@ echo "== fetching $MODEL" >&2
 weights=$("$GORGOCLIP" fetch model "$MODEL")
 echo "== fetching $DATASET into $DATA" >&2
 data=$("$GORGOCLIP" fetch dataset "$DATASET" --dir "$DATA")
+echo "== fetching OpenAI's prompt templates" >&2
+"$GORGOCLIP" fetch templates >/dev/null
 echo "== zero-shot and k-shot probes on $data (results in $RESULTS)" >&2
 "$GORGOCLIP" compare --weights "$weights" --dataset "imagefolder:$data" \
-  --prompts bare,photo,article --shots "$SHOTS" --seeds "$SEEDS" \
+  --prompts bare,photo,article,imagenet80 --shots "$SHOTS" --seeds "$SEEDS" \
   --model-name ViT-B/32 --pretrained openai --out "$RESULTS"
 echo "== done: $RESULTS/results.json, $RESULTS/report.md" >&2
