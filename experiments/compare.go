@@ -1,6 +1,7 @@
 package experiments
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -264,6 +265,12 @@ func Compare(cfg Config) (*results.Comparison, error) {
 		t0 := time.Now()
 		p := probes.Protocol{Sweep: cfg.C == 0, Fit: probes.Config{C: cfg.C}, Shots: r.shots, Seed: uint64(r.seed)}
 		o, err := probes.Run(trainD, testD, len(names), p)
+		if errors.Is(err, probes.ErrTooFewExamples) {
+			// A small --train-limit cannot give every k: the curve stops where the data does.
+			cfg.logf("probe k=%d seed=%d skipped: %v", r.shots, r.seed, err)
+			cmp.SkippedShots = appendOnce(cmp.SkippedShots, r.shots)
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("experiments: probe k=%d seed=%d: %w", r.shots, r.seed, err)
 		}
@@ -386,4 +393,13 @@ func (b byClass) Less(i, j int) bool { return b.classes[i] < b.classes[j] }
 func (b byClass) Swap(i, j int) {
 	b.classes[i], b.classes[j] = b.classes[j], b.classes[i]
 	b.rows[i], b.rows[j] = b.rows[j], b.rows[i]
+}
+
+func appendOnce(xs []int, x int) []int {
+	for _, v := range xs {
+		if v == x {
+			return xs
+		}
+	}
+	return append(xs, x)
 }

@@ -23,7 +23,7 @@ func TestCompareFashionMNIST(t *testing.T) {
 	fm := testfix.FashionMNIST(t)
 	out := t.TempDir()
 	cfg := Config{Weights: weights, Vocab: vocab, Dataset: "fashion-mnist:" + fm,
-		TrainLimit: 600, TestLimit: 300, Shots: []int{1, 4}, Seeds: 2, Out: out,
+		TrainLimit: 600, TestLimit: 300, Shots: []int{1, 4, 500}, Seeds: 2, Out: out,
 		Prompts: []string{"bare", "photo"}}
 	cmp, err := Compare(cfg)
 	if err != nil {
@@ -31,6 +31,9 @@ func TestCompareFashionMNIST(t *testing.T) {
 	}
 	if len(cmp.ZeroShot) != 2 || len(cmp.Probes) != 5 || len(cmp.Summary) != 3 || len(cmp.ClassNames) != 10 {
 		t.Fatalf("got %d zero-shot, %d probes, %d summaries, %d classes", len(cmp.ZeroShot), len(cmp.Probes), len(cmp.Summary), len(cmp.ClassNames))
+	}
+	if len(cmp.SkippedShots) != 1 || cmp.SkippedShots[0] != 500 {
+		t.Errorf("skipped shots %v, want [500] (60 images a class)", cmp.SkippedShots)
 	}
 	for _, name := range []string{"results.json", "report.md", plots.FileShots + ".png", plots.FileShots + ".svg", plots.FilePerClass + ".png", plots.FileSimilarity + ".png"} {
 		if st, err := os.Stat(filepath.Join(out, name)); err != nil || st.Size() == 0 {

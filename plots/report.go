@@ -64,6 +64,9 @@ func Report(cmp *results.Comparison, dir string) error {
 
 	md.WriteString("## Summary\n\n")
 	writeMatches(&md, cmp, stats)
+	if len(cmp.SkippedShots) > 0 {
+		fmt.Fprintf(&md, "- No probe for k = %v: some class has fewer training examples than that (after the validation split).\n\n", cmp.SkippedShots)
+	}
 
 	if hasProbe {
 		f, err := ShotsFigure(cmp)

@@ -1,6 +1,7 @@
 package probes
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -12,6 +13,10 @@ import (
 func newRand(seed uint64) *rand.Rand {
 	return rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 }
+
+// ErrTooFewExamples reports a class with fewer examples than the shots asked for; a
+// comparison may skip that k rather than fail (see experiments.Compare).
+var ErrTooFewExamples = errors.New("fewer examples than shots")
 
 // SampleShots picks k examples of each of numClasses classes from labels: the first k
 // of each class in a permutation drawn from seed. It returns their indices in
@@ -34,7 +39,7 @@ func SampleShots(labels []int, numClasses, k int, seed uint64) ([]int, error) {
 	}
 	for c, n := range taken {
 		if n < k {
-			return nil, fmt.Errorf("probes: class %d has %d examples, fewer than %d shots", c, n, k)
+			return nil, fmt.Errorf("probes: class %d has %d examples, fewer than %d shots: %w", c, n, k, ErrTooFewExamples)
 		}
 	}
 	sort.Ints(idx)

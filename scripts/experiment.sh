@@ -6,7 +6,8 @@
 #
 # Environment: GORGOCLIP (the binary), MODEL (hub repo), DATASET (imagenette-160,
 # imagenette-320, imagenette), DATA (dataset parent dir), RESULTS, SEEDS, SHOTS,
-# HF_ENDPOINT/HF_TOKEN (hub), GORGOCLIP_CACHE (download cache).
+# HF_ENDPOINT/HF_TOKEN (hub), GORGOCLIP_CACHE (download cache), and mirrors:
+# IMAGENETTE_URL, TEMPLATES_URL, NOTEBOOK_URL (default: the public sources).
 set -euo pipefail
 GORGOCLIP=${GORGOCLIP:-bin/gorgoclip}
 MODEL=${MODEL:-openai/clip-vit-base-patch32}
@@ -19,9 +20,9 @@ SHOTS=${SHOTS:-1,2,4,8,16}
 echo "== fetching $MODEL" >&2
 weights=$("$GORGOCLIP" fetch model "$MODEL")
 echo "== fetching $DATASET into $DATA" >&2
-data=$("$GORGOCLIP" fetch dataset "$DATASET" --dir "$DATA")
+data=$("$GORGOCLIP" fetch dataset "$DATASET" --dir "$DATA" ${IMAGENETTE_URL:+--url "$IMAGENETTE_URL"})
 echo "== fetching OpenAI's prompt templates" >&2
-"$GORGOCLIP" fetch templates >/dev/null
+"$GORGOCLIP" fetch templates ${TEMPLATES_URL:+--url "$TEMPLATES_URL"} ${NOTEBOOK_URL:+--notebook-url "$NOTEBOOK_URL"} >/dev/null
 echo "== zero-shot and k-shot probes on $data (results in $RESULTS)" >&2
 "$GORGOCLIP" compare --weights "$weights" --dataset "imagefolder:$data" \
   --prompts bare,photo,article,imagenet80 --shots "$SHOTS" --seeds "$SEEDS" \

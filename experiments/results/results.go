@@ -114,6 +114,9 @@ type Comparison struct {
 	// Skipped lists, per split ("train", "test"), the images that could not be read
 	// and were left out (--skip-bad).
 	Skipped map[string][]string `json:"skipped,omitempty"`
+	// SkippedShots lists the k for which some class had too few training examples
+	// (after the validation split), so no probe was fitted.
+	SkippedShots []int `json:"skipped_shots,omitempty"`
 }
 
 // Save writes v as indented JSON to path atomically.
