@@ -294,7 +294,8 @@ func Compare(cfg Config) (*results.Comparison, error) {
 	if err := results.Save(filepath.Join(cfg.Out, "results.json"), cmp); err != nil {
 		return nil, err
 	}
-	if err := similarityFigure(testDS, test, cl, names, cfg.Prompts[0], filepath.Join(cfg.Out, plots.FileSimilarity)); err != nil {
+	first, _ := ParsePromptSet(cfg.Prompts[0]) // parsed without error by zeroShot
+	if err := similarityFigure(testDS, test, cl, names, first.Name, filepath.Join(cfg.Out, plots.FileSimilarity)); err != nil {
 		return nil, err
 	}
 	if err := plots.Report(cmp, cfg.Out); err != nil {

@@ -106,7 +106,7 @@ func TemplatesFigure(cmp *results.Comparison) (Figure, error) {
 	}
 	n := len(vals)
 	rowH := 0.45 * vg.Inch
-	p := newPlot(fmt.Sprintf("%s, %s: zero-shot top-1 by prompt set", cmp.Dataset, modelName(cmp.Model, cmp.Pretrained)))
+	p := newPlot(fmt.Sprintf("%s, %s: zero-shot top-1 by prompt set", DatasetLabel(cmp.Dataset), modelName(cmp.Model, cmp.Pretrained)))
 	p.X.Label.Text = "zero-shot top-1 accuracy (%)"
 	p.Y.Scale = plot.InvertedScale{Normalizer: plot.LinearScale{}}
 	p.X.Min, p.X.Max = 0, 100

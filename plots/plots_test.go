@@ -444,3 +444,16 @@ func ExampleMatchShots() {
 	fmt.Printf("zero-shot at 60%% matches a %.0f-shot probe\n", m.Shots)
 	// Output: zero-shot at 60% matches a 4-shot probe
 }
+
+func TestDatasetLabel(t *testing.T) {
+	for i, test := range []struct{ spec, want string }{
+		{"imagefolder:/data/imagenette2-160", "imagenette2-160"},
+		{"fashion-mnist:/usr/share/datasets/fashion-mnist/", "fashion-mnist"},
+		{"cifar10:/", "cifar10"},
+		{"imagenette", "imagenette"},
+	} {
+		if got := DatasetLabel(test.spec); got != test.want {
+			t.Errorf("test %d: got %q want %q", i, got, test.want)
+		}
+	}
+}

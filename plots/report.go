@@ -55,7 +55,7 @@ func Report(cmp *results.Comparison, dir string) error {
 		return f.Save(filepath.Join(dir, name))
 	}
 
-	title := cmp.Dataset
+	title := DatasetLabel(cmp.Dataset)
 	if title == "" {
 		title = "CLIP"
 	}
@@ -118,7 +118,7 @@ func Report(cmp *results.Comparison, dir string) error {
 		}
 	}
 	if len(series) > 0 {
-		f, err := PerClassFigure(fmt.Sprintf("%s, %s: accuracy per class", cmp.Dataset, modelName(cmp.Model, cmp.Pretrained)), names, series)
+		f, err := PerClassFigure(fmt.Sprintf("%s, %s: accuracy per class", DatasetLabel(cmp.Dataset), modelName(cmp.Model, cmp.Pretrained)), names, series)
 		if err := save(f, err, FilePerClass); err != nil {
 			return err
 		}
@@ -134,7 +134,7 @@ func Report(cmp *results.Comparison, dir string) error {
 			continue
 		}
 		name := fmt.Sprintf("%s%d_%s", ConfusionZeroShotPrefix, i+1, slug(r.Prompts))
-		t := fmt.Sprintf("%s, zero-shot, %s", cmp.Dataset, promptLabel(r, i))
+		t := fmt.Sprintf("%s, zero-shot, %s", DatasetLabel(cmp.Dataset), promptLabel(r, i))
 		f, err := ConfusionFigure(t, namesFor(names, len(r.Confusion)), r.Confusion)
 		if err := save(f, err, name); err != nil {
 			return err
@@ -148,7 +148,7 @@ func Report(cmp *results.Comparison, dir string) error {
 			if ref.Shots > 0 {
 				name = fmt.Sprintf("%s%dshot", ConfusionProbePrefix, ref.Shots)
 			}
-			t := fmt.Sprintf("%s, linear probe, %s", cmp.Dataset, shotsName(ref.Shots))
+			t := fmt.Sprintf("%s, linear probe, %s", DatasetLabel(cmp.Dataset), shotsName(ref.Shots))
 			if seeds > 1 {
 				t += fmt.Sprintf(" (%d seeds pooled)", seeds)
 			}
@@ -473,4 +473,18 @@ func quoted(r results.Result, i int) string {
 func mdEscape(s string) string {
 	r := strings.NewReplacer("|", `\|`, "*", `\*`, "_", `\_`, "`", "\\`", "[", `\[`, "]", `\]`, "<", "&lt;", ">", "&gt;")
 	return r.Replace(s)
+}
+
+// DatasetLabel shortens a dataset spec for titles: "imagefolder:/data/imagenette2-160"
+// becomes "imagenette2-160", "fashion-mnist:/usr/share/datasets/fashion-mnist" becomes
+// "fashion-mnist". The report's info table keeps the full spec.
+func DatasetLabel(spec string) string {
+	kind, path, ok := strings.Cut(spec, ":")
+	if !ok || path == "" {
+		return spec
+	}
+	if base := filepath.Base(filepath.Clean(path)); base != "." && base != string(filepath.Separator) {
+		return base
+	}
+	return kind
 }

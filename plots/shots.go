@@ -51,7 +51,7 @@ func ShotsFigure(cmp *results.Comparison) (Figure, error) {
 		return Figure{}, errors.New("plots: accuracy against shots: no probe or zero-shot results")
 	}
 
-	p := newPlot(fmt.Sprintf("%s, %s: zero-shot vs linear probe", cmp.Dataset, modelName(cmp.Model, cmp.Pretrained)))
+	p := newPlot(fmt.Sprintf("%s, %s: zero-shot vs linear probe", DatasetLabel(cmp.Dataset), modelName(cmp.Model, cmp.Pretrained)))
 	p.X.Label.Text = "training examples per class (k, log2 scale)"
 	p.Y.Label.Text = "top-1 accuracy (%)"
 	p.X.Scale = plot.LogScale{}
