@@ -35,6 +35,7 @@ type Command struct {
 // UsageError reports bad command-line usage (exit status 2).
 type UsageError struct{ Msg string }
 
+// Error returns the usage message.
 func (e *UsageError) Error() string { return e.Msg }
 
 // Usagef returns a *UsageError with a formatted message.

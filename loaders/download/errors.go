@@ -24,6 +24,7 @@ type OfflineError struct {
 	Err error
 }
 
+// Error says what could not be reached and how to continue without network.
 func (e *OfflineError) Error() string {
 	hint := e.Hint
 	if hint == "" && e.Path != "" {
