@@ -145,6 +145,48 @@ GC_TARGET void gc_layer_norm(float *dst, const float *x, const float *gain, cons
 	}
 }
 
+// mk2 is the micro-kernel of both attention products: for the rows a0 and a1 (a1 is
+// ignored when !two) it computes out_r[0:8*nv] = sum_l a_r[l] * B[l, 0:8*nv] over n
+// rows of B spaced bs floats apart, 1 <= nv <= 4 vectors of 8 columns, in registers.
+static inline GC_TARGET void mk2(const float *a0, const float *a1, int two, const float *b, long bs, long n,
+                                 long nv, float *out0, float *out1) {
+	v8 r0 = {0}, r1 = {0}, r2 = {0}, r3 = {0}, s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+	if (nv == 4) {
+		for (long l = 0; l < n; l++) {
+			const float *br = b + l * bs;
+			v8 x0 = SPLAT(a0[l]), x1 = SPLAT(a1[l]);
+			v8 b0 = LOAD(br), b1 = LOAD(br + 8), b2 = LOAD(br + 16), b3 = LOAD(br + 24);
+			r0 += x0 * b0, r1 += x0 * b1, r2 += x0 * b2, r3 += x0 * b3;
+			s0 += x1 * b0, s1 += x1 * b1, s2 += x1 * b2, s3 += x1 * b3;
+		}
+	} else {
+		for (long l = 0; l < n; l++) {
+			const float *br = b + l * bs;
+			v8 x0 = SPLAT(a0[l]), x1 = SPLAT(a1[l]);
+			v8 b0 = LOAD(br);
+			r0 += x0 * b0, s0 += x1 * b0;
+			if (nv > 1) {
+				v8 b1 = LOAD(br + 8);
+				r1 += x0 * b1, s1 += x1 * b1;
+			}
+			if (nv > 2) {
+				v8 b2 = LOAD(br + 16);
+				r2 += x0 * b2, s2 += x1 * b2;
+			}
+		}
+	}
+	STORE(out0, r0);
+	if (nv > 1) STORE(out0 + 8, r1);
+	if (nv > 2) STORE(out0 + 16, r2);
+	if (nv > 3) STORE(out0 + 24, r3);
+	if (two) {
+		STORE(out1, s0);
+		if (nv > 1) STORE(out1 + 8, s1);
+		if (nv > 2) STORE(out1 + 16, s2);
+		if (nv > 3) STORE(out1 + 24, s3);
+	}
+}
+
 // gc_attention runs attention for the sequence x head pairs [lo, hi) of qkv [B*T, 3D]
 // (heads of width k, a multiple of 8) into dst [B*T, D]. scratch holds k*tp + t*tp +
 // 3*t*k floats, tp = t rounded up to a multiple of 8: K transposed [k, tp], the scores
@@ -179,42 +221,8 @@ GC_TARGET void gc_attention(const float *qkv, float *dst, float *scratch, long t
 			for (long jb = 0; jb < ncol; jb += 32) {
 				long nv = (ncol - jb) / 8;
 				if (nv > 4) nv = 4;
-				v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
-				if (nv == 4) {
-					for (long l = 0; l < k; l++) {
-						const float *kr = kt + l * tp + jb;
-						v8 x0 = SPLAT(q0[l]), x1 = SPLAT(q1[l]);
-						v8 k0 = LOAD(kr), k1 = LOAD(kr + 8), k2 = LOAD(kr + 16), k3 = LOAD(kr + 24);
-						a0 += x0 * k0, a1 += x0 * k1, a2 += x0 * k2, a3 += x0 * k3;
-						c0 += x1 * k0, c1 += x1 * k1, c2 += x1 * k2, c3 += x1 * k3;
-					}
-				} else {
-					for (long l = 0; l < k; l++) {
-						const float *kr = kt + l * tp + jb;
-						v8 x0 = SPLAT(q0[l]), x1 = SPLAT(q1[l]);
-						v8 k0 = LOAD(kr);
-						a0 += x0 * k0, c0 += x1 * k0;
-						if (nv > 1) {
-							v8 k1 = LOAD(kr + 8);
-							a1 += x0 * k1, c1 += x1 * k1;
-						}
-						if (nv > 2) {
-							v8 k2 = LOAD(kr + 16);
-							a2 += x0 * k2, c2 += x1 * k2;
-						}
-					}
-				}
-				float *p0 = p + i * tp + jb, *p1 = p0 + tp;
-				STORE(p0, a0);
-				if (nv > 1) STORE(p0 + 8, a1);
-				if (nv > 2) STORE(p0 + 16, a2);
-				if (nv > 3) STORE(p0 + 24, a3);
-				if (two) {
-					STORE(p1, c0);
-					if (nv > 1) STORE(p1 + 8, c1);
-					if (nv > 2) STORE(p1 + 16, c2);
-					if (nv > 3) STORE(p1 + 24, c3);
-				}
+				float *p0 = p + i * tp + jb;
+				mk2(q0, q1, two, kt + jb, tp, k, nv, p0, p0 + tp);
 			}
 		}
 		// Softmax of each row over its first n columns; the rest are exactly 0.
@@ -248,42 +256,8 @@ GC_TARGET void gc_attention(const float *qkv, float *dst, float *scratch, long t
 				int two = i + 1 < t;
 				const float *p0 = p + i * tp, *p1 = two ? p0 + tp : p0;
 				long n = causal ? i + (two ? 2 : 1) : t;
-				v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
-				if (nv == 4) {
-					for (long j = 0; j < n; j++) {
-						const float *vr = vv + j * k + cb;
-						v8 x0 = SPLAT(p0[j]), x1 = SPLAT(p1[j]);
-						v8 w0 = LOAD(vr), w1 = LOAD(vr + 8), w2 = LOAD(vr + 16), w3 = LOAD(vr + 24);
-						a0 += x0 * w0, a1 += x0 * w1, a2 += x0 * w2, a3 += x0 * w3;
-						c0 += x1 * w0, c1 += x1 * w1, c2 += x1 * w2, c3 += x1 * w3;
-					}
-				} else {
-					for (long j = 0; j < n; j++) {
-						const float *vr = vv + j * k + cb;
-						v8 x0 = SPLAT(p0[j]), x1 = SPLAT(p1[j]);
-						v8 w0 = LOAD(vr);
-						a0 += x0 * w0, c0 += x1 * w0;
-						if (nv > 1) {
-							v8 w1 = LOAD(vr + 8);
-							a1 += x0 * w1, c1 += x1 * w1;
-						}
-						if (nv > 2) {
-							v8 w2 = LOAD(vr + 16);
-							a2 += x0 * w2, c2 += x1 * w2;
-						}
-					}
-				}
-				float *o0 = o + i * d + cb, *o1 = o0 + d;
-				STORE(o0, a0);
-				if (nv > 1) STORE(o0 + 8, a1);
-				if (nv > 2) STORE(o0 + 16, a2);
-				if (nv > 3) STORE(o0 + 24, a3);
-				if (two) {
-					STORE(o1, c0);
-					if (nv > 1) STORE(o1 + 8, c1);
-					if (nv > 2) STORE(o1 + 16, c2);
-					if (nv > 3) STORE(o1 + 24, c3);
-				}
+				float *o0 = o + i * d + cb;
+				mk2(p0, p1, two, vv + cb, k, n, nv, o0, o0 + d);
 			}
 		}
 	}
