@@ -152,10 +152,7 @@ func (d *cudaDevice) enter() func() {
 		d.owner.Store(int64(tid))
 		d.depth = 1
 	}
-	if err := cu.SetCurrentContext(d.ctx); err != nil {
-		panic(fmt.Sprintf("graph: cuda:%d: set context: %v", d.ord, err))
-	}
-	return func() {
+	exit := func() {
 		d.depth--
 		if d.depth == 0 {
 			d.owner.Store(0)
@@ -163,6 +160,11 @@ func (d *cudaDevice) enter() func() {
 		}
 		runtime.UnlockOSThread()
 	}
+	if err := cu.SetCurrentContext(d.ctx); err != nil {
+		exit() // a recovered panic must not leave the device locked
+		panic(fmt.Sprintf("graph: cuda:%d: set context: %v", d.ord, err))
+	}
+	return exit
 }
 
 func (d *cudaDevice) alloc(n int) ([]float32, error) {

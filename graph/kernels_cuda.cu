@@ -9,6 +9,10 @@
 
 #define WARP 32
 
+// 64-bit element index. Not size_t: NVRTC has no standard headers, and a private name
+// cannot clash with whatever its built-in headers declare.
+typedef unsigned long long idx_t;
+
 __device__ __forceinline__ float warp_sum(float v) {
     for (int o = WARP / 2; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
@@ -36,8 +40,8 @@ extern "C" __global__ void layer_norm(float *y, const float *x, const float *gai
     __shared__ float shared[WARP];
     int r = blockIdx.x;
     if (r >= n) return;
-    const float *row = x + (size_t)r * d;
-    float *out = y + (size_t)r * d;
+    const float *row = x + (idx_t)r * d;
+    float *out = y + (idx_t)r * d;
     float s = 0.f;
     for (int j = threadIdx.x; j < d; j += blockDim.x) s += row[j];
     float mean = block_sum(s, shared) / d;
@@ -53,8 +57,8 @@ extern "C" __global__ void layer_norm(float *y, const float *x, const float *gai
 // epilogue finishes a Linear y [n,m]: y += bias (if any), y += res (if any), then the
 // activation act (0 identity, 1 QuickGELU x*sigmoid(1.702x), 2 erf GELU).
 extern "C" __global__ void epilogue(float *y, const float *bias, const float *res, int n, int m, int act) {
-    size_t total = (size_t)n * m;
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
+    idx_t total = (idx_t)n * m;
+    for (idx_t i = (idx_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (idx_t)gridDim.x * blockDim.x) {
         float v = y[i];
         if (bias) v += bias[i % m];
         if (res) v += res[i];
@@ -68,12 +72,12 @@ extern "C" __global__ void epilogue(float *y, const float *bias, const float *re
 // every (sequence, head) pair is one contiguous [T, K] matrix for the batched GEMMs.
 extern "C" __global__ void split_heads(float *q, float *k, float *v, const float *qkv, int b, int t, int h, int kd) {
     int d = h * kd;
-    size_t total = (size_t)b * t * d;
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
+    idx_t total = (idx_t)b * t * d;
+    for (idx_t i = (idx_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (idx_t)gridDim.x * blockDim.x) {
         int c = i % d;        // column within D
-        size_t row = i / d;   // b*T + t
+        idx_t row = i / d;   // b*T + t
         int ti = row % t, bi = row / t, hi = c / kd, ki = c % kd;
-        size_t dst = (((size_t)bi * h + hi) * t + ti) * kd + ki;
+        idx_t dst = (((idx_t)bi * h + hi) * t + ti) * kd + ki;
         const float *src = qkv + row * 3 * d + c;
         q[dst] = src[0];
         k[dst] = src[d];
@@ -84,12 +88,12 @@ extern "C" __global__ void split_heads(float *q, float *k, float *v, const float
 // merge_heads is split_heads' inverse for the output: o [B, H, T, K] -> y [B*T, D].
 extern "C" __global__ void merge_heads(float *y, const float *o, int b, int t, int h, int kd) {
     int d = h * kd;
-    size_t total = (size_t)b * t * d;
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
+    idx_t total = (idx_t)b * t * d;
+    for (idx_t i = (idx_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (idx_t)gridDim.x * blockDim.x) {
         int c = i % d;
-        size_t row = i / d;
+        idx_t row = i / d;
         int ti = row % t, bi = row / t, hi = c / kd, ki = c % kd;
-        y[i] = o[(((size_t)bi * h + hi) * t + ti) * kd + ki];
+        y[i] = o[(((idx_t)bi * h + hi) * t + ti) * kd + ki];
     }
 }
 
@@ -98,7 +102,7 @@ extern "C" __global__ void merge_heads(float *y, const float *o, int b, int t, i
 extern "C" __global__ void softmax_rows(float *p, int rows, int t, int causal) {
     int warp = (blockIdx.x * blockDim.x + threadIdx.x) / WARP, lane = threadIdx.x % WARP;
     if (warp >= rows) return;
-    float *row = p + (size_t)warp * t;
+    float *row = p + (idx_t)warp * t;
     int n = causal ? (warp % t) + 1 : t;
     float mx = -3.402823466e38f;
     for (int j = lane; j < n; j += WARP) mx = fmaxf(mx, row[j]);
@@ -117,12 +121,12 @@ extern "C" __global__ void softmax_rows(float *p, int rows, int t, int causal) {
 // weight order (channel, row, column), patches in raster order.
 extern "C" __global__ void patchify(float *dst, const float *px, int b, int r, int p) {
     int g = r / p, pp = 3 * p * p;
-    size_t total = (size_t)b * g * g * pp;
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
+    idx_t total = (idx_t)b * g * g * pp;
+    for (idx_t i = (idx_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (idx_t)gridDim.x * blockDim.x) {
         int e = i % pp;
-        size_t patch = i / pp; // image*G*G + gy*G + gx
+        idx_t patch = i / pp; // image*G*G + gy*G + gx
         int gx = patch % g, gy = (patch / g) % g;
-        size_t img = patch / ((size_t)g * g);
+        idx_t img = patch / ((idx_t)g * g);
         int c = e / (p * p), py = (e / p) % p, px_ = e % p;
         dst[i] = px[((img * 3 + c) * r + gy * p + py) * r + gx * p + px_];
     }
@@ -131,19 +135,19 @@ extern "C" __global__ void patchify(float *dst, const float *px, int b, int r, i
 // class_pos writes the token rows before the patch GEMM accumulates into them:
 // x [B*T, D], row 0 of each image = class + pos[0], rows t >= 1 = pos[t].
 extern "C" __global__ void class_pos(float *x, const float *cls, const float *pos, int b, int t, int d) {
-    size_t total = (size_t)b * t * d;
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
-        size_t td = i % ((size_t)t * d);
+    idx_t total = (idx_t)b * t * d;
+    for (idx_t i = (idx_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (idx_t)gridDim.x * blockDim.x) {
+        idx_t td = i % ((idx_t)t * d);
         float v = pos[td];
-        if (td < (size_t)d) v += cls[td];
+        if (td < (idx_t)d) v += cls[td];
         x[i] = v;
     }
 }
 
 // add_positional: y [B*T, D] = x + the first T rows of pos, per sequence.
 extern "C" __global__ void add_positional(float *y, const float *x, const float *pos, int n, int t, int d) {
-    size_t total = (size_t)n * d, td = (size_t)t * d;
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x)
+    idx_t total = (idx_t)n * d, td = (idx_t)t * d;
+    for (idx_t i = (idx_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (idx_t)gridDim.x * blockDim.x)
         y[i] = x[i] + pos[i % td];
 }
 
@@ -151,14 +155,14 @@ extern "C" __global__ void add_positional(float *y, const float *x, const float 
 // device) or fixed when idx is null. A position outside [0,T) or not an integer
 // yields a row of NaN, so that a bad input can never pass for a result.
 extern "C" __global__ void select_rows(float *y, const float *x, const float *idx, int fixed, int b, int t, int d) {
-    size_t total = (size_t)b * d;
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
+    idx_t total = (idx_t)b * d;
+    for (idx_t i = (idx_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (idx_t)gridDim.x * blockDim.x) {
         int bi = i / d, c = i % d;
         int pos = fixed;
         if (idx) {
             float f = idx[bi];
             pos = (f >= 0.f && f < (float)t && f == floorf(f)) ? (int)f : -1;
         }
-        y[i] = pos < 0 ? __int_as_float(0x7fc00000) : x[((size_t)bi * t + pos) * d + c];
+        y[i] = pos < 0 ? __int_as_float(0x7fc00000) : x[((idx_t)bi * t + pos) * d + c];
     }
 }

@@ -21,7 +21,47 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_pytorch import TextTower, vit_b_32  # noqa: E402
+import bench_pytorch  # noqa: E402
+from bench_pytorch import PlainViT  # noqa: E402
+
+
+def vit_b_32():
+    """torchvision's vit_b_32 when it imports and builds (a torchvision built for another
+    torch can fail with more than ImportError), else the equal-cost torch.nn ViT-B/32."""
+    try:
+        return bench_pytorch.vit_b_32()
+    except Exception as e:  # noqa: BLE001
+        print(f"torchvision unusable ({type(e).__name__}: {e}); using the torch.nn ViT-B/32", file=sys.stderr)
+        return PlainViT(), "torch.nn ViT-B/32"
+
+
+class TextTower(bench_pytorch.TextTower):
+    """bench_pytorch.TextTower with its causal mask built on the input's device (the CPU
+    version builds it in host memory, which a CUDA attention refuses). A boolean mask
+    (True: masked) is the same mask for every dtype, autocast included."""
+
+    def forward(self, ids, eot):
+        n = ids.shape[1]
+        x = self.tok(ids) + self.pos[:n]
+        mask = torch.ones(n, n, dtype=torch.bool, device=ids.device).triu(1)
+        x = self.ln_final(self.blocks(x, mask=mask))
+        return self.proj(x[torch.arange(x.shape[0], device=x.device), eot])
+
+
+def exact_fp32():
+    """No TF32 in matmuls or convolutions: the fp32_precision settings of recent PyTorch
+    (2.9 and later), else the allow_tf32 flags of older versions, each on its own."""
+    for new, old in ((torch.backends.cuda.matmul, torch.backends.cuda.matmul),
+                     (getattr(torch.backends.cudnn, "conv", None), torch.backends.cudnn)):
+        try:
+            new.fp32_precision = "ieee"
+            continue
+        except Exception:  # noqa: BLE001
+            pass
+        try:
+            old.allow_tf32 = False
+        except Exception as e:  # noqa: BLE001
+            print(f"cannot switch TF32 off: {e}", file=sys.stderr)
 
 
 def per_second(batch, iters, warmup, f):
@@ -43,8 +83,7 @@ def main():
     ap.add_argument("--text-len", type=int, default=11)
     ap.add_argument("--amp", choices=["fp16", "bf16"], default=None)
     args = ap.parse_args()
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+    exact_fp32()
     torch.manual_seed(0)
     dev = torch.device("cuda")
     vit, vit_name = vit_b_32()

@@ -39,21 +39,33 @@ for f in gorgoclip-cuda cuda-graph.test cuda-clip.test; do
   [ -f "$work/$f" ] && chmod +x "$work/$f"
 done
 
-libdirs=$("$PYTHON" - <<'PY' 2>/dev/null
-import glob, os
+# The folders of PyTorch's pip CUDA libraries (nvidia/cu13/lib, or nvidia/cublas/lib and
+# nvidia/cuda_nvrtc/lib for CUDA 12): found from the nvidia namespace package and from
+# torch's site-packages, without importing torch (seconds, and it may fail to start).
+libdirs=$(timeout 60 "$PYTHON" - <<'PY' 2>/dev/null
+import glob, importlib.util, os
+roots = []
 try:
-    import torch
-    base = os.path.dirname(os.path.dirname(torch.__file__))
+    spec = importlib.util.find_spec("nvidia")
+    roots += list(spec.submodule_search_locations or []) if spec else []
 except Exception:
-    base = None
+    pass
+try:
+    spec = importlib.util.find_spec("torch")
+    if spec and spec.origin:
+        roots.append(os.path.join(os.path.dirname(os.path.dirname(spec.origin)), "nvidia"))
+except Exception:
+    pass
 dirs = []
-for root in filter(None, [base]):
-    for f in sorted(glob.glob(os.path.join(root, "nvidia", "**", "lib*.so*"), recursive=True)):
-        if ("cublas" in f or "nvrtc" in f) and os.path.dirname(f) not in dirs:
-            dirs.append(os.path.dirname(f))
+for root in roots:
+    for f in sorted(glob.glob(os.path.join(root, "**", "lib*.so*"), recursive=True)):
+        d = os.path.dirname(f)
+        if ("cublas" in os.path.basename(f) or "nvrtc" in os.path.basename(f)) and d not in dirs:
+            dirs.append(d)
 print(":".join(dirs))
 PY
 )
+echo "gpu-check: library folders: ${libdirs:-none found}" >&2
 export LD_LIBRARY_PATH="${libdirs:+$libdirs:}/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 nvidia-smi -L > "$out/gpu-check-smi.log" 2>&1 || true
 
