@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -268,7 +269,9 @@ func Compare(cfg Config) (*results.Comparison, error) {
 		if errors.Is(err, probes.ErrTooFewExamples) {
 			// A small --train-limit cannot give every k: the curve stops where the data does.
 			cfg.logf("probe k=%d seed=%d skipped: %v", r.shots, r.seed, err)
-			cmp.SkippedShots = appendOnce(cmp.SkippedShots, r.shots)
+			if !slices.Contains(cmp.SkippedShots, r.shots) {
+				cmp.SkippedShots = append(cmp.SkippedShots, r.shots)
+			}
 			continue
 		}
 		if err != nil {
@@ -394,13 +397,4 @@ func (b byClass) Less(i, j int) bool { return b.classes[i] < b.classes[j] }
 func (b byClass) Swap(i, j int) {
 	b.classes[i], b.classes[j] = b.classes[j], b.classes[i]
 	b.rows[i], b.rows[j] = b.rows[j], b.rows[i]
-}
-
-func appendOnce(xs []int, x int) []int {
-	for _, v := range xs {
-		if v == x {
-			return xs
-		}
-	}
-	return append(xs, x)
 }

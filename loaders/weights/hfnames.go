@@ -3,6 +3,7 @@ package weights
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/gorgoclip/gorgoclip/layers"
@@ -40,49 +41,49 @@ const (
 // hfNames maps every tensor of transformers' CLIPModel to OpenAI's state dict, with the
 // transform and the reason. It is the single source of truth for the renaming: the
 // converter (FromHF) and the expected HF shapes (ExpectedHFShapes) both derive from it.
-var hfNames = compileRules([]nameRule{
-	{HF: "logit_scale", OpenAI: "logit_scale", Op: asIs, Why: "same scalar parameter, same name"},
+var hfNames = compileRules(slices.Concat(
+	[]nameRule{
+		{HF: "logit_scale", OpenAI: "logit_scale", Op: asIs, Why: "same scalar parameter, same name"},
 
-	// Text tower.
-	{HF: "text_model.embeddings.token_embedding.weight", OpenAI: "token_embedding.weight", Op: asIs, Why: whyRename},
-	{HF: "text_model.embeddings.position_embedding.weight", OpenAI: "positional_embedding", Op: asIs,
-		Why: "HF wraps the [L, W] table in an nn.Embedding (hence .weight); OpenAI holds the bare parameter"},
-	{HF: "text_model.encoder.layers.{i}.self_attn.q_proj.{param}", OpenAI: "transformer.resblocks.{i}.attn.in_proj_{param}", Op: qkvPart, Part: 0, Why: whyQKV},
-	{HF: "text_model.encoder.layers.{i}.self_attn.k_proj.{param}", OpenAI: "transformer.resblocks.{i}.attn.in_proj_{param}", Op: qkvPart, Part: 1, Why: whyQKV},
-	{HF: "text_model.encoder.layers.{i}.self_attn.v_proj.{param}", OpenAI: "transformer.resblocks.{i}.attn.in_proj_{param}", Op: qkvPart, Part: 2, Why: whyQKV},
-	{HF: "text_model.encoder.layers.{i}.self_attn.out_proj.{param}", OpenAI: "transformer.resblocks.{i}.attn.out_proj.{param}", Op: asIs,
-		Why: "both are nn.Linear [out, in]: only the path differs"},
-	{HF: "text_model.encoder.layers.{i}.layer_norm1.{param}", OpenAI: "transformer.resblocks.{i}.ln_1.{param}", Op: asIs, Why: whyRename},
-	{HF: "text_model.encoder.layers.{i}.layer_norm2.{param}", OpenAI: "transformer.resblocks.{i}.ln_2.{param}", Op: asIs, Why: whyRename},
-	{HF: "text_model.encoder.layers.{i}.mlp.fc1.{param}", OpenAI: "transformer.resblocks.{i}.mlp.c_fc.{param}", Op: asIs,
-		Why: "both are nn.Linear [4W, W]: only the name differs"},
-	{HF: "text_model.encoder.layers.{i}.mlp.fc2.{param}", OpenAI: "transformer.resblocks.{i}.mlp.c_proj.{param}", Op: asIs,
-		Why: "both are nn.Linear [W, 4W]: only the name differs"},
-	{HF: "text_model.final_layer_norm.{param}", OpenAI: "ln_final.{param}", Op: asIs, Why: whyRename},
-	{HF: "text_projection.weight", OpenAI: "text_projection", Op: transpose, Why: whyProj},
+		// Text tower.
+		{HF: "text_model.embeddings.token_embedding.weight", OpenAI: "token_embedding.weight", Op: asIs, Why: whyRename},
+		{HF: "text_model.embeddings.position_embedding.weight", OpenAI: "positional_embedding", Op: asIs,
+			Why: "HF wraps the [L, W] table in an nn.Embedding (hence .weight); OpenAI holds the bare parameter"},
+		{HF: "text_model.final_layer_norm.{param}", OpenAI: "ln_final.{param}", Op: asIs, Why: whyRename},
+		{HF: "text_projection.weight", OpenAI: "text_projection", Op: transpose, Why: whyProj},
 
-	// Vision tower.
-	{HF: "vision_model.embeddings.class_embedding", OpenAI: "visual.class_embedding", Op: asIs, Why: whyRename},
-	{HF: "vision_model.embeddings.patch_embedding.weight", OpenAI: "visual.conv1.weight", Op: asIs,
-		Why: "both are the bias-free nn.Conv2d [W, 3, P, P]"},
-	{HF: "vision_model.embeddings.position_embedding.weight", OpenAI: "visual.positional_embedding", Op: asIs,
-		Why: "HF wraps the [G*G+1, W] table in an nn.Embedding; OpenAI holds the bare parameter"},
-	{HF: "vision_model.pre_layrnorm.{param}", OpenAI: "visual.ln_pre.{param}", Op: asIs,
-		Why: "HF's misspelling (pre_layrnorm) is kept in its checkpoints, so it is matched as written"},
-	{HF: "vision_model.encoder.layers.{i}.self_attn.q_proj.{param}", OpenAI: "visual.transformer.resblocks.{i}.attn.in_proj_{param}", Op: qkvPart, Part: 0, Why: whyQKV},
-	{HF: "vision_model.encoder.layers.{i}.self_attn.k_proj.{param}", OpenAI: "visual.transformer.resblocks.{i}.attn.in_proj_{param}", Op: qkvPart, Part: 1, Why: whyQKV},
-	{HF: "vision_model.encoder.layers.{i}.self_attn.v_proj.{param}", OpenAI: "visual.transformer.resblocks.{i}.attn.in_proj_{param}", Op: qkvPart, Part: 2, Why: whyQKV},
-	{HF: "vision_model.encoder.layers.{i}.self_attn.out_proj.{param}", OpenAI: "visual.transformer.resblocks.{i}.attn.out_proj.{param}", Op: asIs,
-		Why: "both are nn.Linear [out, in]: only the path differs"},
-	{HF: "vision_model.encoder.layers.{i}.layer_norm1.{param}", OpenAI: "visual.transformer.resblocks.{i}.ln_1.{param}", Op: asIs, Why: whyRename},
-	{HF: "vision_model.encoder.layers.{i}.layer_norm2.{param}", OpenAI: "visual.transformer.resblocks.{i}.ln_2.{param}", Op: asIs, Why: whyRename},
-	{HF: "vision_model.encoder.layers.{i}.mlp.fc1.{param}", OpenAI: "visual.transformer.resblocks.{i}.mlp.c_fc.{param}", Op: asIs,
-		Why: "both are nn.Linear [4W, W]: only the name differs"},
-	{HF: "vision_model.encoder.layers.{i}.mlp.fc2.{param}", OpenAI: "visual.transformer.resblocks.{i}.mlp.c_proj.{param}", Op: asIs,
-		Why: "both are nn.Linear [W, 4W]: only the name differs"},
-	{HF: "vision_model.post_layernorm.{param}", OpenAI: "visual.ln_post.{param}", Op: asIs, Why: whyRename},
-	{HF: "visual_projection.weight", OpenAI: "visual.proj", Op: transpose, Why: whyProj},
-})
+		// Vision tower.
+		{HF: "vision_model.embeddings.class_embedding", OpenAI: "visual.class_embedding", Op: asIs, Why: whyRename},
+		{HF: "vision_model.embeddings.patch_embedding.weight", OpenAI: "visual.conv1.weight", Op: asIs,
+			Why: "both are the bias-free nn.Conv2d [W, 3, P, P]"},
+		{HF: "vision_model.embeddings.position_embedding.weight", OpenAI: "visual.positional_embedding", Op: asIs,
+			Why: "HF wraps the [G*G+1, W] table in an nn.Embedding; OpenAI holds the bare parameter"},
+		{HF: "vision_model.pre_layrnorm.{param}", OpenAI: "visual.ln_pre.{param}", Op: asIs,
+			Why: "HF's misspelling (pre_layrnorm) is kept in its checkpoints, so it is matched as written"},
+		{HF: "vision_model.post_layernorm.{param}", OpenAI: "visual.ln_post.{param}", Op: asIs, Why: whyRename},
+		{HF: "visual_projection.weight", OpenAI: "visual.proj", Op: transpose, Why: whyProj},
+	},
+	blockRules("text_model.encoder.layers.{i}.", "transformer.resblocks.{i}."),
+	blockRules("vision_model.encoder.layers.{i}.", "visual.transformer.resblocks.{i}."),
+))
+
+// blockRules are the rows of one tower's residual blocks, the same in both towers but
+// for the prefixes: HF's encoder layer hf, OpenAI's resblock oa.
+func blockRules(hf, oa string) []nameRule {
+	return []nameRule{
+		{HF: hf + "self_attn.q_proj.{param}", OpenAI: oa + "attn.in_proj_{param}", Op: qkvPart, Part: 0, Why: whyQKV},
+		{HF: hf + "self_attn.k_proj.{param}", OpenAI: oa + "attn.in_proj_{param}", Op: qkvPart, Part: 1, Why: whyQKV},
+		{HF: hf + "self_attn.v_proj.{param}", OpenAI: oa + "attn.in_proj_{param}", Op: qkvPart, Part: 2, Why: whyQKV},
+		{HF: hf + "self_attn.out_proj.{param}", OpenAI: oa + "attn.out_proj.{param}", Op: asIs,
+			Why: "both are nn.Linear [out, in]: only the path differs"},
+		{HF: hf + "layer_norm1.{param}", OpenAI: oa + "ln_1.{param}", Op: asIs, Why: whyRename},
+		{HF: hf + "layer_norm2.{param}", OpenAI: oa + "ln_2.{param}", Op: asIs, Why: whyRename},
+		{HF: hf + "mlp.fc1.{param}", OpenAI: oa + "mlp.c_fc.{param}", Op: asIs,
+			Why: "both are nn.Linear [4W, W]: only the name differs"},
+		{HF: hf + "mlp.fc2.{param}", OpenAI: oa + "mlp.c_proj.{param}", Op: asIs,
+			Why: "both are nn.Linear [W, 4W]: only the name differs"},
+	}
+}
 
 // hfIgnored matches HF keys that are not weights: the position_ids buffers (int64
 // arange(L)) older transformers versions saved with the model; OpenAI computes none.
