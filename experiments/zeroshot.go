@@ -137,7 +137,10 @@ func BuildClassifier(enc TextEncoder, tok *tokenizer.Tokenizer, classNames []str
 // (acc1, acc5, mean_per_class_recall) with per-class accuracy and the confusion matrix.
 // scale is exp(logit_scale); it does not change the ranking.
 func ZeroShot(test *Features, cl *Classifier, classNames []string, set PromptSet, scale float32) (results.Result, error) {
-	m, err := zeroShotMetrics(test, cl.Weights, cl.Dim, len(classNames), scale)
+	// Normalise the image features once for the ensemble and every single template.
+	img := append([]float32(nil), test.X...)
+	clip.L2Normalize(img, cl.Dim)
+	m, err := zeroShotMetrics(img, test.Y, cl.Weights, cl.Dim, len(classNames), scale)
 	if err != nil {
 		return results.Result{}, err
 	}
@@ -152,7 +155,7 @@ func ZeroShot(test *Features, cl *Classifier, classNames []string, set PromptSet
 		Skipped:          test.Skipped,
 	}
 	for t, w := range cl.PerTemplate {
-		mt, err := zeroShotMetrics(test, w, cl.Dim, len(classNames), scale)
+		mt, err := zeroShotMetrics(img, test.Y, w, cl.Dim, len(classNames), scale)
 		if err != nil {
 			return results.Result{}, err
 		}
@@ -161,15 +164,13 @@ func ZeroShot(test *Features, cl *Classifier, classNames []string, set PromptSet
 	return r, nil
 }
 
-func zeroShotMetrics(test *Features, w []float32, dim, classes int, scale float32) (probes.Metrics, error) {
-	img := make([]float32, len(test.X))
-	copy(img, test.X)
-	clip.L2Normalize(img, dim)
+// zeroShotMetrics scores unit-norm image features img [N,dim] against class rows w.
+func zeroShotMetrics(img []float32, labels []int, w []float32, dim, classes int, scale float32) (probes.Metrics, error) {
 	logits, err := clip.Logits(img, w, dim, scale)
 	if err != nil {
 		return probes.Metrics{}, err
 	}
-	return probes.Evaluate(logits, test.Y, classes)
+	return probes.Evaluate(logits, labels, classes)
 }
 
 func floats(xs []float64) []results.Float {
