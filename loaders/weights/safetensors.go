@@ -33,16 +33,27 @@ var safetensorsDtypes = map[string]struct {
 // (a header longer than the file, offsets outside the data area or disagreeing with
 // dtype and shape) are refused with an error naming the file and the key.
 func ReadSafetensors(path string) (map[string]*Tensor, error) {
-	f, err := os.Open(path)
+	f, size, err := openSized(path)
 	if err != nil {
-		return nil, fmt.Errorf("loaders: weights: %w", err)
+		return nil, err
 	}
 	defer f.Close()
+	return readSafetensors(f, size, path)
+}
+
+// openSized opens path for random access and returns its size, so that readers can
+// check every length they are told against it before allocating.
+func openSized(path string) (*os.File, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("loaders: weights: %w", err)
+	}
 	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("loaders: weights: %w", err)
+		f.Close()
+		return nil, 0, fmt.Errorf("loaders: weights: %w", err)
 	}
-	return readSafetensors(f, st.Size(), path)
+	return f, st.Size(), nil
 }
 
 // stEntry is one tensor of a safetensors header.

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"sort"
 	"strings"
@@ -40,16 +39,12 @@ var torchStorageTypes = map[string]struct {
 // F32 data stays bit-exact, and strided views are gathered. Errors name the file and
 // the state-dict key.
 func ReadTorchZip(file string) (map[string]*Tensor, error) {
-	f, err := os.Open(file)
+	f, size, err := openSized(file)
 	if err != nil {
-		return nil, fmt.Errorf("loaders: weights: %w", err)
+		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("loaders: weights: %w", err)
-	}
-	return readTorchZip(f, st.Size(), file)
+	return readTorchZip(f, size, file)
 }
 
 // readTorchZip is ReadTorchZip for a zip of size bytes in r; file names it in errors.
