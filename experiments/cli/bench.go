@@ -39,7 +39,10 @@ encodes, reported as pipeline_image_per_s and its fraction of the model alone.
 --threads sets GOMAXPROCS and graph.SetThreads (Go kernels and OpenBLAS threads);
 0 keeps the defaults. The result is one line: images and prompts per second, the
 image tower's GFLOP/s (8.82 GFLOP an image for ViT-B/32), the BLAS in use and the
-process's peak resident memory (VmHWM) in MB. --json prints it as a JSON object.`
+process's peak resident memory (VmHWM) in MB. On the CPU it then times the BLAS alone
+on the image tower's four block products at this batch and reports that SGEMM rate
+and the fraction of it the image tower reaches (sgemm_gflop_per_s, image_vs_sgemm).
+--json prints it as a JSON object.`
 
 func init() {
 	register(Command{Name: "bench", Summary: "time the image and text towers (random weights)", Run: runBench})
@@ -62,6 +65,11 @@ type BenchResult struct {
 	TextSource string  `json:"text_source"`
 	PeakRSSMB  float64 `json:"peak_rss_mb"`
 	Device     string  `json:"device"`
+	// SGEMMGFLOP is the BLAS alone on the image tower's four block products at this
+	// batch (graph.SGEMMRate), timed in the same run; ImageVsSGEMM is ImageGFLOP over
+	// it, the fraction of that ceiling the whole image tower reaches. CPU only.
+	SGEMMGFLOP   float64 `json:"sgemm_gflop_per_s,omitempty"`
+	ImageVsSGEMM float64 `json:"image_vs_sgemm,omitempty"`
 	// PipelinePerS is the image throughput of a whole extraction from a folder of
 	// JPEGs (decode, preprocess and encode overlapped, as zeroshot and compare run),
 	// and PipelineRatio its fraction of ImagePerS; both only with --pipeline N.
@@ -113,6 +121,9 @@ func runBench(env *Env, args []string) error {
 	}
 	_, err = fmt.Fprintf(env.Stdout, "%s (%s, batch %d, %d threads): %.2f images/s (%.1f GFLOP/s), %.1f prompts/s of %d tokens (%s), peak RSS %.0f MB\n",
 		r.Model, r.BLAS, r.Batch, r.Threads, r.ImagePerS, r.ImageGFLOP, r.TextPerS, r.TextTokens, r.TextSource, r.PeakRSSMB)
+	if err == nil && r.SGEMMGFLOP > 0 {
+		_, err = fmt.Fprintf(env.Stdout, "SGEMM alone on the block shapes: %.1f GFLOP/s; the image tower reaches %.0f%% of it\n", r.SGEMMGFLOP, 100*r.ImageVsSGEMM)
+	}
 	if err == nil && r.PipelinePerS > 0 {
 		_, err = fmt.Fprintf(env.Stdout, "JPEG folder pipeline: %.2f images/s, %.0f%% of the model alone\n", r.PipelinePerS, 100*r.PipelineRatio)
 	}
@@ -177,6 +188,13 @@ func Bench(cfg layers.Config, batch, iters int, tok *tokenizer.Tokenizer, pipeli
 		r.PipelineRatio = r.PipelinePerS / r.ImagePerS
 	}
 	r.PeakRSSMB = peakRSSMB()
+	if m.Device() == "cpu" { // after the RSS reading: its matrices are not the model's
+		rows, d := batch*cfg.Vision.Tokens(), cfg.Vision.Width
+		r.SGEMMGFLOP = graph.SGEMMRate([][3]int{{rows, 3 * d, d}, {rows, d, d}, {rows, 4 * d, d}, {rows, d, 4 * d}}, iters)
+		if r.SGEMMGFLOP > 0 {
+			r.ImageVsSGEMM = r.ImageGFLOP / r.SGEMMGFLOP
+		}
+	}
 	return r, nil
 }
 

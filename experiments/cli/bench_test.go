@@ -17,7 +17,8 @@ func TestBenchTiny(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.ImagePerS <= 0 || r.TextPerS <= 0 || r.TextTokens != 11 || r.TextSource != "synthetic" || r.Batch != 4 || r.PipelinePerS <= 0 || r.PipelineRatio <= 0 {
+	if r.ImagePerS <= 0 || r.TextPerS <= 0 || r.TextTokens != 11 || r.TextSource != "synthetic" || r.Batch != 4 || r.PipelinePerS <= 0 || r.PipelineRatio <= 0 ||
+		r.SGEMMGFLOP <= 0 || r.ImageVsSGEMM <= 0 {
 		t.Errorf("unexpected result %+v", r)
 	}
 }
@@ -31,7 +32,7 @@ func TestBenchUsage(t *testing.T) {
 		}
 	}
 	var r BenchResult
-	if err := json.Unmarshal([]byte(`{"image_per_s":1,"peak_rss_mb":2}`), &r); err != nil || r.PeakRSSMB != 2 {
+	if err := json.Unmarshal([]byte(`{"image_per_s":1,"peak_rss_mb":2,"sgemm_gflop_per_s":3}`), &r); err != nil || r.PeakRSSMB != 2 || r.SGEMMGFLOP != 3 {
 		t.Errorf("JSON field names changed: %+v %v", r, err)
 	}
 }
