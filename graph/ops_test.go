@@ -232,7 +232,7 @@ func BenchmarkLinearFC(b *testing.B) { benchLinear(b, 1600, 768, 3072, QuickGELU
 // BenchmarkLinearQKV times ViT-B/32's in_proj at batch 32 ([1600,768] x [768,2304]).
 func BenchmarkLinearQKV(b *testing.B) { benchLinear(b, 1600, 768, 2304, Identity) }
 
-// BenchmarkLinearProj times ViT-B/32's c_proj + residual at batch 32 ([1600,3072] x [3072,768]).
+// BenchmarkLinearProj times ViT-B/32's c_proj at batch 32 ([1600,3072] x [3072,768]).
 func BenchmarkLinearProj(b *testing.B) { benchLinear(b, 1600, 3072, 768, Identity) }
 
 func benchLinear(b *testing.B, n, in, out int, act Activation) {
@@ -279,7 +279,7 @@ func benchGraph(b *testing.B, bld *Builder, y *G.Node, in map[string][]float32, 
 		b.Fatal(err)
 	}
 	defer m.Close()
-	if _, err := m.Run(in); err != nil { // one-time work (buffers, packed weights) outside the timer
+	if _, err := m.Run(in); err != nil { // one-time work (activation buffers) outside the timer
 		b.Fatal(err)
 	}
 	b.ResetTimer()
