@@ -48,14 +48,7 @@ func TestCPUMachineCopiesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Output("y", y); err != nil {
-		t.Fatal(err)
-	}
-	m, err := b.Compile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := compileOutput(t, b, "y", y)
 	out, err := m.Run(map[string][]float32{"x": {1, 2, 3, 4, 4, 4}})
 	if err != nil {
 		t.Fatal(err)

@@ -211,14 +211,7 @@ func TestMachineReuse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Output("z", z); err != nil {
-		t.Fatal(err)
-	}
-	m, err := b.Compile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := compileOutput(t, b, "z", z)
 	s := float32(math.Sqrt(1.5 / (1 + 1.5e-5)))
 	for i, test := range []struct {
 		in, want []float32

@@ -15,17 +15,25 @@ func param(b *Builder, name string, data []float32, shape ...int) *G.Node {
 	return b.Param(name, tensor.New(tensor.WithShape(shape...), tensor.WithBacking(data)))
 }
 
-// runOne compiles b with output y and runs it on inputs.
-func runOne(t testing.TB, b *Builder, y *G.Node, inputs map[string][]float32) []float32 {
+// compileOutput marks y as b's output name, compiles b and closes the Machine when
+// the test ends.
+func compileOutput(t testing.TB, b *Builder, name string, y *G.Node) *Machine {
 	t.Helper()
-	if err := b.Output("y", y); err != nil {
+	if err := b.Output(name, y); err != nil {
 		t.Fatal(err)
 	}
 	m, err := b.Compile()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// runOne compiles b with output y and runs it on inputs.
+func runOne(t testing.TB, b *Builder, y *G.Node, inputs map[string][]float32) []float32 {
+	t.Helper()
+	m := compileOutput(t, b, "y", y)
 	out, err := m.Run(inputs)
 	if err != nil {
 		t.Fatal(err)
@@ -182,14 +190,7 @@ func TestArenaReuse(t *testing.T) {
 			}
 		}
 	}
-	if err := b.Output("y", h); err != nil {
-		t.Fatal(err)
-	}
-	m, err := b.Compile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := compileOutput(t, b, "y", h)
 	if got, most := m.ArenaBytes(), 4*n*d*(2*layers); got >= most {
 		t.Errorf("arena holds %d bytes, not less than one buffer per op (%d)", got, most)
 	}
@@ -271,14 +272,7 @@ func BenchmarkLayerNorm(b *testing.B) {
 // benchGraph compiles bld with output y outside the timer and times Machine.Run,
 // reporting GFLOP/s when flops is given.
 func benchGraph(b *testing.B, bld *Builder, y *G.Node, in map[string][]float32, flops float64) {
-	if err := bld.Output("y", y); err != nil {
-		b.Fatal(err)
-	}
-	m, err := bld.Compile()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Close()
+	m := compileOutput(b, bld, "y", y)
 	if _, err := m.Run(in); err != nil { // one-time work (activation buffers) outside the timer
 		b.Fatal(err)
 	}

@@ -38,16 +38,7 @@ func PerClassFigure(title string, classNames []string, series []Series) (Figure,
 	rowH := vg.Length(math.Max(0.3, 0.13*float64(len(series))+0.06)) * vg.Inch
 	barW := rowH * 0.8 / vg.Length(len(series))
 
-	p := newPlot(title)
-	p.X.Label.Text = "accuracy on the class's test images (%)"
-	p.Y.Scale = plot.InvertedScale{Normalizer: plot.LinearScale{}}
-	p.X.Min, p.X.Max = 0, 100
-	p.X.Tick.Marker = percentTicks{Step: 20}
-	p.Y.Min, p.Y.Max = -0.5, float64(n)-0.5
-	p.Y.Padding = 0
-	g := newGrid()
-	g.Horizontal.Color = nil
-	p.Add(g)
+	p := barPlot(title, "accuracy on the class's test images (%)", n)
 	leg := newLegend()
 	for i, s := range series {
 		vals := make(plotter.Values, n)
@@ -106,16 +97,8 @@ func TemplatesFigure(cmp *results.Comparison) (Figure, error) {
 	}
 	n := len(vals)
 	rowH := 0.45 * vg.Inch
-	p := newPlot(fmt.Sprintf("%s, %s: zero-shot top-1 by prompt set", DatasetLabel(cmp.Dataset), modelName(cmp.Model, cmp.Pretrained)))
-	p.X.Label.Text = "zero-shot top-1 accuracy (%)"
-	p.Y.Scale = plot.InvertedScale{Normalizer: plot.LinearScale{}}
-	p.X.Min, p.X.Max = 0, 100
-	p.X.Tick.Marker = percentTicks{Step: 20}
-	p.Y.Min, p.Y.Max = -0.5, float64(n)-0.5
-	p.Y.Padding = 0
-	g := newGrid()
-	g.Horizontal.Color = nil
-	p.Add(g)
+	p := barPlot(fmt.Sprintf("%s, %s: zero-shot top-1 by prompt set", DatasetLabel(cmp.Dataset), modelName(cmp.Model, cmp.Pretrained)),
+		"zero-shot top-1 accuracy (%)", n)
 
 	b, err := plotter.NewBarChart(vals, rowH*0.6)
 	if err != nil {
@@ -201,4 +184,20 @@ func shotsName(k int) string {
 		return "full data"
 	}
 	return strconv.Itoa(k) + "-shot"
+}
+
+// barPlot returns a plot for n rows of horizontal bars, top to bottom, over a 0-100%
+// x axis labelled xLabel, with vertical grid lines only.
+func barPlot(title, xLabel string, n int) *plot.Plot {
+	p := newPlot(title)
+	p.X.Label.Text = xLabel
+	p.Y.Scale = plot.InvertedScale{Normalizer: plot.LinearScale{}}
+	p.X.Min, p.X.Max = 0, 100
+	p.X.Tick.Marker = percentTicks{Step: 20}
+	p.Y.Min, p.Y.Max = -0.5, float64(n)-0.5
+	p.Y.Padding = 0
+	g := newGrid()
+	g.Horizontal.Color = nil
+	p.Add(g)
+	return p
 }

@@ -29,6 +29,7 @@ import (
 	"image"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -192,6 +193,17 @@ func Open(spec, split string, opts Options) (Dataset, error) {
 type split struct {
 	name       string   // as given by the caller, normalised: train, test, val
 	candidates []string // e.g. test, val, validation
+}
+
+// folder returns the first of the split's candidate folders that exists under root,
+// or an error naming root and the folders looked for.
+func (sp split) folder(root string) (string, error) {
+	for _, c := range sp.candidates {
+		if st, err := os.Stat(filepath.Join(root, c)); err == nil && st.IsDir() {
+			return filepath.Join(root, c), nil
+		}
+	}
+	return "", fmt.Errorf("loaders: datasets: %s: no %s folder (looked for %s)", root, sp.name, strings.Join(sp.candidates, ", "))
 }
 
 func parseSplit(s string) (split, error) {

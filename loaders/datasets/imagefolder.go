@@ -22,15 +22,9 @@ var imageExts = []string{".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff
 // order), else from the Imagenette table when every folder is an Imagenette WordNet
 // id, else from the folder names with underscores as spaces.
 func openImageFolder(root string, sp split) (*base, error) {
-	dir := ""
-	for _, c := range sp.candidates {
-		if st, err := os.Stat(filepath.Join(root, c)); err == nil && st.IsDir() {
-			dir = filepath.Join(root, c)
-			break
-		}
-	}
-	if dir == "" {
-		return nil, fmt.Errorf("loaders: datasets: %s: no %s folder (looked for %s)", root, sp.name, strings.Join(sp.candidates, ", "))
+	dir, err := sp.folder(root)
+	if err != nil {
+		return nil, err
 	}
 
 	var folders []string

@@ -31,15 +31,9 @@ type wdsSample struct {
 // 10.tar), samples in the order their first member appears. The headers of every
 // shard are scanned once here; Item then reads one member at its offset.
 func openWDS(root string, sp split) (*base, error) {
-	dir := ""
-	for _, c := range sp.candidates {
-		if st, err := os.Stat(filepath.Join(root, c)); err == nil && st.IsDir() {
-			dir = filepath.Join(root, c)
-			break
-		}
-	}
-	if dir == "" {
-		return nil, fmt.Errorf("loaders: datasets: %s: no %s folder (looked for %s)", root, sp.name, strings.Join(sp.candidates, ", "))
+	dir, err := sp.folder(root)
+	if err != nil {
+		return nil, err
 	}
 	shards, err := filepath.Glob(filepath.Join(dir, "*.tar"))
 	if err != nil {

@@ -327,15 +327,7 @@ func (s *scratch) resizeWindow(img *Image, outW, outH, x0, y0, cw, ch int) {
 	s.winMode = img.Mode
 	needH := outW != img.Width
 	needV := outH != img.Height
-	// Rows of the source that the window's vertical taps read.
-	var first, last int
-	if needV {
-		s.tv.compute(img.Height, outH, y0, y0+ch)
-		first, last = s.tv.span()
-		s.tv.shift(first)
-	} else {
-		first, last = y0, y0+ch
-	}
+	first, last := s.sourceRows(img.Height, outH, y0, ch)
 	rows := last - first
 	var mid []uint8
 	midW := img.Width
@@ -370,6 +362,19 @@ func (s *scratch) resizeWindow(img *Image, outW, outH, x0, y0, cw, ch int) {
 	}
 }
 
+// sourceRows returns the rows [first,last) of a source inH rows high that the output
+// rows [y0,y0+ch) of an outH-row resize read. When the height changes it computes the
+// vertical taps for those rows (s.tv), relative to first.
+func (s *scratch) sourceRows(inH, outH, y0, ch int) (first, last int) {
+	if outH == inH {
+		return y0, y0 + ch
+	}
+	s.tv.compute(inH, outH, y0, y0+ch)
+	first, last = s.tv.span()
+	s.tv.shift(first)
+	return first, last
+}
+
 // copyCols copies rows of n bytes starting at byte off of each stride-byte row of src.
 func copyCols(dst, src []uint8, stride, off, n, rows int) {
 	for y := range rows {
@@ -380,14 +385,7 @@ func copyCols(dst, src []uint8, stride, off, n, rows int) {
 func (s *scratch) resize32(img *Image, outW, outH, x0, y0, cw, ch int) {
 	needH := outW != img.Width
 	needV := outH != img.Height
-	var first, last int
-	if needV {
-		s.tv.compute(img.Height, outH, y0, y0+ch)
-		first, last = s.tv.span()
-		s.tv.shift(first)
-	} else {
-		first, last = y0, y0+ch
-	}
+	first, last := s.sourceRows(img.Height, outH, y0, ch)
 	rows := last - first
 	s.tmp32 = grow(s.tmp32, rows*cw)
 	if needH {
