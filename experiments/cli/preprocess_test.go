@@ -3,6 +3,7 @@ package cli
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -35,7 +36,7 @@ func TestPreprocessMatchesGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !preprocessSameShape(got.Shape, test.shape) {
+		if !slices.Equal(got.Shape, test.shape) {
 			t.Fatalf("test %d: got shape %v want %v", i, got.Shape, test.shape)
 		}
 		golden, err := npy.ReadFloat32(filepath.Join(dir, "golden", "video-001.png.64.npy"))
@@ -80,16 +81,4 @@ func TestPreprocessErrors(t *testing.T) {
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("a failed run left %s behind (stat: %v)", out, err)
 	}
-}
-
-func preprocessSameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -69,7 +70,7 @@ func TestPreprocessMatchesOpenAI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := []int{3, c.Size, c.Size}; !equalInts(golden.Shape, want) {
+		if want := []int{3, c.Size, c.Size}; !slices.Equal(golden.Shape, want) {
 			t.Fatalf("test %d: golden shape %v want %v", i, golden.Shape, want)
 		}
 		got := make([]float32, 3*c.Size*c.Size)
@@ -108,7 +109,7 @@ func TestPixelsGolden(t *testing.T) {
 			paths = append(paths, p)
 		}
 	}
-	if want := []int{len(paths), 3, 64, 64}; !equalInts(golden.Shape, want) {
+	if want := []int{len(paths), 3, 64, 64}; !slices.Equal(golden.Shape, want) {
 		t.Fatalf("pixels.npy shape %v want %v", golden.Shape, want)
 	}
 	got, err := PreprocessFiles(paths, 64, 3)
@@ -127,18 +128,6 @@ func TestPixelsGolden(t *testing.T) {
 			t.Errorf("test %d: %s: got max %.5f mean %.6f want <= %g, < %g", i, p, maxAbs, meanAbs, maxTol, meanTol)
 		}
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestPreprocessFilesErrors checks that failures name their files in path order while
