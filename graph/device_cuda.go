@@ -222,6 +222,7 @@ func (d *cudaDevice) copyIn(dst, src []float32) error {
 }
 
 func (d *cudaDevice) upload(dst, src []float32) error {
+	defer d.enter()()
 	if err := d.copyIn(dst, src); err != nil {
 		return err
 	}
@@ -231,6 +232,7 @@ func (d *cudaDevice) upload(dst, src []float32) error {
 }
 
 func (d *cudaDevice) download(dst, src []float32) error {
+	defer d.enter()() // called from the tape machine's goroutine, which holds nothing
 	if len(dst) != len(src) {
 		return fmt.Errorf("copy of %d values into %d", len(src), len(dst))
 	}

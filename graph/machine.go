@@ -110,32 +110,8 @@ type Output struct {
 // Run binds inputs (name -> row-major data of the declared shape), runs the graph and
 // returns every declared output. The input slices are read, not kept or modified.
 func (m *Machine) Run(inputs map[string][]float32) (out map[string]Output, err error) {
-	names := make([]string, 0, len(m.inputs))
-	for n := range m.inputs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	if m.dev != nil {
-		defer m.dev.enter()()
-	}
-	for _, name := range names {
-		node := m.inputs[name]
-		data, ok := inputs[name]
-		if !ok {
-			return nil, fmt.Errorf("graph: input %q not given", name)
-		}
-		if len(data) != node.Shape().TotalSize() {
-			return nil, fmt.Errorf("graph: input %q has %d values, want %v", name, len(data), node.Shape())
-		}
-		t := tensor.New(tensor.WithShape(node.Shape().Clone()...), tensor.WithBacking(data))
-		if m.dev != nil {
-			if t, err = m.deviceInput(name, data); err != nil {
-				return nil, err
-			}
-		}
-		if err := G.Let(node, t); err != nil {
-			return nil, fmt.Errorf("graph: input %q: %w", name, err)
-		}
+	if err := m.bind(inputs); err != nil {
+		return nil, err
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -155,6 +131,41 @@ func (m *Machine) Run(inputs map[string][]float32) (out map[string]Output, err e
 		t.data, t.shape = nil, nil
 	}
 	return out, nil
+}
+
+// bind lets every input node hold its data: the caller's slice on the CPU, a device
+// buffer it is uploaded into otherwise. The device is held only while uploading:
+// gorgonia's tape machine runs the ops on a goroutine of its own, and each op takes
+// the device itself (Device.enter is per OS thread).
+func (m *Machine) bind(inputs map[string][]float32) (err error) {
+	names := make([]string, 0, len(m.inputs))
+	for n := range m.inputs {
+		names = append(names, n)
+	}
+	sort.Strings(names) // uploads in a fixed order
+	if m.dev != nil {
+		defer m.dev.enter()()
+	}
+	for _, name := range names {
+		node := m.inputs[name]
+		data, ok := inputs[name]
+		if !ok {
+			return fmt.Errorf("graph: input %q not given", name)
+		}
+		if len(data) != node.Shape().TotalSize() {
+			return fmt.Errorf("graph: input %q has %d values, want %v", name, len(data), node.Shape())
+		}
+		t := tensor.New(tensor.WithShape(node.Shape().Clone()...), tensor.WithBacking(data))
+		if m.dev != nil {
+			if t, err = m.deviceInput(name, data); err != nil {
+				return err
+			}
+		}
+		if err := G.Let(node, t); err != nil {
+			return fmt.Errorf("graph: input %q: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // Close releases the machine.
