@@ -86,19 +86,66 @@ fuzz:
 CUDATAGS  := gorgoclip_cuda
 CUDAENV   := CGO_CFLAGS="-O2 -Wno-deprecated-declarations -Wno-implicit-function-declaration"
 SHARED    ?= $(or $(GORGOCLIP_SHARED),../shared)
-.PHONY: cuda-vet gpu-check-bundle
+.PHONY: cuda-vet gpu-check-bundle cuda-emu gpu-check-emu
 
 cuda:
 	$(CUDAENV) $(GO) build -tags $(CUDATAGS) -ldflags "-s -w" -o bin/gorgoclip-cuda ./experiments/cmd/gorgoclip
 	$(CUDAENV) $(GO) test -c -tags $(CUDATAGS) -ldflags "-s -w" -o bin/cuda-graph.test ./graph
 	$(CUDAENV) $(GO) test -c -tags $(CUDATAGS) -ldflags "-s -w" -o bin/cuda-clip.test ./layers/clip
+	$(CUDAENV) $(GO) test -c -tags $(CUDATAGS) -ldflags "-s -w" -o bin/cuda-cli.test ./experiments/cli
 
 cuda-vet:
 	$(CUDAENV) $(GO) vet -tags $(CUDATAGS) ./...
 
+# The CUDA build run without a GPU: graph/cudaemu is a CUDA driver and cuBLAS on the
+# CPU (kernels_cuda.cu compiled for the host and run as CUDA threads, warps and blocks;
+# OpenBLAS for the GEMMs; every copy and operand bounds-checked), and Debian's NVRTC
+# 11.8 compiles the kernels for the emulated sm_90. The binaries are the ones the GPU
+# check runs. Needs g++, libopenblas-dev and nvidia-cuda-dev (cuda.h, cublas_v2.h,
+# libnvrtc.so.11.2). These run the fixture-sized CUDA tests with every check on; the
+# ViT-B/32 ones run in gpu-check-emu, without the host-access check, whose cost grows
+# with device memory (graph/cudaemu/driver.cc).
+EMU       := bin/cudaemu
+EMUSRC    := $(wildcard graph/cudaemu/*.cc graph/cudaemu/*.h) graph/kernels_cuda.cu
+NVRTC     ?= $(firstword $(wildcard /usr/lib/x86_64-linux-gnu/libnvrtc.so.11.2 /usr/lib/*/libnvrtc.so.1[0-9]* /usr/local/cuda/lib64/libnvrtc.so))
+EMUENV    := LD_LIBRARY_PATH=$(CURDIR)/$(EMU) GORGOCLIP_CUBLAS=$(CURDIR)/$(EMU)/libcublas.so.13 GORGOCLIP_NVRTC=$(NVRTC) OPENBLAS_NUM_THREADS=1
+EMUCXX    := g++ -std=c++17 -O2 -fPIC -Wall -Werror
+
+$(EMU)/libcuda.so.1: $(EMUSRC) graph/cudaemu/stubs.sh bin/cuda-graph.test bin/cuda-clip.test bin/cuda-cli.test bin/gorgoclip-cuda
+	mkdir -p $(EMU)
+	$(EMUCXX) -c graph/cudaemu/driver.cc -o $(EMU)/driver.o
+	$(EMUCXX) -c graph/cudaemu/simt.cc -o $(EMU)/simt.o
+	graph/cudaemu/stubs.sh $(EMU)/driver.o bin/cuda-graph.test bin/cuda-clip.test bin/cuda-cli.test bin/gorgoclip-cuda > $(EMU)/stubs.c
+	gcc -O2 -fPIC -c $(EMU)/stubs.c -o $(EMU)/stubs.o
+	g++ -shared -o $@ -Wl,-soname,libcuda.so.1 -Wl,-Bsymbolic -Wl,--no-undefined $(EMU)/driver.o $(EMU)/simt.o $(EMU)/stubs.o
+
+$(EMU)/libcublas.so.13: graph/cudaemu/cublas.cc graph/cudaemu/emu.h $(EMU)/libcuda.so.1
+	$(EMUCXX) -shared -o $@ -Wl,-soname,libcublas.so.13 -Wl,--no-undefined graph/cudaemu/cublas.cc -L$(EMU) -l:libcuda.so.1 -lopenblas
+
+cuda-emu: cuda $(EMU)/libcuda.so.1 $(EMU)/libcublas.so.13
+	@test -n "$(NVRTC)" || { echo "cuda-emu: no libnvrtc found (install nvidia-cuda-dev or set NVRTC=)"; exit 1; }
+	cd graph && $(EMUENV) ../bin/cuda-graph.test -test.run CUDA -test.v -test.count=1
+	cd layers/clip && $(EMUENV) ../../bin/cuda-clip.test -test.run 'CUDAParityGolden' -test.v -test.count=1
+	cd experiments/cli && $(EMUENV) ../../bin/cuda-cli.test -test.run CUDA -test.v -test.count=1
+
+# The GPU check rehearsed on the emulator: the bundle as it will travel (.gpu/, its
+# binaries and its copy of the fixtures), .gpu/gpu-check.sh end to end at batch 8,
+# with PyTorch on the CPU (TORCH_DEVICE=cpu) where a python3 with torch is found. The
+# verdict is the CUDA tests', and gorgoclip's and PyTorch fp32's figures must be there
+# (bf16 autocast on the CPU fails in old PyTorch; it is only recorded).
+TORCHPY   ?= $(firstword $(foreach p,python3 /usr/bin/python3,$(shell $(p) -c 'import torch' 2>/dev/null && echo $(p))))
+gpu-check-emu: gpu-check-bundle $(EMU)/libcuda.so.1 $(EMU)/libcublas.so.13
+	rm -rf $(EMU)/check && mkdir -p $(EMU)/check
+	$(EMUENV) CUDAEMU_PROTECT=0 BATCH=8 ITERS=1 PYTHON=$(or $(TORCHPY),python3) TORCH_DEVICE=cpu \
+		OUT=$(EMU)/check .gpu/gpu-check.sh
+	python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); g=r["bench"]["gorgoclip"]; \
+		assert r["ok"] and g["batch"] == 8 and g["image_per_s"] > 0 and g["device"].startswith("cuda:0"), r; \
+		assert sys.argv[2] == "" or r["image_vs_pytorch_fp32"] > 0, r["bench"]["pytorch_fp32"]' \
+		$(EMU)/check/gpu-check.json "$(TORCHPY)"
+
 # On a GPU machine with a Go toolchain: the CUDA tests in place.
 test-cuda:
-	$(CUDAENV) $(GO) test -count=1 -tags $(CUDATAGS) -run CUDA ./graph ./layers/clip
+	$(CUDAENV) $(GO) test -count=1 -tags $(CUDATAGS) -run CUDA ./graph ./layers/clip ./experiments/cli
 
 # .gpu/: what the GPU machine needs (no Go there): the CUDA binaries (gzipped: the
 # whole folder stays under 64 MiB), scripts/gpu-check.sh, the PyTorch baseline and the
@@ -106,7 +153,7 @@ test-cuda:
 gpu-check-bundle: cuda
 	rm -rf .gpu
 	mkdir -p .gpu/bin .gpu/shared/fixtures/clip-tiny-a .gpu/shared/clip
-	for f in gorgoclip-cuda cuda-graph.test cuda-clip.test; do gzip -9c bin/$$f > .gpu/bin/$$f.gz; done
+	for f in gorgoclip-cuda cuda-graph.test cuda-clip.test cuda-cli.test; do gzip -9c bin/$$f > .gpu/bin/$$f.gz; done
 	cp scripts/gpu-check.sh scripts/bench_pytorch_gpu.py scripts/bench_pytorch.py .gpu/
 	cp -r $(SHARED)/fixtures/clip-tiny-a/openai $(SHARED)/fixtures/clip-tiny-a/golden .gpu/shared/fixtures/clip-tiny-a/
 	cp $(SHARED)/fixtures/README.md .gpu/shared/fixtures/
