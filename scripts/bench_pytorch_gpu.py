@@ -64,14 +64,15 @@ def exact_fp32():
             print(f"cannot switch TF32 off: {e}", file=sys.stderr)
 
 
-def per_second(batch, iters, warmup, f):
+def per_second(dev, batch, iters, warmup, f):
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     for _ in range(warmup):
         f()
-    torch.cuda.synchronize()
+    sync()
     start = time.perf_counter()
     for _ in range(iters):
         f()
-    torch.cuda.synchronize()
+    sync()
     return batch * iters / (time.perf_counter() - start)
 
 
@@ -82,10 +83,12 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--text-len", type=int, default=11)
     ap.add_argument("--amp", choices=["fp16", "bf16"], default=None)
+    ap.add_argument("--device", default="cuda",
+                    help="cuda (the reference); cpu only tests this script where there is no GPU")
     args = ap.parse_args()
     exact_fp32()
     torch.manual_seed(0)
-    dev = torch.device("cuda")
+    dev = torch.device(args.device)
     vit, vit_name = vit_b_32()
     text = TextTower()
     vit = vit.eval().to(dev)
@@ -97,16 +100,16 @@ def main():
     eot[::2] = args.text_len - 2
     ids_dev, eot_dev = ids.to(dev), eot.to(dev)
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(args.amp)
-    ctx = (lambda: torch.autocast("cuda", dtype=dtype)) if dtype else torch.inference_mode
+    ctx = (lambda: torch.autocast(dev.type, dtype=dtype)) if dtype else torch.inference_mode
     with torch.inference_mode(), ctx():
-        img = per_second(args.batch, args.iters, args.warmup, lambda: vit(pixels.to(dev)).float().cpu())
-        img_dev = per_second(args.batch, args.iters, args.warmup, lambda: vit(pixels_dev))
-        txt = per_second(args.batch, args.iters, args.warmup, lambda: text(ids.to(dev), eot.to(dev)).float().cpu())
-        txt_dev = per_second(args.batch, args.iters, args.warmup, lambda: text(ids_dev, eot_dev))
+        img = per_second(dev, args.batch, args.iters, args.warmup, lambda: vit(pixels.to(dev)).float().cpu())
+        img_dev = per_second(dev, args.batch, args.iters, args.warmup, lambda: vit(pixels_dev))
+        txt = per_second(dev, args.batch, args.iters, args.warmup, lambda: text(ids.to(dev), eot.to(dev)).float().cpu())
+        txt_dev = per_second(dev, args.batch, args.iters, args.warmup, lambda: text(ids_dev, eot_dev))
     print(json.dumps({
         "image_per_s": img, "image_per_s_device_only": img_dev,
         "text_per_s": txt, "text_per_s_device_only": txt_dev,
-        "precision": args.amp or "fp32", "torch": torch.__version__, "gpu": torch.cuda.get_device_name(0),
+        "precision": args.amp or "fp32", "torch": torch.__version__, "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else args.device,
         "vit": vit_name, "batch": args.batch, "iters": args.iters, "text_len": args.text_len,
     }))
 

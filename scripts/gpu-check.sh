@@ -9,14 +9,18 @@
 #      and the copy counter (inputs in, outputs out, weights once).
 #   2. bin/cuda-clip.test -test.run CUDA: the fixture model against its goldens and
 #      ViT-B/32 (random weights) against the CPU path, within 1e-3; per-batch copies.
-#   3. gorgoclip-cuda bench --device cuda --model ViT-B/32 --batch 256 --json.
-#   4. bench_pytorch_gpu.py --batch 256: PyTorch fp32 eager on the same GPU (and bf16
+#   3. bin/cuda-cli.test -test.run CUDA: embed and compare with --device cuda against
+#      the goldens and the CPU's results.
+#   4. gorgoclip-cuda bench --device cuda --model ViT-B/32 --batch 256 --json.
+#   5. bench_pytorch_gpu.py --batch 256: PyTorch fp32 eager on the same GPU (and bf16
 #      autocast, for context).
 # It writes one JSON object to $OUT/gpu-check.json when $OUT is set, else ./gpu-check.json,
 # with the logs beside it, and exits non-zero when a test failed or did not run.
 #
 # Environment: GORGOCLIP_SHARED (default: shared/ beside this script), BIN (default:
-# bin/ beside it), PYTHON (default python3). cuBLAS and NVRTC are found through
+# bin/ beside it), PYTHON (default python3), BATCH and ITERS (default 256 and 5: the
+# benchmark; make gpu-check-emu runs this script on the CPU emulator with 8 and 1),
+# TORCH_DEVICE (default cuda; cpu lets the emulated run check the PyTorch steps too). cuBLAS and NVRTC are found through
 # LD_LIBRARY_PATH, to which this script adds PyTorch's nvidia/*/lib folders and
 # /usr/local/cuda/lib64; GORGOCLIP_CUBLAS / GORGOCLIP_NVRTC name the files outright.
 set -uo pipefail
@@ -27,12 +31,15 @@ out=$(cd "$out" && pwd)
 export GORGOCLIP_SHARED=${GORGOCLIP_SHARED:-$here/shared}
 PYTHON=${PYTHON:-python3}
 bin=${BIN:-$here/bin}
+BATCH=${BATCH:-256}
+ITERS=${ITERS:-5}
+TORCH_DEVICE=${TORCH_DEVICE:-cuda}
 start=$(date +%s)
 
 # Binaries: plain, or gzipped by make gpu-check-bundle.
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-for f in gorgoclip-cuda cuda-graph.test cuda-clip.test; do
+for f in gorgoclip-cuda cuda-graph.test cuda-clip.test cuda-cli.test; do
   if [ -x "$bin/$f" ]; then cp "$bin/$f" "$work/$f"
   elif [ -f "$bin/$f.gz" ]; then gzip -dc "$bin/$f.gz" > "$work/$f"
   else echo "gpu-check: $bin/$f(.gz) missing: run make gpu-check-bundle" >&2; fi
@@ -79,11 +86,12 @@ run() {
   echo "$rc" > "$work/$name.rc"
 }
 
-run graph-tests 55 "$work/cuda-graph.test" -test.run CUDA -test.v -test.count=1 -test.timeout 50s
-run clip-tests 95 "$work/cuda-clip.test" -test.run CUDA -test.v -test.count=1 -test.timeout 90s
-run bench 55 "$work/gorgoclip-cuda" bench --device cuda --model ViT-B/32 --batch 256 --iters 5 --json
-run pytorch-fp32 50 "$PYTHON" "$here/bench_pytorch_gpu.py" --batch 256 --iters 5
-run pytorch-bf16 25 "$PYTHON" "$here/bench_pytorch_gpu.py" --batch 256 --iters 5 --amp bf16
+run graph-tests 40 "$work/cuda-graph.test" -test.run CUDA -test.v -test.count=1 -test.timeout 35s
+run clip-tests 80 "$work/cuda-clip.test" -test.run CUDA -test.v -test.count=1 -test.timeout 75s
+run cli-tests 30 "$work/cuda-cli.test" -test.run CUDA -test.v -test.count=1 -test.timeout 25s
+run bench 55 "$work/gorgoclip-cuda" bench --device cuda --model ViT-B/32 --batch "$BATCH" --iters "$ITERS" --json
+run pytorch-fp32 50 "$PYTHON" "$here/bench_pytorch_gpu.py" --batch "$BATCH" --iters "$ITERS" --device "$TORCH_DEVICE"
+run pytorch-bf16 25 "$PYTHON" "$here/bench_pytorch_gpu.py" --batch "$BATCH" --iters "$ITERS" --device "$TORCH_DEVICE" --amp bf16
 
 OUTDIR=$out WORK=$work ELAPSED=$(( $(date +%s) - start )) LIBDIRS="$LD_LIBRARY_PATH" "$PYTHON" - <<'PY'
 import json, os, re
@@ -123,7 +131,7 @@ def last_json(name):
 r = {
     "gpu": log("smi").strip(),
     "ld_library_path": os.environ.get("LIBDIRS", ""),
-    "tests": {"graph": tests("graph-tests"), "clip": tests("clip-tests")},
+    "tests": {"graph": tests("graph-tests"), "clip": tests("clip-tests"), "cli": tests("cli-tests")},
     "bench": {"gorgoclip": last_json("bench"), "pytorch_fp32": last_json("pytorch-fp32"),
               "pytorch_bf16": last_json("pytorch-bf16")},
     "elapsed_s": int(os.environ.get("ELAPSED", "0")),
@@ -133,7 +141,7 @@ if "image_per_s" in g and "image_per_s" in p:
     r["image_vs_pytorch_fp32"] = g["image_per_s"] / p["image_per_s"]
     r["text_vs_pytorch_fp32"] = g["text_per_s"] / p["text_per_s"]
     r["meets_target"] = r["image_vs_pytorch_fp32"] >= 1.0
-r["ok"] = r["tests"]["graph"]["ok"] and r["tests"]["clip"]["ok"]
+r["ok"] = all(t["ok"] for t in r["tests"].values())
 path = os.path.join(out, "gpu-check.json")
 with open(path, "w") as f:
     json.dump(r, f, indent=1)

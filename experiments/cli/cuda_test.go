@@ -1,0 +1,100 @@
+//go:build gorgoclip_cuda
+
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/gorgoclip/gorgoclip/graph"
+	"github.com/gorgoclip/gorgoclip/internal/testfix"
+	"github.com/gorgoclip/gorgoclip/loaders/npy"
+)
+
+// TestCUDACommands: embed --device cuda matches the goldens within the GPU tolerance,
+// and compare --device cuda reaches the CPU's zero-shot and probe results on a small
+// image folder (the commands' device plumbing, end to end).
+func TestCUDACommands(t *testing.T) {
+	if _, err := graph.OpenDevice("cuda"); err != nil {
+		t.Skipf("no CUDA device: %v", err)
+	}
+	tiny := testfix.Shared(t, "fixtures/clip-tiny-a")
+	tmp := t.TempDir()
+	for _, c := range []struct{ flag, input, golden string }{
+		{"--pixels", "pixels", "image_features"},
+		{"--tokens", "tokens", "text_features"},
+	} {
+		out := filepath.Join(tmp, c.golden+".npy")
+		code, _, stderr := run("", "embed", "--device", "cuda", "--weights", filepath.Join(tiny, "openai"),
+			c.flag, filepath.Join(tiny, "golden", c.input+".npy"), "-o", out)
+		if code != 0 {
+			t.Fatalf("embed %s --device cuda: exit %d: %s", c.flag, code, stderr)
+		}
+		got, err := npy.ReadFloat32(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := npy.ReadFloat32(filepath.Join(tiny, "golden", c.golden+".npy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Data) != len(want.Data) {
+			t.Fatalf("embed %s: %v values, want %v", c.flag, got.Shape, want.Shape)
+		}
+		d := embedMaxDiff(got.Data, want.Data)
+		t.Logf("embed %s --device cuda: %s max |diff| %.3g", c.flag, c.golden, d)
+		if d > 1e-3 {
+			t.Errorf("embed %s --device cuda: %s differs from golden by %g", c.flag, c.golden, d)
+		}
+	}
+
+	ds := biImageFolder(t, 3, 3)
+	// Top-1 and the confusion matrix of each result: the features differ in the last
+	// digits, the predictions must not.
+	type result struct {
+		Metrics   map[string]float64 `json:"metrics"`
+		N         int                `json:"n_test"`
+		Confusion [][]int            `json:"confusion_matrix"`
+	}
+	type accuracy struct {
+		ZeroShot []result `json:"zeroshot"`
+		Probes   []result `json:"linear_probe"`
+	}
+	results := map[string]accuracy{}
+	for _, dev := range []string{"cpu", "cuda"} {
+		code, stderr, out := biCompare(t, ds, "--device", dev)
+		if code != 0 {
+			t.Fatalf("compare --device %s: exit %d:\n%s", dev, code, stderr)
+		}
+		raw, err := os.ReadFile(filepath.Join(out, "results.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a accuracy
+		if err := json.Unmarshal(raw, &a); err != nil {
+			t.Fatal(err)
+		}
+		if len(a.ZeroShot) == 0 || len(a.Probes) == 0 || a.ZeroShot[0].N != 6 {
+			t.Fatalf("compare --device %s: results.json lacks zero-shot or probe results:\n%s", dev, raw)
+		}
+		results[dev] = a
+	}
+	cpu, gpu := results["cpu"], results["cuda"]
+	same := func(what string, c, g []result, key string) {
+		t.Helper()
+		if len(c) != len(g) {
+			t.Fatalf("%s: %d results on the CPU, %d with cuda", what, len(c), len(g))
+		}
+		for i := range c {
+			t.Logf("%s %d: %s cpu %v, cuda %v", what, i, key, c[i].Metrics[key], g[i].Metrics[key])
+			if c[i].Metrics[key] != g[i].Metrics[key] || !reflect.DeepEqual(c[i].Confusion, g[i].Confusion) {
+				t.Errorf("%s %d differs: cpu %+v, cuda %+v", what, i, c[i], g[i])
+			}
+		}
+	}
+	same("zero-shot", cpu.ZeroShot, gpu.ZeroShot, "acc1")
+	same("probe", cpu.Probes, gpu.Probes, "lp_acc1")
+}
