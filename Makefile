@@ -130,16 +130,18 @@ cuda-emu: cuda $(EMU)/libcuda.so.1 $(EMU)/libcublas.so.13
 
 # The GPU check rehearsed on the emulator: the bundle as it will travel (.gpu/, its
 # binaries and its copy of the fixtures), .gpu/gpu-check.sh end to end at batch 8,
-# with PyTorch on the CPU (TORCH_DEVICE=cpu) where a python3 with torch is found. The
+# with PyTorch on the CPU (TORCH_DEVICE=cpu) where a python3 with torch is found, and
+# graph/cudaemu/compute-sanitizer (the emulator's checks) for NVIDIA's. The
 # verdict is the CUDA tests', and gorgoclip's and PyTorch fp32's figures must be there
 # (bf16 autocast on the CPU fails in old PyTorch; it is only recorded).
 TORCHPY   ?= $(firstword $(foreach p,python3 /usr/bin/python3,$(shell $(p) -c 'import torch' 2>/dev/null && echo $(p))))
 gpu-check-emu: gpu-check-bundle $(EMU)/libcuda.so.1 $(EMU)/libcublas.so.13
 	rm -rf $(EMU)/check && mkdir -p $(EMU)/check
 	$(EMUENV) CUDAEMU_PROTECT=0 BATCH=8 ITERS=1 PYTHON=$(or $(TORCHPY),python3) TORCH_DEVICE=cpu \
-		OUT=$(EMU)/check .gpu/gpu-check.sh
+		PATH=$(CURDIR)/graph/cudaemu:$$PATH OUT=$(EMU)/check .gpu/gpu-check.sh
 	python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); g=r["bench"]["gorgoclip"]; \
 		assert r["ok"] and g["batch"] == 8 and g["image_per_s"] > 0 and g["device"].startswith("cuda:0"), r; \
+		assert all(v["clean"] for v in r["sanitizer"].values()), r["sanitizer"]; \
 		assert sys.argv[2] == "" or r["image_vs_pytorch_fp32"] > 0, r["bench"]["pytorch_fp32"]' \
 		$(EMU)/check/gpu-check.json "$(TORCHPY)"
 

@@ -4,15 +4,16 @@
 # Build the bundle where Go is (make gpu-check-bundle writes .gpu/: the gzipped CUDA
 # binaries, this script, the PyTorch baseline and a copy of the fixtures), carry .gpu/
 # to the GPU machine and run .gpu/gpu-check.sh there. Steps, each under its own timeout
-# (at most 280 s in all):
+# (at most 285 s in all):
 #   1. bin/cuda-graph.test -test.run CUDA: every fused op on the GPU against the CPU,
 #      and the copy counter (inputs in, outputs out, weights once).
 #   2. bin/cuda-clip.test -test.run CUDA: the fixture model against its goldens and
 #      ViT-B/32 (random weights) against the CPU path, within 1e-3; per-batch copies.
 #   3. bin/cuda-cli.test -test.run CUDA: embed and compare with --device cuda against
 #      the goldens and the CPU's results.
-#   4. gorgoclip-cuda bench --device cuda --model ViT-B/32 --batch 256 --json.
-#   5. bench_pytorch_gpu.py --batch 256: PyTorch fp32 eager on the same GPU (and bf16
+#   4. compute-sanitizer memcheck and racecheck over the graph tests, when installed.
+#   5. gorgoclip-cuda bench --device cuda --model ViT-B/32 --batch 256 --json.
+#   6. bench_pytorch_gpu.py --batch 256: PyTorch fp32 eager on the same GPU (and bf16
 #      autocast, for context).
 # It writes one JSON object to $OUT/gpu-check.json when $OUT is set, else ./gpu-check.json,
 # with the logs beside it, and exits non-zero when a test failed or did not run.
@@ -86,12 +87,20 @@ run() {
   echo "$rc" > "$work/$name.rc"
 }
 
-run graph-tests 40 "$work/cuda-graph.test" -test.run CUDA -test.v -test.count=1 -test.timeout 35s
-run clip-tests 80 "$work/cuda-clip.test" -test.run CUDA -test.v -test.count=1 -test.timeout 75s
-run cli-tests 30 "$work/cuda-cli.test" -test.run CUDA -test.v -test.count=1 -test.timeout 25s
-run bench 55 "$work/gorgoclip-cuda" bench --device cuda --model ViT-B/32 --batch "$BATCH" --iters "$ITERS" --json
-run pytorch-fp32 50 "$PYTHON" "$here/bench_pytorch_gpu.py" --batch "$BATCH" --iters "$ITERS" --device "$TORCH_DEVICE"
-run pytorch-bf16 25 "$PYTHON" "$here/bench_pytorch_gpu.py" --batch "$BATCH" --iters "$ITERS" --device "$TORCH_DEVICE" --amp bf16
+run graph-tests 30 "$work/cuda-graph.test" -test.run CUDA -test.v -test.count=1 -test.timeout 25s
+run clip-tests 70 "$work/cuda-clip.test" -test.run CUDA -test.v -test.count=1 -test.timeout 65s
+run cli-tests 25 "$work/cuda-cli.test" -test.run CUDA -test.v -test.count=1 -test.timeout 20s
+# NVIDIA's compute-sanitizer, where the machine has it, over every kernel on small
+# inputs: out-of-bounds and misaligned accesses (memcheck), shared-memory hazards such
+# as a missing __syncthreads (racecheck).
+san=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
+if [ -n "$san" ]; then
+  run memcheck 30 "$san" --tool memcheck --error-exitcode 3 "$work/cuda-graph.test" -test.run 'CUDAOps|CUDAPatchEmbed' -test.count=1
+  run racecheck 20 "$san" --tool racecheck --error-exitcode 3 "$work/cuda-graph.test" -test.run CUDAOps -test.count=1
+fi
+run bench 45 "$work/gorgoclip-cuda" bench --device cuda --model ViT-B/32 --batch "$BATCH" --iters "$ITERS" --json
+run pytorch-fp32 45 "$PYTHON" "$here/bench_pytorch_gpu.py" --batch "$BATCH" --iters "$ITERS" --device "$TORCH_DEVICE"
+run pytorch-bf16 20 "$PYTHON" "$here/bench_pytorch_gpu.py" --batch "$BATCH" --iters "$ITERS" --device "$TORCH_DEVICE" --amp bf16
 
 OUTDIR=$out WORK=$work ELAPSED=$(( $(date +%s) - start )) LIBDIRS="$LD_LIBRARY_PATH" "$PYTHON" - <<'PY'
 import json, os, re
@@ -118,6 +127,14 @@ def tests(name):
     res["log_tail"] = text[-4000:]
     return res
 
+def sanitizer(tool):
+    if rc(tool) is None:
+        return "not run: no compute-sanitizer"
+    text = log(tool)
+    m = re.search(r"ERROR SUMMARY: (\d+) error", text)
+    return {"exit": rc(tool), "errors": int(m.group(1)) if m else None,
+            "clean": rc(tool) == 0 and m is not None and m.group(1) == "0", "log_tail": text[-3000:]}
+
 def last_json(name):
     for line in reversed(log(name).splitlines()):
         line = line.strip()
@@ -134,6 +151,7 @@ r = {
     "tests": {"graph": tests("graph-tests"), "clip": tests("clip-tests"), "cli": tests("cli-tests")},
     "bench": {"gorgoclip": last_json("bench"), "pytorch_fp32": last_json("pytorch-fp32"),
               "pytorch_bf16": last_json("pytorch-bf16")},
+    "sanitizer": {tool: sanitizer(tool) for tool in ("memcheck", "racecheck")},
     "elapsed_s": int(os.environ.get("ELAPSED", "0")),
 }
 g, p = r["bench"]["gorgoclip"], r["bench"]["pytorch_fp32"]
@@ -146,6 +164,7 @@ path = os.path.join(out, "gpu-check.json")
 with open(path, "w") as f:
     json.dump(r, f, indent=1)
 summary = {k: r.get(k) for k in ("ok", "image_vs_pytorch_fp32", "text_vs_pytorch_fp32", "elapsed_s")}
+summary["sanitizer_clean"] = {k: v["clean"] if isinstance(v, dict) else v for k, v in r["sanitizer"].items()}
 summary["gorgoclip_image_per_s"] = g.get("image_per_s")
 summary["pytorch_fp32_image_per_s"] = p.get("image_per_s")
 print(path, json.dumps(summary))
