@@ -15,8 +15,8 @@ import (
 )
 
 // TestCUDACommands: embed --device cuda matches the goldens within the GPU tolerance,
-// and compare --device cuda reaches the CPU's zero-shot and probe results on a small
-// image folder (the commands' device plumbing, end to end).
+// and zeroshot and compare --device cuda reach the CPU's zero-shot and probe results
+// on a small image folder (the commands' device plumbing, end to end).
 func TestCUDACommands(t *testing.T) {
 	if _, err := graph.OpenDevice("cuda"); err != nil {
 		t.Skipf("no CUDA device: %v", err)
@@ -64,7 +64,19 @@ func TestCUDACommands(t *testing.T) {
 		Probes   []result `json:"linear_probe"`
 	}
 	results := map[string]accuracy{}
+	zeroshot := map[string][]result{}
 	for _, dev := range []string{"cpu", "cuda"} {
+		code, stdout, stderr := run("", "zeroshot", "--device", dev, "--weights", filepath.Join(tiny, "openai"),
+			"--vocab", testfix.Shared(t, "clip/bpe_simple_vocab_16e6.txt.gz"), "--dataset", "imagefolder:"+ds)
+		if code != 0 {
+			t.Fatalf("zeroshot --device %s: exit %d:\n%s", dev, code, stderr)
+		}
+		var rs []result
+		if err := json.Unmarshal([]byte(stdout), &rs); err != nil || len(rs) == 0 || rs[0].N != 6 {
+			t.Fatalf("zeroshot --device %s: %v, results:\n%s", dev, err, stdout)
+		}
+		zeroshot[dev] = rs
+
 		code, stderr, out := biCompare(t, ds, "--device", dev)
 		if code != 0 {
 			t.Fatalf("compare --device %s: exit %d:\n%s", dev, code, stderr)
@@ -95,6 +107,7 @@ func TestCUDACommands(t *testing.T) {
 			}
 		}
 	}
-	same("zero-shot", cpu.ZeroShot, gpu.ZeroShot, "acc1")
-	same("probe", cpu.Probes, gpu.Probes, "lp_acc1")
+	same("zeroshot command", zeroshot["cpu"], zeroshot["cuda"], "acc1")
+	same("compare zero-shot", cpu.ZeroShot, gpu.ZeroShot, "acc1")
+	same("compare probe", cpu.Probes, gpu.Probes, "lp_acc1")
 }
