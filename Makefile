@@ -173,3 +173,4 @@ gpu-check-bundle: cuda
 	cp $(SHARED)/fixtures/README.md .gpu/shared/fixtures/
 	cp $(SHARED)/clip/bpe_simple_vocab_16e6.txt.gz .gpu/shared/clip/
 	@du -sh .gpu
+	@test $$(du -sm .gpu | cut -f1) -lt 60 || { echo "gpu-check-bundle: .gpu/ is over 60 MiB; a device run carries at most 64 MiB with the tree"; exit 1; }
