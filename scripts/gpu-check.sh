@@ -158,8 +158,12 @@ g, p = r["bench"]["gorgoclip"], r["bench"]["pytorch_fp32"]
 if "image_per_s" in g and "image_per_s" in p:
     r["image_vs_pytorch_fp32"] = g["image_per_s"] / p["image_per_s"]
     r["text_vs_pytorch_fp32"] = g["text_per_s"] / p["text_per_s"]
-    # Issue #7's targets: image and text throughput at least PyTorch fp32 eager's.
-    r["meets_target"] = {"image": r["image_vs_pytorch_fp32"] >= 1.0, "text": r["text_vs_pytorch_fp32"] >= 1.0}
+    # Issue #7's targets: image and text throughput at least PyTorch fp32 eager's. On the
+    # CPU emulator (make gpu-check-emu) the speeds say nothing about a GPU.
+    if "cudaemu" in g.get("device", ""):
+        r["meets_target"] = "not judged: gorgoclip ran on the CPU emulator"
+    else:
+        r["meets_target"] = {"image": r["image_vs_pytorch_fp32"] >= 1.0, "text": r["text_vs_pytorch_fp32"] >= 1.0}
 r["ok"] = all(t["ok"] for t in r["tests"].values())
 path = os.path.join(out, "gpu-check.json")
 with open(path, "w") as f:
