@@ -155,11 +155,11 @@ func (m *Machine) bind(inputs map[string][]float32) (err error) {
 		if len(data) != node.Shape().TotalSize() {
 			return fmt.Errorf("graph: input %q has %d values, want %v", name, len(data), node.Shape())
 		}
-		t := tensor.New(tensor.WithShape(node.Shape().Clone()...), tensor.WithBacking(data))
-		if m.dev != nil {
-			if t, err = m.deviceInput(name, data); err != nil {
-				return err
-			}
+		var t *tensor.Dense
+		if m.dev == nil {
+			t = tensor.New(tensor.WithShape(node.Shape().Clone()...), tensor.WithBacking(data))
+		} else if t, err = m.deviceInput(name, data); err != nil {
+			return err
 		}
 		if err := G.Let(node, t); err != nil {
 			return fmt.Errorf("graph: input %q: %w", name, err)
