@@ -109,17 +109,23 @@ cuda-vet:
 # ViT-B/32 ones run in gpu-check-emu, without the host-access check, whose cost grows
 # with device memory (graph/cudaemu/driver.cc).
 EMU       := bin/cudaemu
-EMUSRC    := $(wildcard graph/cudaemu/*.cc graph/cudaemu/*.h) graph/kernels_cuda.cu
 NVRTC     ?= $(firstword $(wildcard /usr/lib/x86_64-linux-gnu/libnvrtc.so.11.2 /usr/lib/*/libnvrtc.so.1[0-9]* /usr/local/cuda/lib64/libnvrtc.so))
 EMUENV    := LD_LIBRARY_PATH=$(CURDIR)/$(EMU) GORGOCLIP_CUBLAS=$(CURDIR)/$(EMU)/libcublas.so.13 GORGOCLIP_NVRTC=$(NVRTC) OPENBLAS_NUM_THREADS=1
 EMUCXX    := g++ -std=c++17 -O2 -fPIC -Wall -Werror
 # The binaries whose driver calls the stubs cover (all link the whole of gorgonia.org/cu).
 EMUBINS   ?= bin/cuda-graph.test bin/cuda-clip.test bin/cuda-cli.test bin/gorgoclip-cuda
 
-$(EMU)/libcuda.so.1: $(EMUSRC) graph/cudaemu/stubs.sh $(EMUBINS)
+$(EMU)/driver.o: graph/cudaemu/driver.cc graph/cudaemu/emu.h
 	mkdir -p $(EMU)
-	$(EMUCXX) -c graph/cudaemu/driver.cc -o $(EMU)/driver.o
-	$(EMUCXX) -c graph/cudaemu/simt.cc -o $(EMU)/simt.o
+	$(EMUCXX) -c $< -o $@
+
+$(EMU)/simt.o: graph/cudaemu/simt.cc graph/cudaemu/simt.h graph/cudaemu/emu.h graph/kernels_cuda.cu
+	mkdir -p $(EMU)
+	$(EMUCXX) -c $< -o $@
+
+# Only the stubs depend on the binaries (the driver calls they link), so a rebuilt
+# binary costs a relink, not a recompile of the emulator.
+$(EMU)/libcuda.so.1: $(EMU)/driver.o $(EMU)/simt.o graph/cudaemu/stubs.sh $(EMUBINS)
 	graph/cudaemu/stubs.sh $(EMU)/driver.o $(EMUBINS) > $(EMU)/stubs.c
 	gcc -O2 -fPIC -c $(EMU)/stubs.c -o $(EMU)/stubs.o
 	g++ -shared -o $@ -Wl,-soname,libcuda.so.1 -Wl,-Bsymbolic -Wl,--no-undefined $(EMU)/driver.o $(EMU)/simt.o $(EMU)/stubs.o
