@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gorgoclip/gorgoclip/experiments/results"
 	"github.com/gorgoclip/gorgoclip/layers/clip"
 	"github.com/gorgoclip/gorgoclip/loaders/datasets"
+	"github.com/gorgoclip/gorgoclip/loaders/results"
 	"github.com/gorgoclip/gorgoclip/loaders/tokenizer"
 	"github.com/gorgoclip/gorgoclip/plots"
 	"github.com/gorgoclip/gorgoclip/probes"

@@ -8,10 +8,10 @@ import (
 	"os"
 	"strings"
 
-	"github.com/gorgoclip/gorgoclip/experiments/results"
 	"github.com/gorgoclip/gorgoclip/layers/clip"
 	"github.com/gorgoclip/gorgoclip/loaders/download"
 	"github.com/gorgoclip/gorgoclip/loaders/prompts"
+	"github.com/gorgoclip/gorgoclip/loaders/results"
 	"github.com/gorgoclip/gorgoclip/loaders/tokenizer"
 	"github.com/gorgoclip/gorgoclip/probes"
 )

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gorgoclip/gorgoclip/experiments/results"
+	"github.com/gorgoclip/gorgoclip/loaders/results"
 )
 
 var imagenette = []string{"tench", "English springer", "cassette player", "chain saw", "church",

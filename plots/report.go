@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/gorgoclip/gorgoclip/experiments/results"
 	"github.com/gorgoclip/gorgoclip/internal/atomicfile"
+	"github.com/gorgoclip/gorgoclip/loaders/results"
 )
 
 // File names (without extension) of the figures Report writes. Confusion matrices

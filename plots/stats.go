@@ -4,7 +4,7 @@ import (
 	"math"
 	"sort"
 
-	"github.com/gorgoclip/gorgoclip/experiments/results"
+	"github.com/gorgoclip/gorgoclip/loaders/results"
 )
 
 // Metric names of linear-probe results (CLIP_benchmark's, with the lp_ prefix).

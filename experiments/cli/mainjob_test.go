@@ -20,8 +20,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gorgoclip/gorgoclip/experiments/results"
 	"github.com/gorgoclip/gorgoclip/internal/testfix"
+	"github.com/gorgoclip/gorgoclip/loaders/results"
 )
 
 // TestMainJob runs scripts/experiment.sh — what make experiment runs — against a local

@@ -7,8 +7,8 @@ import (
 	"runtime"
 	"slices"
 
-	"github.com/gorgoclip/gorgoclip/experiments/results"
 	"github.com/gorgoclip/gorgoclip/loaders/npy"
+	"github.com/gorgoclip/gorgoclip/loaders/results"
 	"github.com/gorgoclip/gorgoclip/probes"
 )
 

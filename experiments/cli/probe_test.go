@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gorgoclip/gorgoclip/experiments/results"
 	"github.com/gorgoclip/gorgoclip/loaders/npy"
+	"github.com/gorgoclip/gorgoclip/loaders/results"
 )
 
 // probeFiles writes three separable classes of 2-D features: n per class for

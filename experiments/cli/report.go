@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/gorgoclip/gorgoclip/experiments/results"
+	"github.com/gorgoclip/gorgoclip/loaders/results"
 	"github.com/gorgoclip/gorgoclip/plots"
 )
 

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gorgoclip/gorgoclip/experiments/results"
+	"github.com/gorgoclip/gorgoclip/loaders/results"
 )
 
 // writeComparison saves a small 3-class comparison (k = 1, 2 and full data, two

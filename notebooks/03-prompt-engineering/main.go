@@ -19,10 +19,10 @@ import (
 	"sort"
 
 	"github.com/gorgoclip/gorgoclip/experiments"
-	"github.com/gorgoclip/gorgoclip/experiments/results"
 	"github.com/gorgoclip/gorgoclip/layers/clip"
 	"github.com/gorgoclip/gorgoclip/loaders/datasets"
 	"github.com/gorgoclip/gorgoclip/loaders/prompts"
+	"github.com/gorgoclip/gorgoclip/loaders/results"
 	"github.com/gorgoclip/gorgoclip/loaders/tokenizer"
 	"github.com/gorgoclip/gorgoclip/notebooks/internal/fixture"
 	"github.com/gorgoclip/gorgoclip/notebooks/internal/page"

@@ -22,12 +22,12 @@ import (
 	G "gorgonia.org/gorgonia"
 
 	"github.com/gorgoclip/gorgoclip/experiments"
-	"github.com/gorgoclip/gorgoclip/experiments/results"
 	"github.com/gorgoclip/gorgoclip/graph"
 	"github.com/gorgoclip/gorgoclip/layers"
 	"github.com/gorgoclip/gorgoclip/layers/clip"
 	"github.com/gorgoclip/gorgoclip/loaders/datasets"
 	"github.com/gorgoclip/gorgoclip/loaders/images"
+	"github.com/gorgoclip/gorgoclip/loaders/results"
 	"github.com/gorgoclip/gorgoclip/loaders/tokenizer"
 	"github.com/gorgoclip/gorgoclip/notebooks/internal/fixture"
 	"github.com/gorgoclip/gorgoclip/notebooks/internal/page"
