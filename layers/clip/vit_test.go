@@ -39,8 +39,8 @@ func testPixels(n, r int) []float32 {
 
 func TestRandomCheckpointDeterministic(t *testing.T) {
 	cfg := layers.Config{EmbedDim: 8, QuickGELU: true, LayerNormEps: 1e-5,
-		Vision: layers.VisionConfig{ImageResolution: 8, PatchSize: 4, Width: 16, Layers: 1, Heads: 2},
-		Text:   layers.TextConfig{ContextLength: 5, VocabSize: 10, Width: 16, Layers: 1, Heads: 2}}
+		Vision: layers.VisionConfig{Kind: "vit", ImageResolution: 8, PatchSize: 4, Width: 16, Layers: 1, Heads: 2},
+		Text:   layers.TextConfig{Kind: "transformer", ContextLength: 5, VocabSize: 10, Width: 16, Layers: 1, Heads: 2}}
 	a, err := RandomCheckpoint(cfg, 7)
 	if err != nil {
 		t.Fatal(err)

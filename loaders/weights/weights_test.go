@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -21,8 +22,18 @@ import (
 
 // tinyConfig is clip-tiny-a's architecture (fixtures/README.md).
 var tinyConfig = layers.Config{EmbedDim: 32, QuickGELU: true, LayerNormEps: 1e-5,
-	Vision: layers.VisionConfig{ImageResolution: 64, PatchSize: 16, Width: 128, Layers: 2, Heads: 2},
-	Text:   layers.TextConfig{ContextLength: 77, VocabSize: 49408, Width: 64, Layers: 2, Heads: 4}}
+	Vision: layers.VisionConfig{Kind: "vit", ImageResolution: 64, PatchSize: 16, Width: 128, Layers: 2, Heads: 2},
+	Text:   layers.TextConfig{Kind: "transformer", ContextLength: 77, VocabSize: 49408, Width: 64, Layers: 2, Heads: 4}}
+
+// expectedCount is the number of weights tinyConfig declares.
+func expectedCount(t testing.TB) int {
+	t.Helper()
+	shapes, err := ExpectedShapes(tinyConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(shapes)
+}
 
 func fixture(t testing.TB, name string) string {
 	t.Helper()
@@ -62,8 +73,8 @@ func loadOpenAI(t *testing.T) *Checkpoint {
 
 func TestLoadLayouts(t *testing.T) {
 	ref := loadOpenAI(t)
-	if len(ref.Tensors) != len(ExpectedShapes(tinyConfig)) {
-		t.Fatalf("openai fixture: %d tensors want %d", len(ref.Tensors), len(ExpectedShapes(tinyConfig)))
+	if n := expectedCount(t); len(ref.Tensors) != n {
+		t.Fatalf("openai fixture: %d tensors want %d", len(ref.Tensors), n)
 	}
 	for i, test := range []struct {
 		dir, format string
@@ -80,7 +91,7 @@ func TestLoadLayouts(t *testing.T) {
 		if ck.Format != test.format {
 			t.Errorf("test %d: got format %q want %q", i, ck.Format, test.format)
 		}
-		if ck.Config != tinyConfig {
+		if !reflect.DeepEqual(ck.Config, tinyConfig) {
 			t.Errorf("test %d: got config %+v want %+v", i, ck.Config, tinyConfig)
 		}
 		if err := sameTensors(ck.Tensors, ref.Tensors); err != nil {
@@ -120,7 +131,7 @@ func TestInferConfigFromShapes(t *testing.T) {
 	}
 	want := tinyConfig
 	want.Text.Heads = 1 // build_model's width/64; the fixture's real 4 needs its config.json
-	if ck.Config != want || ck.Format != FormatOpenAINpy {
+	if !reflect.DeepEqual(ck.Config, want) || ck.Format != FormatOpenAINpy {
 		t.Fatalf("got %+v (%s) want %+v", ck.Config, ck.Format, want)
 	}
 }
@@ -153,8 +164,13 @@ func TestInferConfigErrors(t *testing.T) {
 }
 
 func TestConfigDialects(t *testing.T) {
-	vitb32 := layers.Presets["ViT-B/32"]
+	vitb32, err := layers.Preset("ViT-B/32")
+	if err != nil {
+		t.Fatal(err)
+	}
 	vitb32.Name = ""
+	wideMLP := vitb32
+	wideMLP.Vision.MLPRatio = 1000.0 / 768
 	gelu := tinyConfig
 	gelu.QuickGELU = false
 	project, err := json.Marshal(tinyConfig)
@@ -181,7 +197,8 @@ func TestConfigDialects(t *testing.T) {
 			"vision_config_dict": {"hidden_size": 128, "intermediate_size": 512, "num_hidden_layers": 2, "num_attention_heads": 2,
 				"image_size": 64, "patch_size": 16}}`, kind: configHF, want: tinyConfig},
 		{json: `{"text_config": {"hidden_act": "gelu_new"}, "vision_config": {"hidden_act": "gelu_new"}}`, kind: configHF, wantErr: `hidden_act "gelu_new"`},
-		{json: `{"vision_config": {"intermediate_size": 1000}}`, kind: configHF, wantErr: "vision intermediate_size 1000"},
+		{json: `{"vision_config": {"intermediate_size": 1000}}`, kind: configHF, want: wideMLP},
+		{json: `{"vision_config": {"intermediate_size": 0}}`, kind: configHF, wantErr: "vision intermediate_size 0"},
 		{json: `{"vision_config": {"hidden_size": 100, "intermediate_size": 400}}`, kind: configHF, wantErr: "not divisible by heads"},
 		{json: `{"vision_config": {"layer_norm_eps": 1e-6}}`, kind: configHF, wantErr: "layer_norm_eps"},
 		// OpenAI build_model arguments; heads default to width/64 when absent.
@@ -207,7 +224,7 @@ func TestConfigDialects(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || got != test.want {
+		if err != nil || !reflect.DeepEqual(got, test.want) {
 			t.Errorf("test %d: got %+v (%v) want %+v", i, got, err, test.want)
 		}
 	}
@@ -235,8 +252,12 @@ func TestExpectedShapesParameterCounts(t *testing.T) {
 		if err := c.Validate(); err != nil {
 			t.Errorf("test %d: %v", i, err)
 		}
+		shapes, err := ExpectedShapes(c)
+		if err != nil {
+			t.Fatal(err)
+		}
 		got := 0
-		for _, s := range ExpectedShapes(c) {
+		for _, s := range shapes {
 			got += elems(s)
 		}
 		if got != test.want {
@@ -250,14 +271,35 @@ func TestExpectedHFShapesMatchFixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := ExpectedHFShapes(tinyConfig)
+	want, err := ExpectedHFShapes(tinyConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := compare(want, hf, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Each block's in_proj weight and bias become three HF tensors each.
-	b32 := layers.Presets["ViT-B/32"]
-	if got, want := len(ExpectedHFShapes(b32)), len(ExpectedShapes(b32))+4*24; got != want {
+	b32, err := layers.Preset("ViT-B/32")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hfShapes, err := ExpectedHFShapes(b32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oaShapes, err := ExpectedShapes(b32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(hfShapes), len(oaShapes)+4*24; got != want {
 		t.Fatalf("ViT-B/32: got %d HF names want %d", got, want)
+	}
+	rn50, err := layers.Preset("RN50")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ExpectedHFShapes(rn50); err == nil || !strings.Contains(err.Error(), "resnet") {
+		t.Errorf("RN50: got %v want an error naming the tower kind", err)
 	}
 }
 
@@ -594,7 +636,7 @@ func TestSaveRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ck.Format != FormatGorgoclip || ck.Config != ref.Config {
+	if ck.Format != FormatGorgoclip || !reflect.DeepEqual(ck.Config, ref.Config) {
 		t.Fatalf("got %s %+v want %s %+v", ck.Format, ck.Config, FormatGorgoclip, ref.Config)
 	}
 	if err := sameTensors(ck.Tensors, ref.Tensors); err != nil {

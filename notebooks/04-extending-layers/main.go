@@ -193,7 +193,7 @@ rows: CLIP takes the class token; the variant averages the patch tokens.`)
 token and running the head must give EncodeImages' features exactly, bit for bit.`)
 	p.Code(page.Region(source, "check"))
 	// region check
-	h, err := newHead(m.Visual, n)
+	h, err := newHead(m.Visual.(*layers.VisionTransformer), n)
 	if err != nil {
 		return err
 	}
@@ -237,7 +237,7 @@ that the variant plugs into the same evaluation.`)
 	if err != nil {
 		return err
 	}
-	hAll, err := newHead(m.Visual, ds.Len())
+	hAll, err := newHead(m.Visual.(*layers.VisionTransformer), ds.Len())
 	if err != nil {
 		return err
 	}
@@ -308,7 +308,7 @@ and runs.`)
 	elapsed := time.Since(start)
 	p.Printf("%s: %d tokens per image (was %d), encoder [%d, %d, %d], features [%d, %d]",
 		small.Name, small.Vision.Tokens(), T, n, small.Vision.Tokens(), D, n, small.EmbedDim)
-	h2, err := newHead(m2.Visual, n)
+	h2, err := newHead(m2.Visual.(*layers.VisionTransformer), n)
 	if err != nil {
 		return err
 	}
