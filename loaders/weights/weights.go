@@ -55,9 +55,13 @@ const (
 	// FormatGorgoclip is the project's own layout, written by Save: OpenAI-named
 	// float32 .npy files and config.json holding a layers.Config.
 	FormatGorgoclip = "gorgoclip"
+	// FormatOpenCLIP is open_clip's hub layout: open_clip_config.json and
+	// open_clip_model.safetensors (or open_clip_pytorch_model.bin) under OpenAI's keys.
+	FormatOpenCLIP = "open_clip"
 )
 
-// Load reads the checkpoint in dir, whichever layout it has: Hugging Face
+// Load reads the checkpoint in dir, whichever layout it has: open_clip's
+// (open_clip_config.json, refusing every option it does not implement by name), Hugging Face
 // (model.safetensors, model.safetensors.index.json or pytorch_model.bin, tried in that
 // order, with config.json), else a directory of OpenAI-named .npy files with an
 // OpenAI-style or gorgoclip config.json, or with none, in which case the config is
@@ -71,6 +75,9 @@ func Load(dir string) (*Checkpoint, error) {
 	}
 	if !st.IsDir() {
 		return nil, fmt.Errorf("loaders: weights: %s is not a directory", dir)
+	}
+	if isFile(filepath.Join(dir, openCLIPConfigFile)) {
+		return loadOpenCLIP(dir)
 	}
 	kind, cfgBytes, err := readConfigFile(dir)
 	if err != nil {
