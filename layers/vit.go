@@ -102,3 +102,15 @@ func (m *VisionTransformer) Forward(b *graph.Builder, pixels *G.Node, batch int)
 	out.Features, err = project(b, "visual.proj", m.Proj, out.Pooled) // [B, E]
 	return out, err
 }
+
+// FLOPs is the image tower's cost per image, counting a multiply-add as 2: the patch
+// embedding, per block 24*T*D^2 for the four projections (with OpenAI's MLP ratio 4)
+// plus 4*T^2*D for attention, and the projection (8.82 GFLOP for ViT-B/32).
+func (m *VisionTransformer) FLOPs() float64 {
+	v := m.Config
+	t, d, g := float64(v.Tokens()), float64(v.Width), float64(v.Grid())
+	f := float64(mlpWidth(v.Width, v.MLPRatio))
+	patch := 2 * g * g * 3 * float64(v.PatchSize*v.PatchSize) * d
+	block := 8*t*d*d + 4*t*d*f + 4*t*t*d
+	return patch + float64(v.Layers)*block + 2*d*float64(m.Proj.Shape()[1])
+}
