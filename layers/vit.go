@@ -7,13 +7,14 @@ import (
 )
 
 func init() {
-	RegisterVision("vit", VisionKind{Validate: validateViT, New: func(c Config, w *Weights) (VisionTower, error) {
+	RegisterVision("vit", VisionKind{Validate: ValidateViT, New: func(c Config, w *Weights) (VisionTower, error) {
 		return NewVisionTransformer(c, w)
 	}})
 }
 
-// validateViT checks a "vit" tower's fields.
-func validateViT(v VisionConfig) error {
+// ValidateViT checks the fields of a "vit" tower (a kind built from
+// NewVisionTransformer can reuse it), naming each bad one.
+func ValidateViT(v VisionConfig) error {
 	var p problems
 	p.positive("vision image_resolution", v.ImageResolution, maxResolution)
 	p.positive("vision patch_size", v.PatchSize, maxResolution)
