@@ -788,3 +788,95 @@ func FuzzSafetensors(f *testing.F) {
 		}
 	})
 }
+
+// TestHostileConfigs checks that absurd or inconsistent configs are refused by name
+// before any key list, tensor or graph is built: a layer count of a billion must not
+// make ExpectedShapes list billions of keys, and explicit zero heads must not be
+// replaced by width/64.
+func TestHostileConfigs(t *testing.T) {
+	for i, test := range []struct {
+		json, want string
+	}{
+		{`{"embed_dim": 32, "image_resolution": 64, "vision_layers": 1000000000, "vision_width": 128, "vision_patch_size": 16,
+			"context_length": 77, "vocab_size": 49408, "transformer_width": 64, "transformer_heads": 4, "transformer_layers": 2}`,
+			"vision layers 1000000000 must be in [1, 256]"},
+		{`{"embed_dim": 32, "image_resolution": 64, "vision_layers": 2, "vision_width": 128, "vision_patch_size": 16,
+			"context_length": 77, "vocab_size": 49408, "transformer_width": 64, "transformer_heads": 0, "transformer_layers": 2}`,
+			"text heads 0 must be in [1, width 64]"},
+		{`{"model_type": "clip", "text_config": {"num_hidden_layers": 1000000000}}`, "text layers 1000000000 must be in [1, 256]"},
+		{`{"model_type": "clip", "vision_config": {"hidden_size": 1073741824}}`, "vision width 1073741824 must be in [1, 16384]"},
+		{`{"embed_dim": 32, "image_resolution": 64, "vision_layers": [1, 1, 1000000000, 1], "vision_width": 16,
+			"context_length": 77, "vocab_size": 49408, "transformer_width": 64, "transformer_heads": 4, "transformer_layers": 2}`,
+			"vision stage_blocks[2] 1000000000 must be in [1, 256]"},
+		{`{"embed_dim": 32, "image_resolution": 64, "vision_layers": 2, "vision_width": 128, "vision_patch_size": 16, "vision_mlp": 3,
+			"context_length": 77, "vocab_size": 49408, "transformer_width": 64, "transformer_heads": 4, "transformer_layers": 2}`,
+			`unknown field "vision_mlp"`},
+		{`{"embed_dim": 32, "vision": {"kind": "vit", "image_resolution": 64, "patch_size": 16, "width": 128, "layers": 2, "heads": 2,
+			"stage_blocks": [1, 1, 1, 1]}, "text": {"context_length": 77, "vocab_size": 49408, "width": 64, "layers": 2, "heads": 4},
+			"layer_norm_eps": 1e-5}`, `vision stage_blocks is not a field of a "vit" tower`},
+		{`{"embed_dim": 32, "vision": {"kind": "swin", "image_resolution": 64, "width": 128}, "text": {"context_length": 77,
+			"vocab_size": 49408, "width": 64, "layers": 2, "heads": 4}, "layer_norm_eps": 1e-5}`, `vision kind "swin" is not a registered tower kind`},
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(test.json), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(linkDirInto(t, fixture(t, "openai"), dir))
+		if err == nil || !strings.Contains(err.Error(), test.want) || !strings.Contains(err.Error(), "config.json") {
+			t.Errorf("test %d: got %v want an error naming config.json and containing %q", i, err, test.want)
+		}
+	}
+}
+
+// linkDirInto links the .npy files of src into dir (which holds its own config.json).
+func linkDirInto(t *testing.T, src, dir string) string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(src, "*.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if err := os.Symlink(f, filepath.Join(dir, filepath.Base(f))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestOpenCLIPConfigRefusals checks that open_clip options gorgoclip does not
+// implement are refused by name, never ignored, and that the ones it does are read.
+func TestOpenCLIPConfigRefusals(t *testing.T) {
+	base := `"embed_dim": 32, "vision_cfg": {"image_size": 64, "layers": 2, "width": 128, "patch_size": 16%s},
+		"text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 4, "layers": 2%s}`
+	cfg := func(vision, text, top string) string {
+		return `{"model_cfg": {` + fmt.Sprintf(base, vision, text) + top + `}, "preprocess_cfg": {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}}`
+	}
+	for i, test := range []struct {
+		json, want string
+	}{
+		{cfg(`, "attentional_pool": true`, "", ""), "model_cfg.vision_cfg.attentional_pool = true is not supported"},
+		{cfg(`, "timm_model_name": "vit_base_patch16_224"`, "", ""), "model_cfg.vision_cfg.timm_model_name"},
+		{cfg("", `, "no_causal_mask": true`, ""), "model_cfg.text_cfg.no_causal_mask = true"},
+		{cfg("", `, "pool_type": "eos"`, ""), `model_cfg.text_cfg.pool_type = "eos"`},
+		{cfg("", `, "proj_bias": true`, ""), "model_cfg.text_cfg.proj_bias = true"},
+		{cfg("", `, "hf_model_name": "xlm-roberta-base"`, ""), "model_cfg.text_cfg.hf_model_name"},
+		{cfg(`, "pool_type": "avg"`, "", ""), `model_cfg.vision_cfg.pool_type = "avg"`},
+		{cfg("", "", `, "multimodal_cfg": {"layers": 12}`), "model_cfg.multimodal_cfg"},
+		{cfg(`, "frobnicate": 1`, "", ""), "model_cfg.vision_cfg.frobnicate is not an option"},
+		{cfg(`, "head_width": 48`, "", ""), "width 128 is not a multiple of head_width 48"},
+	} {
+		_, _, err := parseOpenCLIPConfig([]byte(test.json))
+		if err == nil || !strings.Contains(err.Error(), test.want) {
+			t.Errorf("test %d: got %v want an error containing %q", i, err, test.want)
+		}
+	}
+	c, _, err := parseOpenCLIPConfig([]byte(cfg(`, "head_width": 32, "mlp_ratio": 4.9231, "ls_init_value": 0.1, "pool_type": "tok"`,
+		`, "mlp_ratio": 3.0, "pool_type": "argmax"`, `, "quick_gelu": false, "custom_text": true`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Vision.Heads != 4 || c.Vision.MLPRatio != 4.9231 || c.Vision.LayerScaleInit != 0.1 || c.Text.MLPRatio != 3 ||
+		c.QuickGELU || c.Preprocess.Mean != [3]float64{0.5, 0.5, 0.5} {
+		t.Errorf("read %+v, preprocess %+v", c, c.Preprocess)
+	}
+}
