@@ -70,7 +70,7 @@ func assign(g *G.ExprGraph, dev backend) (*arena, error) {
 	type tenant struct {
 		op   *owned
 		slot int
-		n    int
+		n    int // values; a bfloat16 result (owned.half) takes n/2 float32s of its slot
 		s    tensor.Shape
 	}
 	var (
@@ -82,6 +82,9 @@ func assign(g *G.ExprGraph, dev backend) (*arena, error) {
 	for i, n := range sorted {
 		if op, ok := n.Op().(pooledOp); ok {
 			size := n.Shape().TotalSize()
+			if op.storage().half {
+				size = (size + 1) / 2
+			}
 			best := -1 // the smallest free slot that fits, else the largest (grown)
 			for j, s := range free {
 				if best < 0 {
@@ -103,7 +106,7 @@ func assign(g *G.ExprGraph, dev backend) (*arena, error) {
 				s = len(sizes)
 				sizes = append(sizes, size)
 			}
-			tenants = append(tenants, tenant{op.storage(), s, size, n.Shape()})
+			tenants = append(tenants, tenant{op.storage(), s, n.Shape().TotalSize(), n.Shape()})
 			if !pinned[n] {
 				end := max(last[n], i)
 				release[end] = append(release[end], s)
@@ -127,7 +130,12 @@ func assign(g *G.ExprGraph, dev backend) (*arena, error) {
 	}
 	for _, t := range tenants {
 		s := a.slots[t.slot]
-		out := tensor.New(tensor.WithShape(t.s.Clone()...), tensor.WithBacking(s.data[:t.n]))
+		var out *tensor.Dense
+		if t.op.half {
+			out = tensor.New(tensor.WithShape(t.s.Clone()...), tensor.WithBacking(halves(s.data, t.n)))
+		} else {
+			out = tensor.New(tensor.WithShape(t.s.Clone()...), tensor.WithBacking(s.data[:t.n]))
+		}
 		t.op.out, t.op.slot, t.op.a = out, s, a
 		a.of[out] = s
 	}

@@ -20,7 +20,9 @@ type Builder struct {
 	inputs  map[string]*G.Node
 	params  map[string]*G.Node
 	outputs map[string]*tapOp
-	dev     Device // nil: the CPU (see NewBuilderOn)
+	dev     Device    // nil: the CPU (see NewBuilderOn)
+	prec    Precision // see SetPrecision
+	spent   bool      // ConvertWeights retyped the weights under the graph
 }
 
 // NewBuilder returns an empty Builder.
@@ -38,11 +40,12 @@ func (b *Builder) Input(name string, shape ...int) *G.Node {
 // Param returns the node holding weight w under name (an OpenAI state-dict key),
 // creating it on first use. w is bound by reference: it is never copied, and every
 // graph built from the same layers shares it. w may be a transposed view (Dense.T()).
+// w is float32, or BFloat16 for the GEMM weights of a BF16 graph (SetPrecision).
 func (b *Builder) Param(name string, w *tensor.Dense) *G.Node {
 	if n, ok := b.params[name]; ok {
 		return n
 	}
-	n := G.NewTensor(b.G, tensor.Float32, w.Dims(), G.WithShape(w.Shape()...), G.WithName(name), G.WithValue(w))
+	n := G.NewTensor(b.G, w.Dtype(), w.Dims(), G.WithShape(w.Shape()...), G.WithName(name), G.WithValue(w))
 	b.params[name] = n
 	return n
 }
@@ -68,12 +71,19 @@ func (b *Builder) Compile() (m *Machine, err error) {
 			err = fmt.Errorf("graph: compile: %v", r)
 		}
 	}()
+	if b.spent {
+		return nil, fmt.Errorf("graph: compile: this graph's weights were converted under it (ConvertWeights); build it again")
+	}
+	if err := b.checkPrecision(); err != nil {
+		return nil, err
+	}
 	if b.dev != nil {
 		if err := checkOps(b.G, b.dev); err != nil {
 			return nil, err
 		}
 		defer b.dev.enter()()
 	}
+	b.plan()
 	a, err := assign(b.G, b.dev)
 	if err != nil {
 		return nil, err
@@ -83,6 +93,11 @@ func (b *Builder) Compile() (m *Machine, err error) {
 	}
 	vm := G.NewTapeMachine(b.G)
 	m = &Machine{vm: vm, inputs: b.inputs, outputs: b.outputs, arena: a}
+	for _, n := range b.G.AllNodes() {
+		if r, ok := n.Op().(releaser); ok {
+			m.held = append(m.held, r)
+		}
+	}
 	if b.dev != nil {
 		if err := m.compileOn(b.dev, b.params); err != nil {
 			return nil, err
@@ -99,6 +114,13 @@ type Machine struct {
 	arena   *arena
 	dev     Device                   // nil: the CPU
 	devIn   map[string]*tensor.Dense // the inputs' device buffers
+	held    []releaser               // ops holding memory outside Go's (oneDNN primitives)
+}
+
+// releaser is an op that holds resources the garbage collector does not see.
+type releaser interface {
+	// release frees them; the op compiles them again if it runs afterwards.
+	release()
 }
 
 // ArenaBytes returns the size of the activation buffers the Machine holds.
@@ -173,6 +195,9 @@ func (m *Machine) bind(inputs map[string][]float32) (err error) {
 
 // Close releases the machine.
 func (m *Machine) Close() error {
+	for _, r := range m.held {
+		r.release()
+	}
 	m.releaseDevice()
 	return m.vm.Close()
 }

@@ -52,6 +52,9 @@ func (o *AttentionOp) Do(in ...G.Value) (G.Value, error) {
 	if v, ok, err := o.onDevice(o, in); ok { // on a device machine (device.go)
 		return v, err
 	}
+	if o.half || bf16Data(in[0]) != nil { // a BF16 graph (op_attention_bf16.go)
+		return o.doBF16(in)
+	}
 	qkv, s, err := f32(in[0])
 	if err != nil {
 		return nil, err

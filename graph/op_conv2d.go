@@ -35,7 +35,9 @@ type Conv2dOp struct {
 	// Act is applied after the bias.
 	Act Activation
 
-	cols []float32 // im2col scratch, reused
+	cols   []float32   // im2col scratch, reused
+	cols16 []uint16    // the same for a BF16 graph
+	mm     *matmulBF16 // the GEMM of a bfloat16 weight (op_conv2d_bf16.go)
 }
 
 // ConvOutput is a convolution's output size along a side of n: (n + 2*pad - kernel)
@@ -50,8 +52,8 @@ func (o *Conv2dOp) OutSize() (int, int) {
 // Arity is 3: x, weight, bias.
 func (o *Conv2dOp) Arity() int { return 3 }
 
-// Type is Matrix, Matrix, Vector -> Matrix.
-func (o *Conv2dOp) Type() hm.Type { return hm.NewFnType(tt(2), tt(2), tt(1), tt(2)) }
+// Type is Matrix, Matrix, Vector -> Matrix; the weight may be float32 or BFloat16.
+func (o *Conv2dOp) Type() hm.Type { return hm.NewFnType(tt(2), weightType(2), tt(1), tt(2)) }
 
 // InferShape returns [B*Ho*Wo, Cout].
 func (o *Conv2dOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
@@ -81,6 +83,9 @@ func (o *Conv2dOp) Do(in ...G.Value) (G.Value, error) {
 	if v, ok, err := o.onDevice(o, in); ok { // on a device machine (device.go)
 		return v, err
 	}
+	if bf16Data(in[1]) != nil { // a BF16 graph (op_conv2d_bf16.go)
+		return o.doBF16(in)
+	}
 	v, s, err := f32s(in)
 	if err != nil {
 		return nil, err
@@ -100,7 +105,7 @@ func (o *Conv2dOp) Do(in ...G.Value) (G.Value, error) {
 	for r0 := 0; r0 < rows; r0 += chunk {
 		n := min(chunk, rows-r0)
 		cols := o.cols[:n*kkc]
-		parallel(n, grainRows(kkc), func(lo, hi int) { o.im2col(cols[lo*kkc:hi*kkc], x, r0+lo, r0+hi) })
+		parallel(n, grainRows(kkc), func(lo, hi int) { im2col(o, cols[lo*kkc:hi*kkc], x, r0+lo, r0+hi) })
 		y := dst[r0*cout : (r0+n)*cout]
 		gemm.Sgemm(blas.NoTrans, blas.Trans, n, cout, kkc, 1, cols, kkc, w, kkc, 0, y, cout)
 		parallel(n, grainRows(cout), func(lo, hi int) {
@@ -111,8 +116,9 @@ func (o *Conv2dOp) Do(in ...G.Value) (G.Value, error) {
 }
 
 // im2col writes the receptive fields of output pixels [lo,hi) (numbered b*Ho*Wo +
-// oy*Wo + ox) as rows of dst, each K*K*Cin values in (ky, kx, c) order.
-func (o *Conv2dOp) im2col(dst, x []float32, lo, hi int) {
+// oy*Wo + ox) as rows of dst, each K*K*Cin values in (ky, kx, c) order (float32, or
+// bfloat16 in a BF16 graph).
+func im2col[T float32 | uint16](o *Conv2dOp, dst, x []T, lo, hi int) {
 	ho, wo := o.OutSize()
 	k, c, h, w := o.Kernel, o.In, o.Height, o.Width
 	i := 0

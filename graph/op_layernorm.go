@@ -41,6 +41,9 @@ func (o *LayerNormOp) Do(in ...G.Value) (G.Value, error) {
 	if v, ok, err := o.onDevice(o, in); ok { // on a device machine (device.go)
 		return v, err
 	}
+	if o.half { // a BF16 graph (op_layernorm_bf16.go)
+		return o.doBF16(in)
+	}
 	v, s, err := f32s(in)
 	if err != nil {
 		return nil, err

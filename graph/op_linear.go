@@ -30,6 +30,8 @@ type LinearOp struct {
 	Residual bool
 	// Act is applied last, after the residual add.
 	Act Activation
+
+	mm *matmulBF16 // the GEMM of a bfloat16 weight (op_linear_bf16.go)
 }
 
 // Arity is 2, plus one each for Bias, Scale and Residual.
@@ -43,9 +45,10 @@ func (o *LinearOp) Arity() int {
 	return n
 }
 
-// Type is Matrix, Matrix[, Vector][, Vector][, Matrix] -> Matrix.
+// Type is Matrix, Matrix[, Vector][, Vector][, Matrix] -> Matrix; the weight may be
+// float32 or BFloat16.
 func (o *LinearOp) Type() hm.Type {
-	ts := []hm.Type{tt(2), tt(2)}
+	ts := []hm.Type{tt(2), weightType(2)}
 	if o.Bias {
 		ts = append(ts, tt(1))
 	}
@@ -114,6 +117,9 @@ func (o *LinearOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 func (o *LinearOp) Do(in ...G.Value) (G.Value, error) {
 	if v, ok, err := o.onDevice(o, in); ok { // on a device machine (device.go)
 		return v, err
+	}
+	if bf16Data(in[1]) != nil { // a BF16 graph (op_linear_bf16.go)
+		return o.doBF16(in)
 	}
 	v, s, err := f32s(in)
 	if err != nil {

@@ -20,14 +20,19 @@ type PatchEmbedOp struct {
 	owned
 	// Batch is B; Resolution and Patch are R and P.
 	Batch, Resolution, Patch int
-	patches                  []float32 // scratch [G*G, 3*P*P], reused
+	patches                  []float32   // scratch [G*G, 3*P*P], reused
+	patches16                []uint16    // the same in bfloat16, for a BF16 graph
+	mm                       *matmulBF16 // the GEMM of a bfloat16 conv1 (op_patchembed_bf16.go)
 }
 
 // Arity is 4.
 func (o *PatchEmbedOp) Arity() int { return 4 }
 
-// Type is Matrix, Matrix, Vector, Matrix -> Matrix.
-func (o *PatchEmbedOp) Type() hm.Type { return hm.NewFnType(tt(2), tt(2), tt(1), tt(2), tt(2)) }
+// Type is Matrix, Matrix, Vector, Matrix -> Matrix; conv1's weight may be float32 or
+// BFloat16.
+func (o *PatchEmbedOp) Type() hm.Type {
+	return hm.NewFnType(tt(2), weightType(2), tt(1), tt(2), tt(2))
+}
 
 // InferShape returns [B*T, D].
 func (o *PatchEmbedOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
@@ -52,6 +57,9 @@ func (o *PatchEmbedOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 func (o *PatchEmbedOp) Do(in ...G.Value) (G.Value, error) {
 	if v, ok, err := o.onDevice(o, in); ok { // on a device machine (device.go)
 		return v, err
+	}
+	if bf16Data(in[1]) != nil { // a BF16 graph (op_patchembed_bf16.go)
+		return o.doBF16(in)
 	}
 	v, s, err := f32s(in)
 	if err != nil {

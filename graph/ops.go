@@ -97,6 +97,7 @@ type owned struct {
 	out  *tensor.Dense
 	slot *slot
 	a    *arena
+	half bool // the result is stored in bfloat16 (planned by Builder.Compile; see plan)
 }
 
 // pooledOp is a fused op with arena storage.
@@ -132,6 +133,32 @@ func (o *owned) result(in []G.Value, shape ...int) (*tensor.Dense, []float32, er
 	}
 	o.slot.owner = o.out
 	return o.out, o.out.Data().([]float32), nil
+}
+
+// resultBF16 is result for a result stored in bfloat16 (owned.half).
+func (o *owned) resultBF16(in []G.Value, shape ...int) (*tensor.Dense, []uint16, error) {
+	if o.out == nil {
+		t := tensor.New(tensor.WithShape(shape...), tensor.Of(BFloat16))
+		return t, t.Data().([]uint16), nil
+	}
+	if !o.out.Shape().Eq(tensor.Shape(shape)) {
+		return nil, nil, fmt.Errorf("graph: output %v does not match the compiled %v", shape, o.out.Shape())
+	}
+	if err := o.a.check(in); err != nil {
+		return nil, nil, err
+	}
+	o.slot.owner = o.out
+	return o.out, o.out.Data().([]uint16), nil
+}
+
+// resultAct returns the storage for a result in the precision planned for it.
+func (o *owned) resultAct(in []G.Value, shape ...int) (*tensor.Dense, act, error) {
+	if o.half {
+		t, h, err := o.resultBF16(in, shape...)
+		return t, act{H: h, Shape: shape}, err
+	}
+	t, f, err := o.result(in, shape...)
+	return t, act{F: f, Shape: shape}, err
 }
 
 // rows splits n rows for parallel: at least enough rows for ~16k values per goroutine.

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -68,6 +69,7 @@ type Model struct {
 	progress   func(done, total int)
 	dev        graph.Device // nil: the CPU
 	devErr     error
+	prec       graph.Precision
 
 	mu    sync.Mutex
 	cache graph.Cache
@@ -96,6 +98,18 @@ func WithDevice(name string) Option {
 	return func(m *Model) { m.dev, m.devErr = graph.OpenDevice(name) }
 }
 
+// WithPrecision runs the towers in precision p (graph.FP32, the default, or
+// graph.BF16). In BF16, New converts the towers' GEMM weights to bfloat16 once, in
+// place: the model's modules then hold them as graph.BFloat16 tensors and no longer
+// reference their float32 data (half the memory; a checkpoint passed to New still
+// holds it until the caller drops it). The GEMMs run on bfloat16 operands with
+// float32 accumulation (oneDNN in a build with it, see graph.BF16Backend); the
+// package graph documentation says what else is kept in bfloat16.
+func WithPrecision(p graph.Precision) Option { return func(m *Model) { m.prec = p } }
+
+// Precision returns the precision the towers run in.
+func (m *Model) Precision() graph.Precision { return m.prec }
+
 // Device describes where the towers run ("cpu", or the GPU and its libraries).
 func (m *Model) Device() string { return graph.DeviceName(m.dev) }
 
@@ -105,7 +119,11 @@ func Load(dir string, opts ...Option) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	return New(ck, opts...)
+	m, err := New(ck, opts...)
+	if err == nil && m.prec != graph.FP32 {
+		debug.FreeOSMemory() // the float32 weights the conversion released
+	}
+	return m, err
 }
 
 // New builds a Model over ck's tensors, which it shares rather than copies: ck's data
@@ -129,7 +147,42 @@ func New(ck *weights.Checkpoint, opts ...Option) (*Model, error) {
 	if m.devErr != nil {
 		return nil, fmt.Errorf("clip: %w", m.devErr)
 	}
+	if err := m.convert(); err != nil {
+		return nil, fmt.Errorf("clip: %v: %w", m.prec, err)
+	}
 	return m, nil
+}
+
+// convert brings the towers' GEMM weights to the model's precision: it builds a
+// small graph of each tower, whose GEMM ops name the weights, converts those, and
+// throws the graphs away.
+func (m *Model) convert() error {
+	switch m.prec {
+	case graph.FP32:
+		return nil
+	case graph.BF16:
+	default:
+		return fmt.Errorf("unsupported precision %v", m.prec)
+	}
+	if m.dev != nil {
+		return fmt.Errorf("%s runs fp32 only in this version", m.Device())
+	}
+	v := graph.NewBuilder()
+	v.SetPrecision(m.prec)
+	if _, err := m.Visual.Forward(v, v.Input("pixels", 1, 3*m.cfg.Vision.ImageResolution*m.cfg.Vision.ImageResolution), 1); err != nil {
+		return err
+	}
+	t := graph.NewBuilder()
+	t.SetPrecision(m.prec)
+	if _, err := m.Text.Forward(t, t.Input("tokens", 1, m.cfg.Text.Width), t.Input("eot", 1), 1, 1); err != nil {
+		return err
+	}
+	for _, b := range []*graph.Builder{v, t} {
+		if _, err := b.ConvertWeights(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Config returns the model's configuration.
@@ -229,6 +282,7 @@ func (m *Model) ImageStages(pixels []float32, n int, stages ...Stage) (map[Stage
 func (m *Model) buildVision(batch int, stages []Stage) (*graph.Machine, error) {
 	v := m.cfg.Vision
 	b := graph.NewBuilderOn(m.dev)
+	b.SetPrecision(m.prec)
 	x := b.Input("pixels", batch, 3*v.ImageResolution*v.ImageResolution)
 	o, err := m.Visual.Forward(b, x, batch)
 	if err != nil {
@@ -360,6 +414,7 @@ func (m *Model) TextStages(tokens []int32, rows int, stages ...Stage) (map[Stage
 
 func (m *Model) buildText(batch, seq int, stages []Stage) (*graph.Machine, error) {
 	b := graph.NewBuilderOn(m.dev)
+	b.SetPrecision(m.prec)
 	x := b.Input("tokens", batch*seq, m.cfg.Text.Width)
 	eot := b.Input("eot", batch)
 	o, err := m.Text.Forward(b, x, eot, batch, seq)

@@ -1,0 +1,187 @@
+package graph
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"unsafe"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Precision is the number format a graph computes in. The zero value is FP32.
+type Precision int
+
+const (
+	// FP32 computes everything in float32: the reference, exact to the PyTorch model
+	// up to summation order.
+	FP32 Precision = iota
+	// BF16 stores the GEMM weights in bfloat16 (half the memory) and runs the GEMMs
+	// on bfloat16 operands with float32 accumulation; the rest of the graph keeps
+	// float32 where precision needs it (see the package documentation).
+	BF16
+)
+
+// String returns "fp32" or "bf16".
+func (p Precision) String() string {
+	if p == BF16 {
+		return "bf16"
+	}
+	return "fp32"
+}
+
+// ParsePrecision reads "fp32" or "bf16" (case-insensitive; "float32" and "bfloat16"
+// too). Anything else is an error naming the accepted values.
+func ParsePrecision(s string) (Precision, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "fp32", "float32", "f32":
+		return FP32, nil
+	case "bf16", "bfloat16":
+		return BF16, nil
+	}
+	return FP32, fmt.Errorf("graph: unknown precision %q (want fp32 or bf16)", s)
+}
+
+// BFloat16 is the dtype of bfloat16 tensors: their data is a []uint16 holding the
+// upper 16 bits of the float32 values, rounded to nearest even (see ToBF16).
+var BFloat16 = tensor.Uint16
+
+// bf16Round returns the bfloat16 nearest to f (ties to even), as the AVX512-BF16
+// conversion instructions and oneDNN compute it: NaN stays a quiet NaN, and
+// subnormal inputs, which the instructions treat as zero, become signed zeros.
+func bf16Round(f float32) uint16 {
+	u := math.Float32bits(f)
+	switch {
+	case u&0x7f800000 == 0: // zero or subnormal
+		return uint16(u>>16) & 0x8000
+	case u&0x7fffffff > 0x7f800000: // NaN
+		return uint16(u>>16) | 0x0040
+	}
+	u += 0x7fff + (u>>16)&1
+	return uint16(u >> 16)
+}
+
+// bf16Float widens a bfloat16 to float32 (exact).
+func bf16Float(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
+
+// toBF16 rounds src into dst (same length).
+func toBF16(dst []uint16, src []float32) {
+	for i, v := range src {
+		dst[i] = bf16Round(v)
+	}
+}
+
+// fromBF16 widens src into dst (same length).
+func fromBF16(dst []float32, src []uint16) {
+	for i, h := range src {
+		dst[i] = bf16Float(h)
+	}
+}
+
+// RoundBF16 rounds every value of x to the nearest bfloat16, in place: what storing
+// x in bfloat16 and reading it back gives. Tests use it to build references.
+func RoundBF16(x []float32) {
+	for i, v := range x {
+		x[i] = bf16Float(bf16Round(v))
+	}
+}
+
+// ToBF16 converts the float32 tensor w, in place, into a BFloat16 tensor of the same
+// shape, and returns how many bytes its data shrank by. A tensor already in
+// bfloat16 is left alone (0). The float32 data is no longer referenced by w
+// afterwards, so it is freed once nothing else holds it.
+func ToBF16(w *tensor.Dense) (int, error) {
+	if w.Dtype() == BFloat16 {
+		return 0, nil
+	}
+	x, s, err := f32(w)
+	if err != nil {
+		return 0, err
+	}
+	h := make([]uint16, len(x))
+	toBF16(h, x)
+	*w = *tensor.New(tensor.WithShape(s.Clone()...), tensor.WithBacking(h))
+	return 2 * len(h), nil
+}
+
+// weightType is the gorgonia type of a weight operand of dims dimensions: a
+// float32 or BFloat16 tensor (a type variable; the graph's precision decides).
+func weightType(dims int) G.TensorType { return G.TensorType{Dims: dims, Of: hm.TypeVariable('w')} }
+
+// bf16Data returns the bfloat16 data of a value passed to Do, or nil when it is not
+// a bfloat16 tensor.
+func bf16Data(v G.Value) []uint16 {
+	if t, ok := v.(*tensor.Dense); ok && t.Dtype() == BFloat16 && !t.RequiresIterator() {
+		return t.Data().([]uint16)
+	}
+	return nil
+}
+
+// act is an activation as an op receives it: float32 (F) or bfloat16 (H) rows.
+type act struct {
+	F     []float32
+	H     []uint16
+	Shape tensor.Shape
+}
+
+// activation reads an input of Do that may be stored in either precision.
+func activation(v G.Value) (act, error) {
+	if h := bf16Data(v); h != nil {
+		return act{H: h, Shape: v.Shape()}, nil
+	}
+	f, s, err := f32(v)
+	return act{F: f, Shape: s}, err
+}
+
+// kind says whether a is absent, float32 or bfloat16 (as a GEMM's residual).
+func (a act) kind() resKind {
+	switch {
+	case a.H != nil:
+		return resBF16
+	case a.F != nil:
+		return resF32
+	}
+	return noRes
+}
+
+// rows returns rows [lo,hi) of a [N, width] activation.
+func (a act) rows(lo, hi, width int) act {
+	if a.H != nil {
+		return act{H: a.H[lo*width : hi*width]}
+	}
+	return act{F: a.F[lo*width : hi*width]}
+}
+
+// store writes the float32 values y into a, rounding them when a is bfloat16.
+func (a act) store(y []float32) {
+	if a.H != nil {
+		toBF16(a.H, y)
+	} else {
+		copy(a.F, y)
+	}
+}
+
+// widen returns a as float32: its own data, or the bfloat16 values widened into buf
+// (grown as needed).
+func (a act) widen(buf *[]float32) []float32 {
+	if a.H == nil {
+		return a.F
+	}
+	if cap(*buf) < len(a.H) {
+		*buf = make([]float32, len(a.H))
+	}
+	f := (*buf)[:len(a.H)]
+	fromBF16(f, a.H)
+	return f
+}
+
+// halves reinterprets n bfloat16 values' worth of float32 storage (arena slots are
+// float32) as []uint16.
+func halves(f []float32, n int) []uint16 {
+	if n == 0 {
+		return nil
+	}
+	return unsafe.Slice((*uint16)(unsafe.Pointer(&f[0])), n)
+}

@@ -1,0 +1,161 @@
+//go:build dnnl
+
+// oneDNN (Debian's libdnnl, the library PyTorch's CPU bfloat16 path runs on) for the
+// GEMMs of BF16 graphs: one matmul primitive per op and row count, with the op's
+// epilogue fused as oneDNN post-ops (bias, layer scale, residual, activation, or an
+// accumulation into the destination), bfloat16 operands and float32 accumulation.
+// Each primitive runs single-threaded on the calling thread: the Go side splits the
+// rows over its goroutines, as it does for every other kernel, so oneDNN's OpenMP
+// threads never spin against the Go kernels between GEMMs.
+
+#include <oneapi/dnnl/dnnl.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static dnnl_engine_t gc_engine;
+
+// gc_dnnl_init creates the CPU engine; it returns oneDNN's effective ISA (a
+// dnnl_cpu_isa_t), or -1 when there is no engine.
+long gc_dnnl_init(void) {
+	if (dnnl_engine_create(&gc_engine, dnnl_cpu, 0) != dnnl_success) return -1;
+	return (long)dnnl_get_effective_cpu_isa();
+}
+
+// gc_mm is one matmul primitive: dst [m, n] = epilogue(src [m, k] @ W), W [k, n]
+// stored as PyTorch's [n, k] (or [k, n] when inout).
+typedef struct gc_mm {
+	dnnl_primitive_t prim;
+	dnnl_memory_desc_t src, wei, bias, dst, scale, res, scratch;
+	int has_bias, scale_idx, res_idx; // post-op positions of the scale and residual, or -1
+} gc_mm;
+
+#define TRY(x)                                                                                     \
+	do {                                                                                       \
+		dnnl_status_t s_ = (x);                                                            \
+		if (s_ != dnnl_success) {                                                          \
+			snprintf(err, errlen, "%s failed (status %d)", #x, (int)s_);              \
+			goto fail;                                                                 \
+		}                                                                                  \
+	} while (0)
+
+// Activations, as graph.Activation numbers them.
+enum { ACT_IDENTITY, ACT_QUICKGELU, ACT_GELU, ACT_RELU };
+
+// gc_mm_create builds the primitive. src_bf16 and dst_bf16 choose bfloat16 (else
+// float32) for src and dst; ldd is dst's row stride; res_kind is 0 (no residual), 1
+// (float32) or 2 (bfloat16); accumulate adds the product to dst's prior contents.
+// impl receives oneDNN's implementation name. On failure it returns NULL with the
+// reason in err.
+gc_mm *gc_mm_create(long m, long n, long k, int inout, int src_bf16, int dst_bf16, long ldd, int has_bias,
+                    int has_scale, int res_kind, int act, int accumulate, char *impl, int impllen, char *err, int errlen) {
+	gc_mm *p = calloc(1, sizeof *p);
+	dnnl_post_ops_t po = NULL;
+	dnnl_primitive_attr_t attr = NULL;
+	dnnl_primitive_desc_t pd = NULL;
+	if (!p) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	p->has_bias = has_bias;
+	p->scale_idx = p->res_idx = -1;
+	// Blocking decisions follow the threads the primitive is created for.
+	omp_set_num_threads(1);
+	dnnl_dims_t sd = {m, k}, wd = {k, n}, dd = {m, n}, vd = {1, n}, ds = {ldd, 1};
+	TRY(dnnl_memory_desc_init_by_tag(&p->src, 2, sd, src_bf16 ? dnnl_bf16 : dnnl_f32, dnnl_ab));
+	TRY(dnnl_memory_desc_init_by_tag(&p->wei, 2, wd, dnnl_bf16, inout ? dnnl_ab : dnnl_ba));
+	TRY(dnnl_memory_desc_init_by_strides(&p->dst, 2, dd, dst_bf16 ? dnnl_bf16 : dnnl_f32, ds));
+	TRY(dnnl_memory_desc_init_by_tag(&p->bias, 2, vd, dnnl_f32, dnnl_ab));
+	TRY(dnnl_memory_desc_init_by_tag(&p->scale, 2, vd, dnnl_f32, dnnl_ab));
+	TRY(dnnl_memory_desc_init_by_tag(&p->res, 2, dd, res_kind == 2 ? dnnl_bf16 : dnnl_f32, dnnl_ab));
+	dnnl_matmul_desc_t md;
+	TRY(dnnl_matmul_desc_init(&md, &p->src, &p->wei, has_bias ? &p->bias : NULL, &p->dst));
+	TRY(dnnl_post_ops_create(&po));
+	int idx = 0;
+	if (accumulate) {
+		TRY(dnnl_post_ops_append_sum(po, 1.0f));
+		idx++;
+	}
+	if (has_scale) {
+		TRY(dnnl_post_ops_append_binary(po, dnnl_binary_mul, &p->scale));
+		p->scale_idx = idx++;
+	}
+	if (res_kind) {
+		TRY(dnnl_post_ops_append_binary(po, dnnl_binary_add, &p->res));
+		p->res_idx = idx++;
+	}
+	switch (act) {
+	case ACT_QUICKGELU: // x * sigmoid(1.702 x)
+		TRY(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_swish, 1.702f, 0.0f));
+		break;
+	case ACT_GELU:
+		TRY(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_erf, 0.0f, 0.0f));
+		break;
+	case ACT_RELU:
+		TRY(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f));
+		break;
+	}
+	TRY(dnnl_primitive_attr_create(&attr));
+	TRY(dnnl_primitive_attr_set_post_ops(attr, po));
+	TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
+	TRY(dnnl_primitive_desc_create(&pd, &md, attr, gc_engine, NULL));
+	const char *name = "";
+	TRY(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name));
+	snprintf(impl, impllen, "%s", name);
+	p->scratch = *dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+	TRY(dnnl_primitive_create(&p->prim, pd));
+	dnnl_primitive_desc_destroy(pd);
+	dnnl_primitive_attr_destroy(attr);
+	dnnl_post_ops_destroy(po);
+	return p;
+fail:
+	if (pd) dnnl_primitive_desc_destroy(pd);
+	if (attr) dnnl_primitive_attr_destroy(attr);
+	if (po) dnnl_post_ops_destroy(po);
+	free(p);
+	return NULL;
+}
+
+void gc_mm_free(gc_mm *p) {
+	if (!p) return;
+	dnnl_primitive_destroy(p->prim);
+	free(p);
+}
+
+// gc_mm_run executes p on the calling thread. Any number of threads may run the same
+// primitive at once: each call brings its own stream and scratchpad. It returns 0, or
+// the oneDNN status of the failure.
+int gc_mm_run(gc_mm *p, void *src, void *wei, float *bias, float *scale, void *res, void *dst) {
+	dnnl_memory_t mem[7] = {0};
+	dnnl_exec_arg_t args[7];
+	int n = 0;
+	dnnl_status_t st = dnnl_success;
+	dnnl_stream_t stream = NULL;
+	size_t ss = dnnl_memory_desc_get_size(&p->scratch);
+	void *scratch = ss ? malloc(ss) : NULL;
+	if (ss && !scratch) return dnnl_out_of_memory;
+#define ARG(kind, desc, ptr)                                                       \
+	if (st == dnnl_success) {                                                  \
+		st = dnnl_memory_create(&mem[n], desc, gc_engine, ptr);            \
+		args[n].arg = kind;                                                \
+		args[n].memory = mem[n];                                           \
+		if (st == dnnl_success) n++;                                       \
+	}
+	omp_set_num_threads(1);
+	ARG(DNNL_ARG_SRC, &p->src, src);
+	ARG(DNNL_ARG_WEIGHTS, &p->wei, wei);
+	ARG(DNNL_ARG_DST, &p->dst, dst);
+	if (p->has_bias) ARG(DNNL_ARG_BIAS, &p->bias, bias);
+	if (p->scale_idx >= 0) ARG(DNNL_ARG_ATTR_MULTIPLE_POST_OP(p->scale_idx) | DNNL_ARG_SRC_1, &p->scale, scale);
+	if (p->res_idx >= 0) ARG(DNNL_ARG_ATTR_MULTIPLE_POST_OP(p->res_idx) | DNNL_ARG_SRC_1, &p->res, res);
+	if (ss) ARG(DNNL_ARG_SCRATCHPAD, &p->scratch, scratch);
+#undef ARG
+	if (st == dnnl_success) st = dnnl_stream_create(&stream, gc_engine, dnnl_stream_default_flags);
+	if (st == dnnl_success) st = dnnl_primitive_execute(p->prim, stream, n, args);
+	if (st == dnnl_success) st = dnnl_stream_wait(stream);
+	if (stream) dnnl_stream_destroy(stream);
+	for (int i = 0; i < n; i++) dnnl_memory_destroy(mem[i]);
+	free(scratch);
+	return (int)st;
+}

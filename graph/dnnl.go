@@ -1,0 +1,86 @@
+//go:build dnnl
+
+package graph
+
+/*
+#cgo LDFLAGS: -ldnnl -lgomp
+#include <stdlib.h>
+typedef struct gc_mm gc_mm;
+long gc_dnnl_init(void);
+gc_mm *gc_mm_create(long m, long n, long k, int inout, int src_bf16, int dst_bf16, long ldd, int has_bias,
+                    int has_scale, int res_kind, int act, int accumulate, char *impl, int impllen, char *err, int errlen);
+void gc_mm_free(gc_mm *p);
+int gc_mm_run(gc_mm *p, void *src, void *wei, float *bias, float *scale, void *res, void *dst);
+*/
+import "C"
+
+import (
+	"fmt"
+	"strings"
+	"unsafe"
+)
+
+// DNNL reports whether this build links oneDNN (build tag dnnl) for BF16 graphs.
+const DNNL = true
+
+// dnnlBF16ISA is oneDNN's dnnl_cpu_isa_avx512_core_bf16: the bits of an ISA with
+// native bfloat16 dot products (AMX includes them).
+const dnnlBF16ISA = 0xe7
+
+func init() {
+	isa := int(C.gc_dnnl_init())
+	if isa < 0 {
+		return // no engine: the fallback
+	}
+	newMMKernel = func(s mmSpec, m int) (mmKernel, string, error) { return newDNNLMatmul(s, m, isa) }
+}
+
+// dnnlMatmul is a oneDNN matmul primitive.
+type dnnlMatmul struct{ p *C.gc_mm }
+
+// newDNNLMatmul compiles s for m rows. oneDNN's reference implementations (what it
+// falls back to without AVX512) are far slower than the float32 BLAS, so they count
+// as no implementation.
+func newDNNLMatmul(s mmSpec, m, isa int) (mmKernel, string, error) {
+	var impl, msg [256]C.char
+	b := func(v bool) C.int {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	p := C.gc_mm_create(C.long(m), C.long(s.N), C.long(s.K), b(s.InOut), b(s.XHalf), b(s.DstHalf), C.long(s.LDD),
+		b(s.Bias), b(s.Scale), C.int(s.Res), C.int(s.Act), b(s.Accumulate), &impl[0], C.int(len(impl)), &msg[0], C.int(len(msg)))
+	if p == nil {
+		return nil, "", fmt.Errorf("oneDNN: %s: %s", s, C.GoString(&msg[0]))
+	}
+	name := C.GoString(&impl[0])
+	if strings.HasPrefix(name, "ref") {
+		C.gc_mm_free(p)
+		return nil, name, fmt.Errorf("oneDNN has only its reference %s for bfloat16 on this CPU (ISA %#x, no AVX512)", name, isa)
+	}
+	if isa&dnnlBF16ISA != dnnlBF16ISA {
+		name += " (bfloat16 emulated: this CPU has no AVX512-BF16)"
+	}
+	return &dnnlMatmul{p}, name, nil
+}
+
+func (k *dnnlMatmul) run(x, w unsafe.Pointer, bias, scale []float32, res, dst unsafe.Pointer) error {
+	if st := C.gc_mm_run(k.p, x, w, cptr(bias), cptr(scale), res, dst); st != 0 {
+		return fmt.Errorf("graph: oneDNN matmul failed (status %d)", int(st))
+	}
+	return nil
+}
+
+func (k *dnnlMatmul) free() {
+	C.gc_mm_free(k.p)
+	k.p = nil
+}
+
+// cptr returns the address of x's first value, or nil.
+func cptr(x []float32) *C.float {
+	if len(x) == 0 {
+		return nil
+	}
+	return (*C.float)(unsafe.Pointer(&x[0]))
+}

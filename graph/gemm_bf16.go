@@ -1,0 +1,217 @@
+package graph
+
+import (
+	"fmt"
+	"sync"
+	"unsafe"
+
+	"gonum.org/v1/gonum/blas"
+)
+
+// resKind says whether a GEMM adds a residual, and in which precision it comes.
+type resKind int
+
+const (
+	noRes resKind = iota
+	resF32
+	resBF16
+)
+
+// mmSpec is one GEMM of a BF16 graph with its epilogue, for any number of rows m:
+// dst [m, N] = act((x [m, K] @ W^T + bias) * scale + res) (+ dst's prior contents
+// when Accumulate), W bfloat16 [N, K] (or [K, N] when InOut), x rounded to bfloat16,
+// products accumulated in float32, dst stored in float32 or bfloat16.
+type mmSpec struct {
+	N, K           int
+	InOut          bool
+	XHalf, DstHalf bool // x and dst are bfloat16 (else float32)
+	LDD            int  // dst's row stride: N, or more when dst rows are spread out
+	Bias, Scale    bool
+	Res            resKind
+	Act            Activation
+	Accumulate     bool
+}
+
+// mmKernel is a compiled GEMM for a fixed row count (a oneDNN primitive).
+type mmKernel interface {
+	// run computes the rows whose operands start at the given addresses.
+	run(x, w unsafe.Pointer, bias, scale []float32, res, dst unsafe.Pointer) error
+	free()
+}
+
+// newMMKernel compiles s for m rows, returning the implementation's name. It is nil
+// in builds without oneDNN, and returns an error where oneDNN has no fast
+// implementation (a CPU without AVX512): BF16 graphs then use the fallback (see
+// BF16Backend).
+var newMMKernel func(s mmSpec, m int) (mmKernel, string, error)
+
+// BF16Backend describes what runs the GEMMs of BF16 graphs in this build on this
+// CPU: oneDNN and the instruction set it uses, or the fallback, which gives the
+// same results (bfloat16 operands, float32 accumulation) through the float32 BLAS
+// at float32 speed.
+func BF16Backend() string {
+	if newMMKernel == nil {
+		return "fallback: float32 BLAS on bfloat16-rounded operands (this build has no oneDNN: build with -tags dnnl)"
+	}
+	k, impl, err := newMMKernel(mmSpec{N: 64, K: 64, LDD: 64, XHalf: true}, 64)
+	if err != nil {
+		return "fallback: float32 BLAS on bfloat16-rounded operands (" + err.Error() + ")"
+	}
+	k.free()
+	return "oneDNN " + impl
+}
+
+// matmulBF16 runs one mmSpec, splitting the rows over Threads() goroutines, each
+// running a oneDNN primitive single-threaded (compiled once per row count and kept),
+// or the fallback over all rows at once.
+type matmulBF16 struct {
+	spec  mmSpec
+	mu    sync.Mutex
+	kerns map[int]mmKernel
+	slow  bool // no oneDNN kernel: the fallback
+}
+
+func newMatmulBF16(s mmSpec) *matmulBF16 {
+	if s.LDD == 0 {
+		s.LDD = s.N
+	}
+	return &matmulBF16{spec: s, kerns: map[int]mmKernel{}, slow: newMMKernel == nil}
+}
+
+// kernel returns the kernel for m rows, compiling it on first use; nil means the
+// fallback.
+func (p *matmulBF16) kernel(m int) (mmKernel, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.slow {
+		return nil, nil
+	}
+	if k, ok := p.kerns[m]; ok {
+		return k, nil
+	}
+	s := p.spec
+	s.XHalf = true // oneDNN multiplies bfloat16 by bfloat16 only: run rounds a float32 x first
+	k, _, err := newMMKernel(s, m)
+	if err != nil {
+		p.slow = true // oneDNN has no usable implementation here
+		return nil, nil
+	}
+	p.kerns[m] = k
+	return k, nil
+}
+
+// free releases the compiled kernels.
+func (p *matmulBF16) free() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for m, k := range p.kerns {
+		k.free()
+		delete(p.kerns, m)
+	}
+}
+
+// run computes rows [0, m) of dst from x (m rows of K values), the weight w, and
+// bias, scale and res as the spec has them (res: m rows of N values; dst: rows LDD
+// apart).
+func (p *matmulBF16) run(m int, x act, w []uint16, bias, scale []float32, res, dst act) error {
+	s := p.spec
+	if m == 0 {
+		return nil
+	}
+	parts := min(Threads(), max(1, m/16)) // 16 rows at least per part
+	ks := make([]mmKernel, parts)
+	for i := range ks {
+		k, err := p.kernel((i+1)*m/parts - i*m/parts)
+		if err != nil {
+			return err
+		}
+		if k == nil {
+			return p.fallback(m, x, w, bias, scale, res, dst)
+		}
+		ks[i] = k
+	}
+	errs := make([]error, parts)
+	work := func(i int) {
+		lo, hi := i*m/parts, (i+1)*m/parts
+		xp := x.at(lo * s.K)
+		if x.H == nil {
+			h := make([]uint16, (hi-lo)*s.K)
+			toBF16(h, x.F[lo*s.K:hi*s.K])
+			xp = unsafe.Pointer(&h[0])
+		}
+		errs[i] = ks[i].run(xp, unsafe.Pointer(&w[0]), bias, scale, res.at(lo*s.N), dst.at(lo*s.LDD))
+	}
+	var wg sync.WaitGroup
+	for i := 1; i < parts; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); work(i) }()
+	}
+	work(0)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// at returns the address of value i of a, or nil when a is empty.
+func (a act) at(i int) unsafe.Pointer {
+	switch {
+	case a.H != nil:
+		return unsafe.Pointer(&a.H[i])
+	case a.F != nil:
+		return unsafe.Pointer(&a.F[i])
+	}
+	return nil
+}
+
+// fallback computes the spec with the float32 BLAS on the bfloat16 values widened:
+// the same products (a product of two bfloat16s is exact in float32) and float32
+// sums, in another order.
+func (p *matmulBF16) fallback(m int, x act, w []uint16, bias, scale []float32, res, dst act) error {
+	s := p.spec
+	var xbuf, wbuf, rbuf []float32
+	xf := x.widen(&xbuf)
+	if x.H == nil { // float32 input: round it as the GEMM's bfloat16 operand
+		xf = append(xbuf[:0], xf[:m*s.K]...)
+		RoundBF16(xf)
+	}
+	wf := act{H: w}.widen(&wbuf)
+	tw, ldw := blas.Trans, s.K
+	if s.InOut {
+		tw, ldw = blas.NoTrans, s.N
+	}
+	y := make([]float32, m*s.N)
+	beta := float32(0)
+	if s.Accumulate {
+		beta = 1
+		for r := range m {
+			if dst.H != nil {
+				fromBF16(y[r*s.N:(r+1)*s.N], dst.H[r*s.LDD:r*s.LDD+s.N])
+			} else {
+				copy(y[r*s.N:(r+1)*s.N], dst.F[r*s.LDD:r*s.LDD+s.N])
+			}
+		}
+	}
+	gemm.Sgemm(blas.NoTrans, tw, m, s.N, s.K, 1, xf, s.K, wf, ldw, beta, y, s.N)
+	rf := res.widen(&rbuf)
+	parallel(m, grainRows(s.N), func(lo, hi int) {
+		linearEpilogue(y[lo*s.N:hi*s.N], bias, scale, rf[min(lo*s.N, len(rf)):min(hi*s.N, len(rf))], s.N, s.Act)
+		for r := lo; r < hi; r++ {
+			if dst.H != nil {
+				toBF16(dst.H[r*s.LDD:r*s.LDD+s.N], y[r*s.N:(r+1)*s.N])
+			} else {
+				copy(dst.F[r*s.LDD:r*s.LDD+s.N], y[r*s.N:(r+1)*s.N])
+			}
+		}
+	})
+	return nil
+}
+
+// String describes the spec (for errors).
+func (s mmSpec) String() string {
+	return fmt.Sprintf("bf16 GEMM [m,%d]x[%d,%d] x16=%v dst16=%v ldd=%d bias=%v scale=%v res=%d act=%v acc=%v",
+		s.K, s.K, s.N, s.XHalf, s.DstHalf, s.LDD, s.Bias, s.Scale, s.Res, s.Act, s.Accumulate)
+}

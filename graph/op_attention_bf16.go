@@ -1,0 +1,46 @@
+package graph
+
+import (
+	"math"
+
+	G "gorgonia.org/gorgonia"
+)
+
+// bf16Input accepts q, k and v in bfloat16: they are GEMM results that PyTorch's
+// bfloat16 models keep in bfloat16 too, and the scores, the softmax and the
+// weighted sum of V are computed in float32 from them (see the package
+// documentation for the measurement behind the choice).
+func (o *AttentionOp) bf16Input(i int, in []*G.Node) bool { return true }
+
+// bf16Output offers a bfloat16 result: its only reader is the out-projection GEMM,
+// which rounds it to bfloat16 anyway.
+func (o *AttentionOp) bf16Output() bool { return true }
+
+// doBF16 is Do when qkv or the result is bfloat16: each sequence's rows are widened
+// to float32, attended with the float32 kernel, and stored in the result's precision.
+func (o *AttentionOp) doBF16(in []G.Value) (G.Value, error) {
+	qkv, err := activation(in[0])
+	if err != nil {
+		return nil, err
+	}
+	t, d3 := o.Seq, qkv.Shape[1]
+	d := d3 / 3
+	k := d / o.Heads
+	out, dst, err := o.resultAct(in, qkv.Shape[0], d)
+	if err != nil {
+		return nil, err
+	}
+	scale := float32(1 / math.Sqrt(float64(k)))
+	parallel(o.Batch, 1, func(lo, hi int) {
+		var xbuf []float32
+		y := make([]float32, t*d)
+		for b := lo; b < hi; b++ {
+			x := qkv.rows(b*t, (b+1)*t, d3).widen(&xbuf)
+			if !cAttention(y, x, t, d, k, o.Heads, o.Causal, scale, 0, o.Heads) {
+				attention(y, x, t, d, k, o.Heads, o.Causal, scale, 0, o.Heads)
+			}
+			dst.rows(b*t, (b+1)*t, d).store(y)
+		}
+	})
+	return out, nil
+}

@@ -1,0 +1,34 @@
+package graph
+
+import (
+	G "gorgonia.org/gorgonia"
+)
+
+// bf16Input refuses bfloat16: LayerNorm reads the residual stream, which stays
+// float32, and computes its statistics in float64.
+func (o *LayerNormOp) bf16Input(int, []*G.Node) bool { return false }
+
+// bf16Output offers a bfloat16 result: in a transformer block its readers are the
+// q/k/v and c_fc GEMMs, which round it to bfloat16 anyway.
+func (o *LayerNormOp) bf16Output() bool { return true }
+
+// doBF16 is Do for a bfloat16 result: rows normalised in float32, then rounded.
+func (o *LayerNormOp) doBF16(in []G.Value) (G.Value, error) {
+	v, s, err := f32s(in)
+	if err != nil {
+		return nil, err
+	}
+	n, d := s[0][0], s[0][1]
+	out, dst, err := o.resultAct(in, n, d)
+	if err != nil {
+		return nil, err
+	}
+	parallel(n, grainRows(d), func(lo, hi int) {
+		y := make([]float32, (hi-lo)*d)
+		if !cLayerNorm(y, v[0][lo*d:hi*d], v[1], v[2], d, o.Eps) {
+			layerNorm(y, v[0][lo*d:hi*d], v[1], v[2], d, o.Eps)
+		}
+		dst.rows(lo, hi, d).store(y)
+	})
+	return out, nil
+}
