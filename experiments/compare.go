@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gorgoclip/gorgoclip/graph"
 	"github.com/gorgoclip/gorgoclip/layers/clip"
 	"github.com/gorgoclip/gorgoclip/loaders/datasets"
 	"github.com/gorgoclip/gorgoclip/loaders/results"
@@ -47,6 +48,9 @@ type Config struct {
 	BatchSize int
 	// Device runs the model: "cpu" (default) or "cuda" (a build with make cuda).
 	Device string
+	// Precision is the towers' number format: "fp32" (default) or "bf16" (see
+	// clip.WithPrecision). bf16 features are cached apart from fp32 ones.
+	Precision string
 	// Workers decode and preprocess images (default: the number of CPUs).
 	Workers int
 	// CacheDir keeps image features between runs; empty means Out/cache.
@@ -113,7 +117,13 @@ func open(cfg *Config) (*session, error) {
 	if bs <= 0 {
 		bs = clip.DefaultBatchSize
 	}
-	m, err := clip.Load(cfg.Weights, clip.WithBatchSize(bs), clip.WithDevice(cfg.Device))
+	prec := graph.FP32
+	if cfg.Precision != "" {
+		if prec, err = graph.ParsePrecision(cfg.Precision); err != nil {
+			return nil, fmt.Errorf("experiments: %w", err)
+		}
+	}
+	m, err := clip.Load(cfg.Weights, clip.WithBatchSize(bs), clip.WithDevice(cfg.Device), clip.WithPrecision(prec))
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +137,11 @@ func open(cfg *Config) (*session, error) {
 		abs, _ := filepath.Abs(cfg.Weights)
 		cfg.Pretrained = filepath.Base(abs)
 	}
-	return &session{cfg: cfg, model: m, tok: tok, modelID: ModelID(cfg.Weights)}, nil
+	id := ModelID(cfg.Weights)
+	if prec != graph.FP32 {
+		id += " " + prec.String()
+	}
+	return &session{cfg: cfg, model: m, tok: tok, modelID: id}, nil
 }
 
 func (s *session) features(split string, limit int) (datasets.Dataset, *Features, error) {

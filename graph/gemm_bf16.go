@@ -3,6 +3,7 @@ package graph
 import (
 	"fmt"
 	"sync"
+	"time"
 	"unsafe"
 
 	"gonum.org/v1/gonum/blas"
@@ -214,4 +215,39 @@ func (p *matmulBF16) fallback(m int, x act, w []uint16, bias, scale []float32, r
 func (s mmSpec) String() string {
 	return fmt.Sprintf("bf16 GEMM [m,%d]x[%d,%d] x16=%v dst16=%v ldd=%d bias=%v scale=%v res=%d act=%v acc=%v",
 		s.K, s.K, s.N, s.XHalf, s.DstHalf, s.LDD, s.Bias, s.Scale, s.Res, s.Act, s.Accumulate)
+}
+
+// BF16GEMMRate is SGEMMRate for the GEMM of BF16 graphs (bfloat16 x [m,k] times a
+// bfloat16 weight [n,k], float32 results, on what BF16Backend names), split over
+// Threads() as the ops run it: the ceiling of a bf16 model made of these products.
+func BF16GEMMRate(shapes [][3]int, iters int) (float64, error) {
+	var flops, sec float64
+	for _, s := range shapes {
+		m, n, k := s[0], s[1], s[2]
+		x, w, y := make([]uint16, m*k), make([]uint16, n*k), make([]float32, m*n)
+		for i := range x {
+			x[i] = bf16Round(float32(i%13) / 13)
+		}
+		for i := range w {
+			w[i] = bf16Round(float32(i%7) / 70)
+		}
+		p := newMatmulBF16(mmSpec{N: n, K: k, XHalf: true})
+		run := func() error { return p.run(m, act{H: x}, w, nil, nil, act{}, act{F: y}) }
+		if err := run(); err != nil {
+			return 0, err
+		}
+		start := time.Now()
+		for range iters {
+			if err := run(); err != nil {
+				return 0, err
+			}
+		}
+		sec += time.Since(start).Seconds()
+		p.free()
+		flops += 2 * float64(m) * float64(n) * float64(k) * float64(iters)
+	}
+	if sec == 0 {
+		return 0, nil
+	}
+	return flops / sec / 1e9, nil
 }

@@ -9,10 +9,12 @@ architecture CLIP's paper and model.py describe, BatchNorm in eval mode. Text to
 12-layer, 512-wide, 8-head causal nn.TransformerEncoder (pre-LN, 2048 hidden) over
 prompts of the same lengths gorgoclip runs (11 positions: it stops at the last
 end-of-text token), then ln_final, the end-of-text row and a 512x512 projection.
-Random weights, fp32, inference_mode, torch.set_num_threads(--threads). Without
-torchvision the ViT is built from plain torch modules of equal cost.
+Random weights, inference_mode, torch.set_num_threads(--threads); --precision bf16
+converts both towers and their inputs with .to(torch.bfloat16), the way PyTorch users
+run bfloat16 on a CPU (oneDNN runs its GEMMs). Without torchvision the ViT is built
+from plain torch modules of equal cost.
 
-Prints one JSON line: {"image_per_s", "text_per_s", "torch", "threads", "batch", ...}.
+Prints one JSON line: {"image_per_s", "text_per_s", "torch", "precision", "threads", "batch", ...}.
 """
 import argparse
 import json
@@ -149,7 +151,7 @@ class TextTower(nn.Module):
     def forward(self, ids, eot):
         n = ids.shape[1]
         x = self.tok(ids) + self.pos[:n]
-        mask = torch.full((n, n), float("-inf")).triu(1)
+        mask = torch.full((n, n), float("-inf"), dtype=x.dtype).triu(1)
         x = self.ln_final(self.blocks(x, mask=mask))
         return self.proj(x[torch.arange(x.shape[0]), eot])
 
@@ -169,6 +171,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--iters", type=int, default=3)
     ap.add_argument("--text-len", type=int, default=11, help="positions run per prompt (gorgoclip trims to the longest)")
+    ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16"), help="bf16: both towers and the pixels in torch.bfloat16")
     args = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
@@ -184,13 +187,16 @@ def main():
     vit.eval()
     text.eval()
     pixels = torch.randn(args.batch, 3, res, res)
+    if args.precision == "bf16":
+        vit, text, pixels = vit.to(torch.bfloat16), text.to(torch.bfloat16), pixels.to(torch.bfloat16)
     ids = torch.randint(1, 49406, (args.batch, args.text_len))
     eot = torch.full((args.batch,), args.text_len - 1)
     eot[::2] = args.text_len - 2  # lengths 10 and 11, as the Imagenette prompts
     with torch.inference_mode():
         img = per_second(args.batch, args.iters, lambda: vit(pixels))
         txt = per_second(args.batch, args.iters, lambda: text(ids, eot))
-    print(json.dumps({"image_per_s": img, "text_per_s": txt, "torch": torch.__version__, "vit": vit_name, "model": args.model,
+    print(json.dumps({"image_per_s": img, "text_per_s": txt, "torch": torch.__version__, "precision": args.precision,
+                      "vit": vit_name, "model": args.model,
                       "threads": args.threads, "batch": args.batch, "text_len": args.text_len}))
 
 

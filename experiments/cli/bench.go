@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -23,7 +24,7 @@ import (
 	"github.com/gorgoclip/gorgoclip/loaders/tokenizer"
 )
 
-const benchHelp = `[--model ViT-B/32|RN50|...] [--batch 32] [--device cpu|cuda] [--threads N] [--iters 3] [--vocab FILE] [--pipeline N] [--json]
+const benchHelp = `[--model ViT-B/32|RN50|...] [--precision fp32|bf16] [--batch 32] [--device cpu|cuda] [--threads N] [--iters 3] [--vocab FILE] [--pipeline N] [--json]
 
 Times both towers of a model with random weights (clip.RandomCheckpoint, seed 1):
 --model is a preset in OpenAI's or open_clip's spelling (ViT-B/32 or ViT-B-32, RN50,
@@ -38,13 +39,19 @@ Text runs stop at the longest end-of-text position, as clip.Model.EncodeTexts do
 500x375 JPEGs: read, decode and preprocess on worker goroutines while the model
 encodes, reported as pipeline_image_per_s and its fraction of the model alone.
 
+--precision bf16 runs the towers with bfloat16 weights and GEMMs (clip.WithPrecision;
+what runs them is reported as bf16_gemm: oneDNN in a build with it, else the fallback).
+
 --threads sets GOMAXPROCS and graph.SetThreads (Go kernels and OpenBLAS threads);
 0 keeps the defaults. The result is one line: images and prompts per second, the
 image tower's GFLOP/s (8.82 GFLOP an image for ViT-B/32, 11.6 for RN50), the BLAS in
-use and the process's peak resident memory (VmHWM) in MB. For a ViT on the CPU it
-then times the BLAS alone on the image tower's four block products at this batch and
-reports that SGEMM rate and the fraction of it the image tower reaches
-(sgemm_gflop_per_s, image_vs_sgemm).
+use, the process's peak resident memory (VmHWM) in MB and the peak while encoding
+(run_peak_rss_mb: measured from after the model is built, when the loading's
+transient float32 copies are gone). For a ViT on the CPU it then times the BLAS alone
+on the image tower's four block products at this batch and reports that SGEMM rate
+and the fraction of it the image tower reaches (sgemm_gflop_per_s, image_vs_sgemm);
+in bf16 also the bfloat16 GEMM alone on the same shapes (bf16_gemm_gflop_per_s,
+image_vs_bf16_gemm).
 --json prints it as a JSON object.`
 
 func init() {
@@ -57,8 +64,11 @@ var imagenetteLabels = []string{"tench", "English springer", "cassette player", 
 
 // BenchResult is what gorgoclip bench reports.
 type BenchResult struct {
-	Model      string  `json:"model"`
-	BLAS       string  `json:"blas"`
+	Model     string `json:"model"`
+	Precision string `json:"precision"`
+	BLAS      string `json:"blas"`
+	// BF16GEMM is what runs the bfloat16 GEMMs (graph.BF16Backend); bf16 only.
+	BF16GEMM   string  `json:"bf16_gemm,omitempty"`
 	Batch      int     `json:"batch"`
 	Threads    int     `json:"threads"`
 	ImagePerS  float64 `json:"image_per_s"`
@@ -67,12 +77,19 @@ type BenchResult struct {
 	TextTokens int     `json:"text_tokens"`
 	TextSource string  `json:"text_source"`
 	PeakRSSMB  float64 `json:"peak_rss_mb"`
-	Device     string  `json:"device"`
+	// RunPeakRSSMB is the peak resident memory from after the model was built to the
+	// end of the timed runs (0 where the peak cannot be reset).
+	RunPeakRSSMB float64 `json:"run_peak_rss_mb"`
+	Device       string  `json:"device"`
 	// SGEMMGFLOP is the BLAS alone on the image tower's four block products at this
 	// batch (graph.SGEMMRate), timed in the same run; ImageVsSGEMM is ImageGFLOP over
 	// it, the fraction of that ceiling the whole image tower reaches. CPU only.
 	SGEMMGFLOP   float64 `json:"sgemm_gflop_per_s,omitempty"`
 	ImageVsSGEMM float64 `json:"image_vs_sgemm,omitempty"`
+	// BF16GEMMGFLOP is the same for the bfloat16 GEMM of a bf16 run
+	// (graph.BF16GEMMRate), and ImageVsBF16GEMM the tower's fraction of it.
+	BF16GEMMGFLOP   float64 `json:"bf16_gemm_gflop_per_s,omitempty"`
+	ImageVsBF16GEMM float64 `json:"image_vs_bf16_gemm,omitempty"`
 	// PipelinePerS is the image throughput of a whole extraction from a folder of
 	// JPEGs (decode, preprocess and encode overlapped, as zeroshot and compare run),
 	// and PipelineRatio its fraction of ImagePerS; both only with --pipeline N.
@@ -89,6 +106,7 @@ func runBench(env *Env, args []string) error {
 	vocab := fs.String("vocab", "", "BPE vocabulary (default $GORGOCLIP_VOCAB, then the cache; none: synthetic tokens)")
 	asJSON := fs.Bool("json", false, "print the result as one JSON line")
 	device := fs.String("device", "cpu", deviceHelp)
+	precision := fs.String("precision", "fp32", precisionHelp)
 	pipeline := fs.Int("pipeline", 0, "also time zero-shot-style extraction of this many synthetic 500x375 JPEGs from a folder (0: skip)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -103,6 +121,10 @@ func runBench(env *Env, args []string) error {
 	if err != nil {
 		return Usagef("%v", err)
 	}
+	prec, err := parsePrecision(*precision)
+	if err != nil {
+		return err
+	}
 	if *threads > 0 {
 		runtime.GOMAXPROCS(*threads)
 	}
@@ -115,17 +137,20 @@ func runBench(env *Env, args []string) error {
 	} else if *vocab != "" {
 		return err
 	}
-	r, err := Bench(cfg, *batch, *iters, tok, *pipeline, clip.WithDevice(*device))
+	r, err := Bench(cfg, *batch, *iters, tok, *pipeline, clip.WithDevice(*device), clip.WithPrecision(prec))
 	if err != nil {
 		return err
 	}
 	if *asJSON {
 		return json.NewEncoder(env.Stdout).Encode(r)
 	}
-	_, err = fmt.Fprintf(env.Stdout, "%s (%s, batch %d, %d threads): %.2f images/s (%.1f GFLOP/s), %.1f prompts/s of %d tokens (%s), peak RSS %.0f MB\n",
-		r.Model, r.BLAS, r.Batch, r.Threads, r.ImagePerS, r.ImageGFLOP, r.TextPerS, r.TextTokens, r.TextSource, r.PeakRSSMB)
+	_, err = fmt.Fprintf(env.Stdout, "%s %s (%s, batch %d, %d threads): %.2f images/s (%.1f GFLOP/s), %.1f prompts/s of %d tokens (%s), peak RSS %.0f MB (%.0f MB while encoding)\n",
+		r.Model, r.Precision, r.BLAS, r.Batch, r.Threads, r.ImagePerS, r.ImageGFLOP, r.TextPerS, r.TextTokens, r.TextSource, r.PeakRSSMB, r.RunPeakRSSMB)
 	if err == nil && r.SGEMMGFLOP > 0 {
 		_, err = fmt.Fprintf(env.Stdout, "SGEMM alone on the block shapes: %.1f GFLOP/s; the image tower reaches %.0f%% of it\n", r.SGEMMGFLOP, 100*r.ImageVsSGEMM)
+	}
+	if err == nil && r.BF16GEMMGFLOP > 0 {
+		_, err = fmt.Fprintf(env.Stdout, "bf16 GEMM (%s) alone on the block shapes: %.1f GFLOP/s; the image tower reaches %.0f%% of it\n", r.BF16GEMM, r.BF16GEMMGFLOP, 100*r.ImageVsBF16GEMM)
 	}
 	if err == nil && r.PipelinePerS > 0 {
 		_, err = fmt.Fprintf(env.Stdout, "JPEG folder pipeline: %.2f images/s, %.0f%% of the model alone\n", r.PipelinePerS, 100*r.PipelineRatio)
@@ -147,7 +172,15 @@ func Bench(cfg layers.Config, batch, iters int, tok *tokenizer.Tokenizer, pipeli
 		return nil, err
 	}
 	defer m.Close()
-	r := &BenchResult{Model: cfg.Name, BLAS: graph.BLAS, Batch: batch, Threads: graph.Threads(), TextSource: "tokenizer", Device: m.Device()}
+	// The loading peak is over: a bf16 model has dropped its float32 copies.
+	debug.FreeOSMemory()
+	loadRSS := peakRSSMB()
+	canReset := resetPeakRSS()
+	r := &BenchResult{Model: cfg.Name, Precision: m.Precision().String(), BLAS: graph.BLAS, Batch: batch, Threads: graph.Threads(),
+		TextSource: "tokenizer", Device: m.Device()}
+	if m.Precision() == graph.BF16 {
+		r.BF16GEMM = graph.BF16Backend()
+	}
 	if m.Device() != "cpu" {
 		r.BLAS = "cuBLAS"
 	}
@@ -192,12 +225,24 @@ func Bench(cfg layers.Config, batch, iters int, tok *tokenizer.Tokenizer, pipeli
 		}
 		r.PipelineRatio = r.PipelinePerS / r.ImagePerS
 	}
-	r.PeakRSSMB = peakRSSMB()
+	r.PeakRSSMB = max(loadRSS, peakRSSMB())
+	if canReset {
+		r.RunPeakRSSMB = peakRSSMB()
+	}
 	if m.Device() == "cpu" && cfg.Vision.Kind == "vit" { // after the RSS reading: its matrices are not the model's
 		rows, d := batch*cfg.Vision.Tokens(), cfg.Vision.Width
-		r.SGEMMGFLOP = graph.SGEMMRate([][3]int{{rows, 3 * d, d}, {rows, d, d}, {rows, 4 * d, d}, {rows, d, 4 * d}}, iters)
+		shapes := [][3]int{{rows, 3 * d, d}, {rows, d, d}, {rows, 4 * d, d}, {rows, d, 4 * d}}
+		r.SGEMMGFLOP = graph.SGEMMRate(shapes, iters)
 		if r.SGEMMGFLOP > 0 {
 			r.ImageVsSGEMM = r.ImageGFLOP / r.SGEMMGFLOP
+		}
+		if m.Precision() == graph.BF16 {
+			if r.BF16GEMMGFLOP, err = graph.BF16GEMMRate(shapes, iters); err != nil {
+				return nil, err
+			}
+			if r.BF16GEMMGFLOP > 0 {
+				r.ImageVsBF16GEMM = r.ImageGFLOP / r.BF16GEMMGFLOP
+			}
 		}
 	}
 	return r, nil
@@ -285,6 +330,10 @@ func timeRuns(iters int, f func() error) (float64, error) {
 	}
 	return time.Since(start).Seconds() / float64(iters), nil
 }
+
+// resetPeakRSS makes VmHWM start again from the current resident memory (Linux's
+// /proc/self/clear_refs), reporting whether it could.
+func resetPeakRSS() bool { return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil }
 
 // peakRSSMB reads the process's peak resident set (VmHWM) from /proc/self/status; 0
 // where there is no /proc.

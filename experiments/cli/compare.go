@@ -20,6 +20,7 @@ func experimentFlags(fs *flag.FlagSet, cfg *experiments.Config, prompts *listFla
 	fs.Var(prompts, "prompts", `prompt sets, comma-separated or repeated: bare, photo ("a photo of a {}."), article ("a photo of a {}"), imagenet80 (the 80-template ImageNet ensemble; run gorgoclip fetch templates first), a literal template with {}, openai:PROMPTS.md#DATASET, or a templates file (default bare,photo)`)
 	fs.IntVar(&cfg.BatchSize, "batch", 32, "images per model run")
 	fs.StringVar(&cfg.Device, "device", "cpu", deviceHelp)
+	fs.StringVar(&cfg.Precision, "precision", "fp32", precisionHelp)
 	fs.IntVar(&cfg.Workers, "workers", 0, "image decoding goroutines (0 = number of CPUs)")
 	fs.StringVar(&cfg.CacheDir, "cache", "", "feature cache directory (default OUT/cache); an interrupted run resumes from it")
 	fs.BoolVar(&cfg.SkipBad, "skip-bad", false, "skip unreadable images and list them in the results instead of failing")
@@ -52,6 +53,9 @@ func runCompare(env *Env, args []string) error {
 	if fs.NArg() > 0 {
 		return Usagef("unexpected arguments %q", fs.Args())
 	}
+	if _, err := parsePrecision(cfg.Precision); err != nil {
+		return err
+	}
 	for _, s := range shots {
 		k, err := strconv.Atoi(s)
 		if err != nil || k <= 0 {
@@ -82,6 +86,9 @@ func runZeroShot(env *Env, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return Usagef("unexpected arguments %q", fs.Args())
+	}
+	if _, err := parsePrecision(cfg.Precision); err != nil {
+		return err
 	}
 	cfg.Prompts = prompts
 	cfg.Log = env.Stderr

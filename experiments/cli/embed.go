@@ -39,6 +39,7 @@ func runEmbed(env *Env, args []string) error {
 	batch := fs.Int("batch", clip.DefaultBatchSize, "images or prompts per graph run")
 	pooled := fs.Bool("pooled", false, "write the pre-projection features [N,D] (ln_post / ln_final output) instead")
 	device := fs.String("device", "cpu", deviceHelp)
+	precision := fs.String("precision", "fp32", precisionHelp)
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "images decoded in parallel (--images)")
 	rest, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -63,10 +64,14 @@ func runEmbed(env *Env, args []string) error {
 	case *workers < 1:
 		return Usagef("--workers %d must be at least 1", *workers)
 	}
+	prec, err := parsePrecision(*precision)
+	if err != nil {
+		return err
+	}
 
 	start := time.Now()
 	prog := &progress{w: env.Stderr, start: start}
-	m, err := clip.Load(*weightsDir, clip.WithBatchSize(*batch), clip.WithProgress(prog.report), clip.WithDevice(*device))
+	m, err := clip.Load(*weightsDir, clip.WithBatchSize(*batch), clip.WithProgress(prog.report), clip.WithDevice(*device), clip.WithPrecision(prec))
 	if err != nil {
 		return err
 	}

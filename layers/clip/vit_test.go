@@ -167,8 +167,8 @@ var benchSink []float32
 // BenchmarkViTB32Images8 times ViT-B/32 images at batch 8 (random weights).
 func BenchmarkViTB32Images8(b *testing.B) { benchImages(b, "ViT-B/32", 8) }
 
-func benchImages(b *testing.B, name string, n int) {
-	m := randomModel(b, name, WithBatchSize(n))
+func benchImages(b *testing.B, name string, n int, opts ...Option) {
+	m := randomModel(b, name, append(opts, WithBatchSize(n))...)
 	pix := testPixels(n, m.Config().Vision.ImageResolution)
 	if _, err := m.EncodeImages(pix, n); err != nil { // build the graph outside the timer
 		b.Fatal(err)
