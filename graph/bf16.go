@@ -3,6 +3,7 @@ package graph
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
 	"unsafe"
 
@@ -91,7 +92,10 @@ func RoundBF16(x []float32) {
 // ToBF16 converts the float32 tensor w, in place, into a BFloat16 tensor of the same
 // shape, and returns how many bytes its data shrank by. A tensor already in
 // bfloat16 is left alone (0). The float32 data is no longer referenced by w
-// afterwards, so it is freed once nothing else holds it.
+// afterwards, so it is freed once nothing else holds it. The bfloat16 data lives
+// outside the Go heap (see allocBF16) and is released when w becomes unreachable:
+// it must not be used through anything but w (a slice of w.Data() kept after w is
+// dropped would dangle).
 func ToBF16(w *tensor.Dense) (int, error) {
 	if w.Dtype() == BFloat16 {
 		return 0, nil
@@ -100,11 +104,17 @@ func ToBF16(w *tensor.Dense) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	h := make([]uint16, len(x))
+	h, free := allocBF16(len(x))
 	toBF16(h, x)
 	*w = *tensor.New(tensor.WithShape(s.Clone()...), tensor.WithBacking(h))
+	runtime.AddCleanup(w, func(free func()) { free() }, free)
 	return 2 * len(h), nil
 }
+
+// WidenBF16 writes the float32 values of the bfloat16s src into dst (same length):
+// how host code reads a table stored in bfloat16 (the token embedding of a BF16
+// model).
+func WidenBF16(dst []float32, src []uint16) { fromBF16(dst, src) }
 
 // weightType is the gorgonia type of a weight operand of dims dimensions: a
 // float32 or BFloat16 tensor (a type variable; the graph's precision decides).

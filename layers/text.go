@@ -62,21 +62,30 @@ func NewTextTransformer(c Config, w *Weights) (*TextTransformer, error) {
 	return m, nil
 }
 
-// Embed gathers token_embedding rows for tokens [B, L] into dst [B*L, D].
+// Embed gathers token_embedding rows for tokens [B, L] into dst [B*L, D] (widened to
+// float32 when a bf16 model stores the table in bfloat16; see Tables).
 func (m *TextTransformer) Embed(dst []float32, tokens []int32, batch, seq int) error {
 	d := m.Config.Width
 	if len(tokens) != batch*seq || len(dst) != batch*seq*d {
 		return fmt.Errorf("token_embedding: %d tokens and %d outputs for [%d,%d]", len(tokens), len(dst), batch, seq)
 	}
-	table := floats(m.TokenEmbedding)
 	for i, id := range tokens {
 		if id < 0 || int(id) >= m.Config.VocabSize {
 			return fmt.Errorf("token_embedding: token %d at row %d position %d is outside the vocabulary [0,%d)", id, i/seq, i%seq, m.Config.VocabSize)
 		}
-		copy(dst[i*d:(i+1)*d], table[int(id)*d:(int(id)+1)*d])
+		switch table := m.TokenEmbedding.Data().(type) {
+		case []uint16:
+			graph.WidenBF16(dst[i*d:(i+1)*d], table[int(id)*d:(int(id)+1)*d])
+		default:
+			copy(dst[i*d:(i+1)*d], floats(m.TokenEmbedding)[int(id)*d:(int(id)+1)*d])
+		}
 	}
 	return nil
 }
+
+// Tables returns the weights Embed reads on the host, the token embedding: a bf16
+// model (clip.WithPrecision) stores them in bfloat16 like its GEMM weights.
+func (m *TextTransformer) Tables() []*tensor.Dense { return []*tensor.Dense{m.TokenEmbedding} }
 
 // Forward builds the text tower for embedded tokens [B*L, D] (see Embed) and
 // end-of-text positions eot [B] (integers as float32, each < L).

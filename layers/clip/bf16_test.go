@@ -3,9 +3,11 @@ package clip
 import (
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"testing"
 
 	"github.com/gorgoclip/gorgoclip/graph"
+	"github.com/gorgoclip/gorgoclip/internal/testfix"
 	"github.com/gorgoclip/gorgoclip/layers"
 )
 
@@ -149,4 +151,52 @@ func BenchmarkViTB32Texts32BF16(b *testing.B) {
 		benchSink = f
 	}
 	b.ReportMetric(float64(32*b.N)/b.Elapsed().Seconds(), "prompts/s")
+}
+
+// TestParityBF16 runs the fixture models in bf16 against their float32 goldens (OpenAI's
+// and open_clip's code in PyTorch). The tolerance is the for full-size models:
+// every feature vector's cosine with the golden >= 0.9995 and the largest difference <=
+// 2% of the largest golden value; logits (exp(logit_scale) * cosine, up to 100) within
+// 0.5.
+func TestParityBF16(t *testing.T) {
+	if testing.Short() {
+		t.Skip("parity with the fixture models runs the full towers")
+	}
+	for _, test := range []struct{ model, layout string }{
+		{"clip-tiny-a", "openai"}, {"clip-tiny-rn", "openai"}, {"openclip-tiny", "open_clip"},
+	} {
+		t.Run(test.model, func(t *testing.T) {
+			m, err := Load(testfix.Shared(t, filepath.Join("fixtures", test.model, test.layout)), WithBatchSize(2), WithPrecision(graph.BF16))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			e := m.Config().EmbedDim
+			pix := goldenOf(t, test.model, "pixels")
+			img, err := m.EncodeImages(pix.Data, pix.Shape[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids, rows := goldenTokensOf(t, test.model)
+			txt, err := m.EncodeTexts(ids, rows)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []struct {
+				name string
+				got  []float32
+			}{{"image_features", img}, {"text_features", txt}} {
+				cos, rel := agreement(c.got, goldenOf(t, test.model, c.name).Data, e)
+				t.Logf("%s: bf16 vs golden min cosine %.6f, largest difference %.2f%% of the largest value", c.name, cos, 100*rel)
+				if cos < 0.9995 || rel > 0.02 {
+					t.Errorf("%s: min cosine %.6f (want >= 0.9995), largest difference %.2f%% (want <= 2%%)", c.name, cos, 100*rel)
+				}
+			}
+			logits, err := m.Logits(img, txt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			compare(t, "logits_per_image", logits, goldenOf(t, test.model, "logits_per_image"), 0.5)
+		})
+	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/gorgoclip/gorgoclip/layers"
 	"github.com/gorgoclip/gorgoclip/loaders/weights"
 	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 )
 
 // DefaultBatchSize is the number of images or prompts per graph run unless
@@ -155,7 +156,8 @@ func New(ck *weights.Checkpoint, opts ...Option) (*Model, error) {
 
 // convert brings the towers' GEMM weights to the model's precision: it builds a
 // small graph of each tower, whose GEMM ops name the weights, converts those, and
-// throws the graphs away.
+// throws the graphs away; then the tables a tower reads on the host (the token
+// embedding).
 func (m *Model) convert() error {
 	switch m.prec {
 	case graph.FP32:
@@ -182,7 +184,20 @@ func (m *Model) convert() error {
 			return err
 		}
 	}
+	if h, ok := m.Text.(hostTables); ok {
+		for _, w := range h.Tables() {
+			if _, err := graph.ToBF16(w); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
+}
+
+// hostTables is a tower with weights it reads on the host rather than in its graph
+// (layers.TextTransformer's token embedding).
+type hostTables interface {
+	Tables() []*tensor.Dense
 }
 
 // Config returns the model's configuration.
