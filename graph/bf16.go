@@ -1,10 +1,8 @@
 package graph
 
 import (
-	"fmt"
 	"math"
 	"runtime"
-	"strings"
 	"unsafe"
 
 	"github.com/chewxy/hm"
@@ -12,41 +10,10 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// Precision is the number format a graph computes in. The zero value is FP32.
-type Precision int
-
-const (
-	// FP32 computes everything in float32: the reference, exact to the PyTorch model
-	// up to summation order.
-	FP32 Precision = iota
-	// BF16 stores the GEMM weights in bfloat16 (half the memory) and runs the GEMMs
-	// on bfloat16 operands with float32 accumulation; the rest of the graph keeps
-	// float32 where precision needs it (see the package documentation).
-	BF16
-)
-
-// String returns "fp32" or "bf16".
-func (p Precision) String() string {
-	if p == BF16 {
-		return "bf16"
-	}
-	return "fp32"
-}
-
-// ParsePrecision reads "fp32" or "bf16" (case-insensitive; "float32" and "bfloat16"
-// too). Anything else is an error naming the accepted values.
-func ParsePrecision(s string) (Precision, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "fp32", "float32", "f32":
-		return FP32, nil
-	case "bf16", "bfloat16":
-		return BF16, nil
-	}
-	return FP32, fmt.Errorf("graph: unknown precision %q (want fp32 or bf16)", s)
-}
-
 // BFloat16 is the dtype of bfloat16 tensors: their data is a []uint16 holding the
-// upper 16 bits of the float32 values, rounded to nearest even (see ToBF16).
+// upper 16 bits of the float32 values, rounded to nearest even (see ToBF16). The
+// IEEE half-precision weights of an FP16 graph (ToFP16) have the same dtype: the
+// graph's precision says which format the bits are in.
 var BFloat16 = tensor.Uint16
 
 // bf16Round returns the bfloat16 nearest to f (ties to even), as the AVX512-BF16
@@ -96,7 +63,10 @@ func RoundBF16(x []float32) {
 // outside the Go heap (see allocBF16) and is released when w becomes unreachable:
 // it must not be used through anything but w (a slice of w.Data() kept after w is
 // dropped would dangle).
-func ToBF16(w *tensor.Dense) (int, error) {
+func ToBF16(w *tensor.Dense) (int, error) { return toHalf(w, bf16Round) }
+
+// toHalf converts w in place to 16-bit values, each rounded by round (see ToBF16).
+func toHalf(w *tensor.Dense, round func(float32) uint16) (int, error) {
 	if w.Dtype() == BFloat16 {
 		return 0, nil
 	}
@@ -105,7 +75,9 @@ func ToBF16(w *tensor.Dense) (int, error) {
 		return 0, err
 	}
 	h, free := allocBF16(len(x))
-	toBF16(h, x)
+	for i, v := range x {
+		h[i] = round(v)
+	}
 	*w = *tensor.New(tensor.WithShape(s.Clone()...), tensor.WithBacking(h))
 	runtime.AddCleanup(w, func(free func()) { free() }, free)
 	return 2 * len(h), nil

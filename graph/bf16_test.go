@@ -49,7 +49,7 @@ func TestParsePrecision(t *testing.T) {
 		want Precision
 		ok   bool
 	}{{"fp32", FP32, true}, {"BF16", BF16, true}, {" bfloat16", BF16, true}, {"float32", FP32, true},
-		{"fp16", FP32, false}, {"", FP32, false}} {
+		{"fp16", FP16, true}, {"half", FP16, true}, {"TF32", TF32, true}, {"int8", FP32, false}, {"", FP32, false}} {
 		got, err := ParsePrecision(test.in)
 		if got != test.want || (err == nil) != test.ok {
 			t.Errorf("test %d: ParsePrecision(%q) = %v, %v; want %v, ok %v", i, test.in, got, err, test.want, test.ok)
@@ -58,8 +58,43 @@ func TestParsePrecision(t *testing.T) {
 			t.Errorf("test %d: error %q does not name %q", i, err, test.in)
 		}
 	}
-	if BF16.String() != "bf16" || FP32.String() != "fp32" {
-		t.Errorf("String: %v %v", BF16, FP32)
+	for _, p := range []Precision{FP32, BF16, FP16, TF32} {
+		if q, err := ParsePrecision(p.String()); q != p || err != nil {
+			t.Errorf("ParsePrecision(%v.String()) = %v, %v", p, q, err)
+		}
+	}
+}
+
+func TestFP16Round(t *testing.T) {
+	for i, test := range []struct {
+		in   float32
+		want uint16
+	}{
+		{1, 0x3c00}, {-2, 0xc000}, {65504, 0x7bff}, {65519, 0x7bff}, {65520, 0x7c00},
+		{1 + 1.0/2048, 0x3c00},                                                     // a tie: to even
+		{1 + 3.0/2048, 0x3c02},                                                     // a tie: to even (up)
+		{1.0 / (1 << 24), 0x0001}, {1.0 / (1 << 25), 0}, {1.5 / (1 << 24), 0x0002}, // subnormals, ties to even
+		{float32(math.Copysign(1.0/(1<<14), -1)), 0x8400}, // the smallest normal
+		{float32(math.Inf(1)), 0x7c00},
+	} {
+		if got := fp16Round(test.in); got != test.want {
+			t.Errorf("test %d: fp16Round(%g) = %#04x, want %#04x", i, test.in, got, test.want)
+		}
+		if back := fp16Float(test.want); test.want&0x7c00 != 0x7c00 && test.want&0x7c00 != 0 && math.Abs(float64(back-test.in)) > math.Abs(float64(test.in))/1024 {
+			t.Errorf("test %d: fp16Float(%#04x) = %g, far from %g", i, test.want, back, test.in)
+		}
+	}
+	if h := fp16Round(float32(math.NaN())); h&0x7c00 != 0x7c00 || h&0x3ff == 0 {
+		t.Errorf("NaN rounds to %#04x, not a NaN", h)
+	}
+	// Every binary16 survives the round trip through float32.
+	for h := range 1 << 16 {
+		if h&0x7c00 == 0x7c00 && h&0x3ff != 0 {
+			continue // NaNs
+		}
+		if got := fp16Round(fp16Float(uint16(h))); got != uint16(h) {
+			t.Fatalf("fp16Round(fp16Float(%#04x)) = %#04x", h, got)
+		}
 	}
 }
 
@@ -310,6 +345,15 @@ func TestBF16Compile(t *testing.T) {
 		_, err = b.Compile()
 		if err == nil || !strings.Contains(err.Error(), "fc.weight") || !strings.Contains(err.Error(), test.want) {
 			t.Errorf("test %d: Compile error %v, want one naming fc.weight and saying %q", i, err, test.want)
+		}
+	}
+	for _, p := range []Precision{FP16, TF32} {
+		b := NewBuilder()
+		b.SetPrecision(p)
+		y, _ := Linear("fc", b.Input("x", 2, 4), b.Param("fc.weight", w(p == FP16)), LinearOptions{})
+		b.Output("y", y)
+		if _, err := b.Compile(); err == nil || !strings.Contains(err.Error(), "CUDA device only") {
+			t.Errorf("%v on the CPU: Compile error %v", p, err)
 		}
 	}
 	b := NewBuilder()

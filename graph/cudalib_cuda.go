@@ -35,6 +35,11 @@ typedef int (*gc_cublasSgemm_t)(void *, int, int, int, int, int, const float *, 
 typedef int (*gc_cublasSgemmStridedBatched_t)(void *, int, int, int, int, int, const float *,
                                               const float *, int, long long, const float *, int, long long,
                                               const float *, float *, int, long long, int);
+typedef int (*gc_cublasGemmEx_t)(void *, int, int, int, int, int, const void *, const void *, int, int,
+                                 const void *, int, int, const void *, void *, int, int, int, int);
+typedef int (*gc_cublasGemmStridedBatchedEx_t)(void *, int, int, int, int, int, const void *, const void *, int,
+                                               int, long long, const void *, int, int, long long, const void *,
+                                               void *, int, int, long long, int, int, int);
 
 typedef int (*gc_nvrtcVersion_t)(int *, int *);
 typedef int (*gc_nvrtcCreateProgram_t)(void **, const char *, const char *, int, const char *const *,
@@ -52,6 +57,8 @@ static struct {
 	gc_cublasSetMathMode_t mathMode;
 	gc_cublasSgemm_t sgemm;
 	gc_cublasSgemmStridedBatched_t sgemmStrided;
+	gc_cublasGemmEx_t gemmEx;
+	gc_cublasGemmStridedBatchedEx_t gemmStridedEx;
 	gc_nvrtcVersion_t nvVersion;
 	gc_nvrtcCreateProgram_t nvCreate;
 	gc_nvrtcCompileProgram_t nvCompile;
@@ -86,6 +93,8 @@ static const char *gc_bind_cublas(void *h) {
 	if ((m = gc_sym(h, "cublasSetMathMode", (void **)&gc.mathMode))) return m;
 	if ((m = gc_sym(h, "cublasSgemm_v2", (void **)&gc.sgemm))) return m;
 	if ((m = gc_sym(h, "cublasSgemmStridedBatched", (void **)&gc.sgemmStrided))) return m;
+	if ((m = gc_sym(h, "cublasGemmEx", (void **)&gc.gemmEx))) return m;
+	if ((m = gc_sym(h, "cublasGemmStridedBatchedEx", (void **)&gc.gemmStridedEx))) return m;
 	return NULL;
 }
 
@@ -123,6 +132,20 @@ static int gc_sgemm_strided(void *h, int ta, int tb, int m, int n, int k, float 
                             long long sc, int count) {
 	return gc.sgemmStrided(h, ta, tb, m, n, k, &alpha, (const float *)a, lda, sa, (const float *)b, ldb, sb,
 	                       &beta, (float *)c, ldc, sc, count);
+}
+
+// gc_gemm_ex is cublasGemmStridedBatchedEx (count > 1) or cublasGemmEx: A and B of
+// type ab, C float32 (CUDA_R_32F), compute type compute, the default algorithm
+// (tensor cores where the types allow).
+static int gc_gemm_ex(void *h, int ta, int tb, int m, int n, int k, float alpha, uint64_t a, int ab, int lda,
+                      long long sa, uint64_t b, int ldb, long long sb, float beta, uint64_t c, int ldc, long long sc,
+                      int count, int compute) {
+	const int r32f = 0, dflt = -1; // CUDA_R_32F, CUBLAS_GEMM_DEFAULT
+	if (count == 1)
+		return gc.gemmEx(h, ta, tb, m, n, k, &alpha, (const void *)a, ab, lda, (const void *)b, ab, ldb, &beta,
+		                 (void *)c, r32f, ldc, compute, dflt);
+	return gc.gemmStridedEx(h, ta, tb, m, n, k, &alpha, (const void *)a, ab, lda, sa, (const void *)b, ab, ldb, sb,
+	                        &beta, (void *)c, r32f, ldc, sc, count, compute, dflt);
 }
 
 static int gc_nvrtc_version(int *major, int *minor) { return gc.nvVersion(major, minor); }
@@ -271,6 +294,30 @@ func gemmRM(h cublasHandle, ta, tb bool, m, n, k int, alpha float32, a uintptr, 
 	}
 	if rc != 0 {
 		return fmt.Errorf("cublasSgemm (m=%d n=%d k=%d batch=%d): status %d", m, n, k, count, rc)
+	}
+	return nil
+}
+
+// cuBLAS's data and compute types for gemmExRM (library_types.h, cublas_api.h).
+const (
+	cudaR32F    = 0  // CUDA_R_32F
+	cudaR16F    = 2  // CUDA_R_16F
+	cudaR16BF   = 14 // CUDA_R_16BF
+	compute32F  = 68 // CUBLAS_COMPUTE_32F: float32 accumulation
+	computeTF32 = 77 // CUBLAS_COMPUTE_32F_FAST_TF32: float32 inputs on TF32 tensor cores
+)
+
+// gemmExRM is gemmRM through cublasGemmEx: A and B of data type ab (cudaR16BF,
+// cudaR16F or cudaR32F; sa and sb count elements), C float32, accumulated as compute
+// says (compute32F, or computeTF32 with ab cudaR32F). cuBLAS runs 16-bit inputs and
+// TF32 on tensor cores.
+func gemmExRM(h cublasHandle, ab, compute int, ta, tb bool, m, n, k int, alpha float32, a uintptr, lda int, sa int,
+	b uintptr, ldb int, sb int, beta float32, c uintptr, ldc int, sc int, count int) error {
+	rc := C.gc_gemm_ex(unsafe.Pointer(h), op(tb), op(ta), C.int(n), C.int(m), C.int(k), C.float(alpha),
+		C.uint64_t(b), C.int(ab), C.int(ldb), C.longlong(sb), C.uint64_t(a), C.int(lda), C.longlong(sa),
+		C.float(beta), C.uint64_t(c), C.int(ldc), C.longlong(sc), C.int(count), C.int(compute))
+	if rc != 0 {
+		return fmt.Errorf("cublasGemmEx (type %d, compute %d, m=%d n=%d k=%d batch=%d): status %d", ab, compute, m, n, k, count, rc)
 	}
 	return nil
 }

@@ -55,6 +55,24 @@ var cudaOps = map[reflect.Type]*cudaOp{}
 
 var kernelDecl = regexp.MustCompile(`extern "C" __global__ void (\w+)\(`)
 
+// cudaSources are kernel files that serve several ops (registerCUDASource).
+var cudaSources []*cudaOp
+
+// registerCUDASource adds kernels that serve several ops (graph/cuda/file, e.g. the
+// 16-bit casts of gemm_cuda.go) to the source compiled when a device opens.
+func registerCUDASource(file, source string) {
+	cudaSources = append(cudaSources, &cudaOp{file: file, source: source, names: kernelNames(source)})
+}
+
+// kernelNames lists the kernels source defines.
+func kernelNames(source string) []string {
+	var names []string
+	for _, m := range kernelDecl.FindAllStringSubmatch(source, -1) {
+		names = append(names, m[1])
+	}
+	return names
+}
+
 // registerCUDA makes op type T runnable on the CUDA device: source (the CUDA C of
 // graph/cuda/file, embedded by the op's _cuda.go file) is compiled with every other
 // op's when a device opens, and run launches its kernels. Called from init functions;
@@ -64,11 +82,7 @@ func registerCUDA[T G.Op](file, source string, run func(d *cudaDevice, op T, dst
 	if _, dup := cudaOps[t]; dup {
 		panic(fmt.Sprintf("graph: CUDA implementation of %v registered twice", t))
 	}
-	var names []string
-	for _, m := range kernelDecl.FindAllStringSubmatch(source, -1) {
-		names = append(names, m[1])
-	}
-	cudaOps[t] = &cudaOp{file: file, source: source, names: names,
+	cudaOps[t] = &cudaOp{file: file, source: source, names: kernelNames(source),
 		run: func(d *cudaDevice, op G.Op, dst uintptr, p []uintptr, s []tensor.Shape) error {
 			return run(d, op.(T), dst, p, s)
 		}}
@@ -77,10 +91,11 @@ func registerCUDA[T G.Op](file, source string, run func(d *cudaDevice, op T, dst
 // kernelSource returns common.cuh and every registered op's kernels, ordered by file,
 // and the kernel names.
 func kernelSource() (string, []string) {
-	ops := make([]*cudaOp, 0, len(cudaOps))
+	ops := make([]*cudaOp, 0, len(cudaOps)+len(cudaSources))
 	for _, o := range cudaOps {
 		ops = append(ops, o)
 	}
+	ops = append(ops, cudaSources...)
 	sort.Slice(ops, func(i, j int) bool { return ops[i].file < ops[j].file })
 	var src strings.Builder
 	src.WriteString(commonSource)
@@ -118,6 +133,7 @@ type cudaDevice struct {
 	allocs  map[uintptr]int                // device allocations: address -> floats
 	wcopies map[*tensor.Dense][]float32    // host weight -> its device copy
 	scratch []float32                      // attention and patch scratch, grown on demand
+	half    []float32                      // 16-bit GEMM inputs (gemm_cuda.go), grown on demand
 	args    []uint64                       // kernel parameter slots
 	params  []unsafe.Pointer               // pointers to args
 	sizes   map[*tensor.Dense]tensor.Shape // logical shape of each cached weight
@@ -249,6 +265,12 @@ func (d *cudaDevice) weights(ws []*tensor.Dense) error {
 	defer d.enter()()
 	for _, w := range ws {
 		if _, ok := d.wcopies[w]; ok {
+			continue
+		}
+		if h := bf16Data(w); h != nil {
+			if err := d.weight16(w, h); err != nil {
+				return err
+			}
 			continue
 		}
 		host, shape, err := f32(w) // a transposed view is materialised: the copy is contiguous

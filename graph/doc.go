@@ -16,6 +16,46 @@
 // at the same time share one, so a graph allocates no activations after its first run.
 // Outputs are copied out when computed.
 //
+// # Precision
+//
+// A graph computes in FP32 (the default) or BF16 (Builder.SetPrecision; clip's
+// WithPrecision sets it for a model). In BF16 the weights of the GEMMs (LinearOp,
+// Conv2dOp, PatchEmbedOp) are stored in bfloat16, converted once at load
+// (Builder.ConvertWeights, ToBF16), outside the Go heap, the float32 copies released;
+// every GEMM multiplies bfloat16 operands and accumulates in float32, with its
+// epilogue (bias, layer scale, residual, activation) applied in float32 before the
+// result is stored. With the dnnl build tag (Debian's libdnnl-dev) the GEMMs are
+// oneDNN matmul primitives with the epilogue fused as post-ops (AVX512-BF16 dot
+// products on Zen 4, AMX tiles on Sapphire Rapids), one single-threaded primitive
+// per goroutine over a share of the rows (gemm_bf16.go, dnnl.c); without it, or on
+// a CPU where oneDNN has no bfloat16 kernel (no AVX512), the same products run on
+// the float32 BLAS from the bfloat16 values widened: the same results at float32
+// speed (BF16Backend says which).
+//
+// What else stays float32 was chosen by measuring full-size OpenAI-initialised random
+// models (clip.RandomCheckpoint) against themselves in FP32 (layers/clip's
+// TestBF16Fidelity: 8 images and 8 prompts, smallest cosine of a feature vector and
+// largest difference over the largest feature):
+//
+//	                                    ViT-B/32 image       ViT-B/32 text
+//	chosen: q/k/v bf16, residual fp32   0.999994, 0.36%      0.999969, 0.72%
+//	q/k/v kept fp32                     0.999994, 0.34%      0.999976, 0.77%
+//	residual stream in bf16 too         0.999955, 0.95%      0.999945, 0.93%
+//	(RN50, chosen: image 0.999998, 0.27%; text 0.999962, 0.79%)
+//
+// So: the residual stream (a block's input and output, a ResNet bottleneck's output)
+// stays float32, which costs little (it is read by LayerNorm and the residual adds
+// only) and keeps the error seven times smaller; LayerNorm reads it in float32 and
+// keeps its statistics in float64, storing its output in bfloat16 for the GEMM that
+// reads it; attention reads q, k and v in bfloat16 (keeping them float32 measured no
+// better) and computes the scores, the softmax and the weighted sum in float32;
+// c_fc's activation is applied in float32 and stored in bfloat16 for c_proj; the
+// projections and every output a caller reads stay float32. Which results are stored
+// in bfloat16 is planned per edge when a graph is compiled (precision.go: a result
+// is bfloat16 when its op offers it and every reader accepts it), so a requested
+// intermediate (a tap) stays float32 without changing the numbers: a GEMM rounds its
+// input to bfloat16 either way.
+//
 // Shapes in this package use the letters defined by package layers: B batch, T tokens,
 // D width, H heads, K head width D/H, E embedding width, N rows (usually B*T).
 package graph

@@ -20,7 +20,7 @@ func init() {
 		if o.InOut {
 			ldw, tw = nout, false
 		}
-		if err := gemmRM(d.blas, false, tw, n, nout, nin, 1, p[0], nin, 0, p[1], ldw, 0, 0, dst, nout, 0, 1); err != nil {
+		if err := d.gemmW(o.prec, false, tw, n, nout, nin, p[0], nin, 0, p[1], ldw, 0, 0, dst, nout, 0, 1); err != nil {
 			return err
 		}
 		bias, scale, res := operands(o, p)

@@ -32,5 +32,5 @@ func (d *cudaDevice) patchEmbed(o *PatchEmbedOp, dst uintptr, p []uintptr, s []t
 	if err := d.launch("class_pos", d.grid(o.Batch*t*w), 256, u(dst), u(p[2]), u(p[3]), i(o.Batch), i(t), i(w)); err != nil {
 		return err
 	}
-	return gemmRM(d.blas, false, true, g2, w, pp, 1, patches, pp, g2*pp, p[1], pp, 0, 1, dst+uintptr(4*w), w, t*w, o.Batch)
+	return d.gemmW(o.prec, false, true, g2, w, pp, patches, pp, g2*pp, p[1], pp, 0, 1, dst+uintptr(4*w), w, t*w, o.Batch)
 }

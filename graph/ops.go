@@ -97,7 +97,8 @@ type owned struct {
 	out  *tensor.Dense
 	slot *slot
 	a    *arena
-	half bool // the result is stored in bfloat16 (planned by Builder.Compile; see plan)
+	half bool      // the result is stored in bfloat16 (planned by Builder.Compile; see plan)
+	prec Precision // the graph's (set by Builder.Compile)
 }
 
 // pooledOp is a fused op with arena storage.

@@ -2,10 +2,68 @@ package graph
 
 import (
 	"fmt"
+	"strings"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
+
+// Precision is the number format a graph computes in. The zero value is FP32.
+type Precision int
+
+const (
+	// FP32 computes everything in float32: the reference, exact to the PyTorch model
+	// up to summation order.
+	FP32 Precision = iota
+	// BF16 stores the GEMM weights in bfloat16 (half the memory) and runs the GEMMs
+	// on bfloat16 operands with float32 accumulation; the rest of the graph keeps
+	// float32 where precision needs it (see the package documentation). CPU and CUDA.
+	BF16
+	// FP16 is BF16 with IEEE half-precision weights and GEMM operands (three more
+	// mantissa bits, a range of +-65504): what CUDA tensor cores run fastest besides
+	// bfloat16. CUDA only: the CPU runs bfloat16 (oneDNN 2.6 has no fast float16
+	// GEMM on the CPUs we build on).
+	FP16
+	// TF32 keeps float32 weights and activations and runs the GEMMs on TF32 tensor
+	// cores (inputs rounded to 10 mantissa bits, float32 accumulation). CUDA only.
+	TF32
+)
+
+// String returns "fp32", "bf16", "fp16" or "tf32".
+func (p Precision) String() string {
+	switch p {
+	case BF16:
+		return "bf16"
+	case FP16:
+		return "fp16"
+	case TF32:
+		return "tf32"
+	}
+	return "fp32"
+}
+
+// ParsePrecision reads "fp32", "bf16", "fp16" or "tf32" (case-insensitive; "float32",
+// "bfloat16", "float16" and "half" too). Anything else is an error naming the accepted
+// values.
+func ParsePrecision(s string) (Precision, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "fp32", "float32", "f32":
+		return FP32, nil
+	case "bf16", "bfloat16":
+		return BF16, nil
+	case "fp16", "float16", "half", "f16":
+		return FP16, nil
+	case "tf32":
+		return TF32, nil
+	}
+	return FP32, fmt.Errorf("graph: unknown precision %q (want fp32, bf16, or on CUDA fp16 or tf32)", s)
+}
+
+// half reports whether p stores the GEMM weights in 16 bits (BF16, FP16).
+func (p Precision) half() bool { return p == BF16 || p == FP16 }
+
+// CPU reports whether p runs on the CPU (FP32, BF16); FP16 and TF32 need a CUDA device.
+func (p Precision) CPU() bool { return p == FP32 || p == BF16 }
 
 // gemmOp is a fused op whose operand weightOperand is the weight matrix of a GEMM
 // (LinearOp, Conv2dOp, PatchEmbedOp): the weights a BF16 graph stores in bfloat16.
@@ -24,10 +82,10 @@ type bf16Op interface {
 	bf16Output() bool
 }
 
-// SetPrecision sets the precision the graph computes in (FP32 unless set). A BF16
-// graph needs its GEMM weights in bfloat16 (ConvertWeights, or ToBF16 on each);
-// Compile refuses a weight in the other precision, naming it, and plans which
-// activations to keep in bfloat16.
+// SetPrecision sets the precision the graph computes in (FP32 unless set). A BF16 or
+// FP16 graph needs its GEMM weights in 16 bits (ConvertWeights, or ToBF16 / ToFP16
+// on each); Compile refuses a weight in the other precision, naming it, refuses FP16
+// and TF32 for the CPU, and on the CPU plans which activations to keep in bfloat16.
 func (b *Builder) SetPrecision(p Precision) { b.prec = p }
 
 // Precision returns the precision set by SetPrecision.
@@ -40,8 +98,12 @@ func (b *Builder) Precision() Precision { return b.prec }
 // b itself was typed by the float32 weights and cannot be compiled afterwards: it
 // is only good for finding the weights; build the graphs to run anew.
 func (b *Builder) ConvertWeights() (int, error) {
-	if b.prec != BF16 {
+	if !b.prec.half() {
 		return 0, nil
+	}
+	convert := ToBF16
+	if b.prec == FP16 {
+		convert = ToFP16
 	}
 	b.spent = true
 	saved := 0
@@ -50,7 +112,7 @@ func (b *Builder) ConvertWeights() (int, error) {
 		if !ok {
 			return saved, fmt.Errorf("graph: weight %s is a %T, not a *tensor.Dense", w.Name(), w.Value())
 		}
-		n, err := ToBF16(t)
+		n, err := convert(t)
 		if err != nil {
 			return saved, fmt.Errorf("graph: weight %s: %w", w.Name(), err)
 		}
@@ -86,17 +148,21 @@ func children(g *G.ExprGraph, n *G.Node) []*G.Node {
 	return in
 }
 
-// checkPrecision refuses GEMM weights in the other precision than the graph's.
+// checkPrecision refuses a precision the device cannot run, and GEMM weights in
+// another precision than the graph's.
 func (b *Builder) checkPrecision() error {
+	if b.dev == nil && !b.prec.CPU() {
+		return fmt.Errorf("graph: %v runs on a CUDA device only; on the CPU use bf16 or fp32", b.prec)
+	}
 	want := tensor.Float32
-	if b.prec == BF16 {
+	if b.prec.half() {
 		want = BFloat16
 	}
 	for _, w := range b.gemmWeights() {
 		if w.Dtype() != want {
-			how := "build the graph with SetPrecision(BF16), or keep the model in float32"
-			if b.prec == BF16 {
-				how = "convert the model's weights first (Builder.ConvertWeights, ToBF16)"
+			how := "build the graph with SetPrecision(BF16) or (FP16), or keep the model in float32"
+			if b.prec.half() {
+				how = "convert the model's weights first (Builder.ConvertWeights, ToBF16, ToFP16)"
 			}
 			return fmt.Errorf("graph: weight %s is %v in a %v graph: %s", w.Name(), w.Dtype(), b.prec, how)
 		}
@@ -104,10 +170,18 @@ func (b *Builder) checkPrecision() error {
 	return nil
 }
 
-// plan marks the results a BF16 graph stores in bfloat16: those of bf16Ops offering
-// it whose every reader accepts it (an output tap never does: outputs are float32).
+// plan tells every fused op the graph's precision and, in a BF16 graph on the CPU,
+// marks the results stored in bfloat16: those of bf16Ops offering it whose every
+// reader accepts it (an output tap never does: outputs are float32). On a CUDA device
+// activations stay float32: each GEMM rounds its input to 16 bits as it reads it
+// (gemm_cuda.go).
 func (b *Builder) plan() {
-	if b.prec != BF16 {
+	for _, n := range b.G.AllNodes() {
+		if p, ok := n.Op().(pooledOp); ok {
+			p.storage().prec = b.prec
+		}
+	}
+	if b.prec != BF16 || b.dev != nil {
 		return
 	}
 	for _, n := range b.G.AllNodes() {

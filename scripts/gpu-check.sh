@@ -4,7 +4,7 @@
 # Build the bundle where Go is (make gpu-check-bundle writes .gpu/: the gzipped CUDA
 # binaries, this script, the PyTorch baseline and a copy of the fixtures), carry .gpu/
 # to the GPU machine and run .gpu/gpu-check.sh there. Steps, each under its own timeout
-# (at most 285 s in all):
+# (at most 375 s in all):
 #   1. bin/cuda-graph.test -test.run CUDA: every fused op on the GPU against the CPU,
 #      and the copy counter (inputs in, outputs out, weights once).
 #   2. bin/cuda-clip.test -test.run CUDA: the fixture model against its goldens and
@@ -12,9 +12,10 @@
 #   3. bin/cuda-cli.test -test.run CUDA: embed and compare with --device cuda against
 #      the goldens and the CPU's results.
 #   4. compute-sanitizer memcheck and racecheck over the graph tests, when installed.
-#   5. gorgoclip-cuda bench --device cuda --model ViT-B/32 --batch 256 --json.
-#   6. bench_pytorch_gpu.py --batch 256: PyTorch fp32 eager on the same GPU (and bf16
-#      autocast, for context).
+#   5. gorgoclip-cuda bench --device cuda --model ViT-B/32 --batch 256 --json, in fp32,
+#      then --precision bf16 and fp16 (cuBLAS GemmEx on tensor cores).
+#   6. bench_pytorch_gpu.py --batch 256: PyTorch fp32 eager on the same GPU, and
+#      autocast in bf16 and fp16, which the bf16 and fp16 runs are judged against.
 # It writes one JSON object to $OUT/gpu-check.json when $OUT is set, else ./gpu-check.json,
 # with the logs beside it, and exits non-zero when a test failed or did not run.
 #
@@ -99,8 +100,12 @@ if [ -n "$san" ]; then
   run racecheck 20 "$san" --tool racecheck --error-exitcode 3 "$work/cuda-graph.test" -test.run CUDAOps -test.count=1
 fi
 run bench 45 "$work/gorgoclip-cuda" bench --device cuda --model ViT-B/32 --batch "$BATCH" --iters "$ITERS" --json
+for p in bf16 fp16; do
+  run "bench-$p" 35 "$work/gorgoclip-cuda" bench --device cuda --precision "$p" --model ViT-B/32 --batch "$BATCH" --iters "$ITERS" --json
+done
 run pytorch-fp32 45 "$PYTHON" "$here/bench_pytorch_gpu.py" --batch "$BATCH" --iters "$ITERS" --device "$TORCH_DEVICE"
 run pytorch-bf16 20 "$PYTHON" "$here/bench_pytorch_gpu.py" --batch "$BATCH" --iters "$ITERS" --device "$TORCH_DEVICE" --amp bf16
+run pytorch-fp16 20 "$PYTHON" "$here/bench_pytorch_gpu.py" --batch "$BATCH" --iters "$ITERS" --device "$TORCH_DEVICE" --amp fp16
 
 OUTDIR=$out WORK=$work ELAPSED=$(( $(date +%s) - start )) LIBDIRS="$LD_LIBRARY_PATH" "$PYTHON" - <<'PY'
 import json, os, re
@@ -150,7 +155,8 @@ r = {
     "ld_library_path": os.environ.get("LIBDIRS", ""),
     "tests": {"graph": tests("graph-tests"), "clip": tests("clip-tests"), "cli": tests("cli-tests")},
     "bench": {"gorgoclip": last_json("bench"), "pytorch_fp32": last_json("pytorch-fp32"),
-              "pytorch_bf16": last_json("pytorch-bf16")},
+              "gorgoclip_bf16": last_json("bench-bf16"), "pytorch_bf16": last_json("pytorch-bf16"),
+              "gorgoclip_fp16": last_json("bench-fp16"), "pytorch_fp16": last_json("pytorch-fp16")},
     "sanitizer": {tool: sanitizer(tool) for tool in ("memcheck", "racecheck")},
     "elapsed_s": int(os.environ.get("ELAPSED", "0")),
 }
@@ -164,11 +170,23 @@ if "image_per_s" in g and "image_per_s" in p:
         r["meets_target"] = "not judged: gorgoclip ran on the CPU emulator"
     else:
         r["meets_target"] = {"image": r["image_vs_pytorch_fp32"] >= 1.0, "text": r["text_vs_pytorch_fp32"] >= 1.0}
+# 16-bit runs against PyTorch's autocast in the same format (DESIGN.md: >= autocast).
+for p in ("bf16", "fp16"):
+    g16, p16 = r["bench"]["gorgoclip_" + p], r["bench"]["pytorch_" + p]
+    if "image_per_s" in g16 and "image_per_s" in p16:
+        r["image_vs_pytorch_" + p] = g16["image_per_s"] / p16["image_per_s"]
+        r["text_vs_pytorch_" + p] = g16["text_per_s"] / p16["text_per_s"]
+        if "cudaemu" in g16.get("device", ""):
+            r["meets_target_" + p] = "not judged: gorgoclip ran on the CPU emulator"
+        else:
+            r["meets_target_" + p] = {"image": r["image_vs_pytorch_" + p] >= 1.0, "text": r["text_vs_pytorch_" + p] >= 1.0}
 r["ok"] = all(t["ok"] for t in r["tests"].values())
 path = os.path.join(out, "gpu-check.json")
 with open(path, "w") as f:
     json.dump(r, f, indent=1)
-summary = {k: r.get(k) for k in ("ok", "meets_target", "image_vs_pytorch_fp32", "text_vs_pytorch_fp32", "elapsed_s")}
+summary = {k: r.get(k) for k in ("ok", "meets_target", "image_vs_pytorch_fp32", "text_vs_pytorch_fp32",
+                                  "meets_target_bf16", "image_vs_pytorch_bf16", "text_vs_pytorch_bf16",
+                                  "image_vs_pytorch_fp16", "text_vs_pytorch_fp16", "elapsed_s")}
 summary["sanitizer_clean"] = {k: v["clean"] if isinstance(v, dict) else v for k, v in r["sanitizer"].items()}
 summary["gorgoclip_image_per_s"] = g.get("image_per_s")
 summary["pytorch_fp32_image_per_s"] = p.get("image_per_s")

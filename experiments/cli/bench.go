@@ -24,7 +24,7 @@ import (
 	"github.com/gorgoclip/gorgoclip/loaders/tokenizer"
 )
 
-const benchHelp = `[--model ViT-B/32|RN50|...] [--precision fp32|bf16] [--batch 32] [--device cpu|cuda] [--threads N] [--iters 3] [--vocab FILE] [--pipeline N] [--json]
+const benchHelp = `[--model ViT-B/32|RN50|...] [--precision fp32|bf16|fp16|tf32] [--batch 32] [--device cpu|cuda] [--threads N] [--iters 3] [--vocab FILE] [--pipeline N] [--json]
 
 Times both towers of a model with random weights (clip.RandomCheckpoint, seed 1):
 --model is a preset in OpenAI's or open_clip's spelling (ViT-B/32 or ViT-B-32, RN50,
@@ -40,7 +40,8 @@ Text runs stop at the longest end-of-text position, as clip.Model.EncodeTexts do
 encodes, reported as pipeline_image_per_s and its fraction of the model alone.
 
 --precision bf16 runs the towers with bfloat16 weights and GEMMs (clip.WithPrecision;
-what runs them is reported as bf16_gemm: oneDNN in a build with it, else the fallback).
+what runs them on the CPU is reported as bf16_gemm: oneDNN in a build with it, else
+the fallback); with --device cuda, fp16 (half-precision tensor cores) and tf32 too.
 
 --threads sets GOMAXPROCS and graph.SetThreads (Go kernels and OpenBLAS threads);
 0 keeps the defaults. The result is one line: images and prompts per second, the

@@ -2,10 +2,16 @@
 // for the CUDA emulator (driver.cc). Each GEMM is checked as cuBLAS checks it
 // (dimensions and leading dimensions), every operand must lie inside one device
 // allocation, and the product is OpenBLAS's column-major SGEMM: cuBLAS's own
-// convention, so the row-major mapping in gemmRM is tested, not assumed.
+// convention, so the row-major mapping in gemmRM is tested, not assumed. cublasGemmEx
+// (16-bit inputs, or TF32) widens its operands to float32 as a tensor core reads them
+// (bfloat16 and binary16 exactly; TF32 rounded to 10 mantissa bits) and multiplies
+// those with the same SGEMM.
 #include <cblas.h>
 #include <cublas_v2.h>
 #include <stdio.h>
+#include <string.h>
+
+#include <vector>
 
 #include "emu.h"
 
@@ -22,10 +28,10 @@ bool trans(cublasOperation_t op, cublasStatus_t *st) {
 // ld spans.
 size_t extent(int rows, int cols, int ld) { return rows == 0 || cols == 0 ? 0 : (size_t)(cols - 1) * ld + rows; }
 
-bool inside(const char *what, int i, const float *p, size_t floats) {
+bool inside(const char *what, int i, const void *p, size_t elems, size_t size = 4) {
     char why[256];
-    if (floats == 0 || emu_device_range(p, 4 * floats, why, sizeof why)) return true;
-    fprintf(stderr, "cudaemu: cublasSgemm operand %s of batch %d: %s\n", what, i, why);
+    if (elems == 0 || emu_device_range(p, size * elems, why, sizeof why)) return true;
+    fprintf(stderr, "cudaemu: cublas GEMM operand %s of batch %d: %s\n", what, i, why);
     return false;
 }
 
@@ -51,6 +57,76 @@ cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t opa, cublasOperation_t o
     for (int i = 0; i < count; i++)
         cblas_sgemm(CblasColMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, *alpha,
                     a + i * sa, lda, b + i * sb, ldb, *beta, c + i * sc, ldc);
+    emu_device_close();
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+// widen reads element i of a GemmEx operand of type t as float32: a tensor core's
+// view of it (TF32 keeps 10 mantissa bits, rounded to nearest even).
+float widen(const void *p, size_t i, cudaDataType t, bool tf32) {
+    unsigned u;
+    float f;
+    switch (t) {
+    case CUDA_R_16BF:
+        u = (unsigned)((const unsigned short *)p)[i] << 16;
+        break;
+    case CUDA_R_16F: {
+        unsigned short h = ((const unsigned short *)p)[i];
+        unsigned sign = (unsigned)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+        if (e == 0) {
+            f = (float)m / 16777216.f;
+            return sign ? -f : f;
+        }
+        u = sign | (e == 31 ? 0x7f800000u | m << 13 : (e + 112) << 23 | m << 13);
+        break;
+    }
+    default:
+        f = ((const float *)p)[i];
+        if (!tf32) return f;
+        memcpy(&u, &f, 4);
+        if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0xfffu + ((u >> 13) & 1u)) & ~0x1fffu;
+    }
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+// gemm_ex is cublasGemmStridedBatchedEx: A and B of one type (bfloat16, binary16, or
+// float32 with the TF32 compute type), C float32, float32 accumulation.
+cublasStatus_t gemm_ex(cublasHandle_t h, cublasOperation_t opa, cublasOperation_t opb, int m, int n, int k,
+                       const void *alpha, const void *a, cudaDataType at, int lda, long long sa, const void *b,
+                       cudaDataType bt, int ldb, long long sb, const void *beta, void *c, cudaDataType ct, int ldc,
+                       long long sc, int count, cublasComputeType_t compute) {
+    if (h != (cublasHandle_t)&token) return CUBLAS_STATUS_NOT_INITIALIZED;
+    bool half = at == CUDA_R_16BF || at == CUDA_R_16F;
+    bool tf32 = compute == CUBLAS_COMPUTE_32F_FAST_TF32 && at == CUDA_R_32F;
+    if (at != bt || ct != CUDA_R_32F || !((half && compute == CUBLAS_COMPUTE_32F) || tf32)) {
+        fprintf(stderr, "cudaemu: cublasGemmEx types A %d B %d C %d compute %d: not emulated\n", at, bt, ct, compute);
+        return CUBLAS_STATUS_NOT_SUPPORTED;
+    }
+    cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
+    bool ta = trans(opa, &st), tb = trans(opb, &st);
+    int ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
+    if (st != CUBLAS_STATUS_SUCCESS || m < 0 || n < 0 || k < 0 || count < 0 || lda < (ar > 1 ? ar : 1) ||
+        ldb < (br > 1 ? br : 1) || ldc < (m > 1 ? m : 1)) {
+        fprintf(stderr, "cudaemu: cublasGemmEx m=%d n=%d k=%d lda=%d ldb=%d ldc=%d: invalid\n", m, n, k, lda, ldb, ldc);
+        return CUBLAS_STATUS_INVALID_VALUE;
+    }
+    if (m == 0 || n == 0 || count == 0) return CUBLAS_STATUS_SUCCESS;
+    size_t es = half ? 2 : 4, na = k ? extent(ar, ac, lda) : 0, nb = k ? extent(br, bc, ldb) : 0;
+    const char *ca = (const char *)a, *cb = (const char *)b;
+    float *fc = (float *)c;
+    for (int i = 0; i < count; i++)
+        if (!inside("A", i, ca + i * sa * es, na, es) || !inside("B", i, cb + i * sb * es, nb, es) ||
+            !inside("C", i, fc + i * sc, extent(m, n, ldc)))
+            return CUBLAS_STATUS_EXECUTION_FAILED;
+    std::vector<float> wa(na), wb(nb);
+    emu_device_open();
+    for (int i = 0; i < count; i++) {
+        for (size_t j = 0; j < na; j++) wa[j] = widen(ca + i * sa * es, j, at, tf32);
+        for (size_t j = 0; j < nb; j++) wb[j] = widen(cb + i * sb * es, j, bt, tf32);
+        cblas_sgemm(CblasColMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k,
+                    *(const float *)alpha, wa.data(), lda, wb.data(), ldb, *(const float *)beta, fc + i * sc, ldc);
+    }
     emu_device_close();
     return CUBLAS_STATUS_SUCCESS;
 }
@@ -90,6 +166,21 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta,
                                          const float *b, int ldb, long long sb, const float *beta, float *c, int ldc,
                                          long long sc, int count) {
     return gemm(h, ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c, ldc, sc, count);
+}
+
+cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                            const void *alpha, const void *a, cudaDataType at, int lda, const void *b, cudaDataType bt,
+                            int ldb, const void *beta, void *c, cudaDataType ct, int ldc, cublasComputeType_t compute,
+                            cublasGemmAlgo_t) {
+    return gemm_ex(h, ta, tb, m, n, k, alpha, a, at, lda, 0, b, bt, ldb, 0, beta, c, ct, ldc, 0, 1, compute);
+}
+
+cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                                          int k, const void *alpha, const void *a, cudaDataType at, int lda,
+                                          long long sa, const void *b, cudaDataType bt, int ldb, long long sb,
+                                          const void *beta, void *c, cudaDataType ct, int ldc, long long sc, int count,
+                                          cublasComputeType_t compute, cublasGemmAlgo_t) {
+    return gemm_ex(h, ta, tb, m, n, k, alpha, a, at, lda, sa, b, bt, ldb, sb, beta, c, ct, ldc, sc, count, compute);
 }
 
 }  // extern "C"

@@ -31,5 +31,10 @@ static inline float __int_as_float(int i) {
     memcpy(&f, &i, sizeof f);
     return f;
 }
+static inline unsigned __float_as_uint(float f) {
+    unsigned u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
 
 #endif

@@ -154,19 +154,24 @@ func BenchmarkViTB32Texts32BF16(b *testing.B) {
 }
 
 // TestParityBF16 runs the fixture models in bf16 against their float32 goldens (OpenAI's
-// and open_clip's code in PyTorch). The tolerance is the for full-size models:
-// every feature vector's cosine with the golden >= 0.9995 and the largest difference <=
-// 2% of the largest golden value; logits (exp(logit_scale) * cosine, up to 100) within
-// 0.5.
+// and open_clip's code in PyTorch).
 func TestParityBF16(t *testing.T) {
 	if testing.Short() {
 		t.Skip("parity with the fixture models runs the full towers")
 	}
-	for _, test := range []struct{ model, layout string }{
-		{"clip-tiny-a", "openai"}, {"clip-tiny-rn", "openai"}, {"openclip-tiny", "open_clip"},
-	} {
+	parity16(t, []string{"clip-tiny-a", "clip-tiny-rn", "openclip-tiny"}, WithPrecision(graph.BF16))
+}
+
+// parity16 runs fixture models with opts (a 16-bit precision) against their float32
+// goldens. The tolerance is the for full-size models: every feature vector's
+// cosine with the golden >= 0.9995 and the largest difference <= 2% of the largest
+// golden value; logits (exp(logit_scale) * cosine, up to 100) within 0.5.
+func parity16(t *testing.T, models []string, opts ...Option) {
+	layouts := map[string]string{"clip-tiny-a": "openai", "clip-tiny-rn": "openai", "openclip-tiny": "open_clip"}
+	for _, model := range models {
+		test := struct{ model, layout string }{model, layouts[model]}
 		t.Run(test.model, func(t *testing.T) {
-			m, err := Load(testfix.Shared(t, filepath.Join("fixtures", test.model, test.layout)), WithBatchSize(2), WithPrecision(graph.BF16))
+			m, err := Load(testfix.Shared(t, filepath.Join("fixtures", test.model, test.layout)), append(opts, WithBatchSize(2))...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -187,7 +192,7 @@ func TestParityBF16(t *testing.T) {
 				got  []float32
 			}{{"image_features", img}, {"text_features", txt}} {
 				cos, rel := agreement(c.got, goldenOf(t, test.model, c.name).Data, e)
-				t.Logf("%s: bf16 vs golden min cosine %.6f, largest difference %.2f%% of the largest value", c.name, cos, 100*rel)
+				t.Logf("%s: %v vs golden min cosine %.6f, largest difference %.2f%% of the largest value", c.name, m.Precision(), cos, 100*rel)
 				if cos < 0.9995 || rel > 0.02 {
 					t.Errorf("%s: min cosine %.6f (want >= 0.9995), largest difference %.2f%% (want <= 2%%)", c.name, cos, 100*rel)
 				}

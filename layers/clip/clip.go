@@ -99,13 +99,15 @@ func WithDevice(name string) Option {
 	return func(m *Model) { m.dev, m.devErr = graph.OpenDevice(name) }
 }
 
-// WithPrecision runs the towers in precision p (graph.FP32, the default, or
-// graph.BF16). In BF16, New converts the towers' GEMM weights to bfloat16 once, in
-// place: the model's modules then hold them as graph.BFloat16 tensors and no longer
-// reference their float32 data (half the memory; a checkpoint passed to New still
-// holds it until the caller drops it). The GEMMs run on bfloat16 operands with
-// float32 accumulation (oneDNN in a build with it, see graph.BF16Backend); the
-// package graph documentation says what else is kept in bfloat16.
+// WithPrecision runs the towers in precision p: graph.FP32 (the default) or graph.BF16
+// anywhere, graph.FP16 or graph.TF32 on a CUDA device (New refuses them on the CPU).
+// In BF16 and FP16, New converts the towers' GEMM weights (and the token embedding,
+// read on the host, to bfloat16 in both) to 16 bits once, in place: the model's modules then hold them as graph.BFloat16-typed
+// tensors and no longer reference their float32 data (half the memory; a checkpoint
+// passed to New still holds it until the caller drops it). The GEMMs run on 16-bit
+// operands with float32 accumulation (on the CPU oneDNN in a build with it, see
+// graph.BF16Backend; on a GPU cuBLAS's tensor cores); the package graph
+// documentation says what else is kept in bfloat16.
 func WithPrecision(p graph.Precision) Option { return func(m *Model) { m.prec = p } }
 
 // Precision returns the precision the towers run in.
@@ -159,15 +161,13 @@ func New(ck *weights.Checkpoint, opts ...Option) (*Model, error) {
 // throws the graphs away; then the tables a tower reads on the host (the token
 // embedding).
 func (m *Model) convert() error {
-	switch m.prec {
-	case graph.FP32:
-		return nil
-	case graph.BF16:
-	default:
-		return fmt.Errorf("unsupported precision %v", m.prec)
-	}
-	if m.dev != nil {
-		return fmt.Errorf("%s runs fp32 only in this version", m.Device())
+	switch {
+	case m.prec != graph.FP32 && m.prec != graph.BF16 && m.prec != graph.FP16 && m.prec != graph.TF32:
+		return fmt.Errorf("unsupported precision %d", m.prec)
+	case m.dev == nil && !m.prec.CPU():
+		return fmt.Errorf("%v runs on a CUDA device only (--device cuda); on the CPU use bf16", m.prec)
+	case m.prec != graph.BF16 && m.prec != graph.FP16:
+		return nil // the weights stay float32
 	}
 	v := graph.NewBuilder()
 	v.SetPrecision(m.prec)
@@ -184,7 +184,7 @@ func (m *Model) convert() error {
 			return err
 		}
 	}
-	if h, ok := m.Text.(hostTables); ok {
+	if h, ok := m.Text.(hostTables); ok { // bfloat16 in an FP16 model too: host code widens it
 		for _, w := range h.Tables() {
 			if _, err := graph.ToBF16(w); err != nil {
 				return err
