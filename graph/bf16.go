@@ -34,8 +34,23 @@ func bf16Round(f float32) uint16 {
 // bf16Float widens a bfloat16 to float32 (exact).
 func bf16Float(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
 
+// toBF16Fast and fromBF16Fast are toBF16 and fromBF16 in AVX512-BF16 (bf16_dnnl.c),
+// set where the build and the CPU have them; nil otherwise.
+var (
+	toBF16Fast   func(dst []uint16, src []float32)
+	fromBF16Fast func(dst []float32, src []uint16)
+)
+
+// fastConv is the length from which the vector conversions beat the Go loops (a cgo
+// call costs ~100 ns).
+const fastConv = 256
+
 // toBF16 rounds src into dst (same length).
 func toBF16(dst []uint16, src []float32) {
+	if toBF16Fast != nil && len(src) >= fastConv {
+		toBF16Fast(dst[:len(src)], src)
+		return
+	}
 	for i, v := range src {
 		dst[i] = bf16Round(v)
 	}
@@ -43,6 +58,10 @@ func toBF16(dst []uint16, src []float32) {
 
 // fromBF16 widens src into dst (same length).
 func fromBF16(dst []float32, src []uint16) {
+	if fromBF16Fast != nil && len(src) >= fastConv {
+		fromBF16Fast(dst[:len(src)], src)
+		return
+	}
 	for i, h := range src {
 		dst[i] = bf16Float(h)
 	}

@@ -448,3 +448,38 @@ func equal32(a, b []float32) bool {
 	}
 	return true
 }
+
+// TestBF16FastConversions checks the AVX512-BF16 conversions against the Go ones on
+// special values and random bit patterns, at every tail length.
+func TestBF16FastConversions(t *testing.T) {
+	if toBF16Fast == nil {
+		t.Skip("no AVX512-BF16 conversions in this build or on this CPU (build with -tags dnnl)")
+	}
+	rng := rand.New(rand.NewPCG(17, 18))
+	src := []float32{0, float32(math.Copysign(0, -1)), 1, -1, float32(math.Inf(1)), float32(math.Inf(-1)),
+		float32(math.NaN()), math.Float32frombits(0x7f800001), math.Float32frombits(0xffc00001),
+		math.Float32frombits(0x00000001), math.Float32frombits(0x807fffff), math.MaxFloat32,
+		1 + 1.0/256, 1 + 3.0/256, math.Float32frombits(0x3f808000), math.Float32frombits(0x3f818000)}
+	for len(src) < 4096 {
+		src = append(src, math.Float32frombits(rng.Uint32()))
+	}
+	for _, n := range []int{256, 257, 271, 272, 287, 288, 300, len(src)} {
+		got, want := make([]uint16, n), make([]uint16, n)
+		toBF16Fast(got, src[:n])
+		for i, v := range src[:n] {
+			want[i] = bf16Round(v)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("n=%d: %#08x rounds to %#04x, want %#04x", n, math.Float32bits(src[i]), got[i], want[i])
+			}
+		}
+		wide := make([]float32, n)
+		fromBF16Fast(wide, got)
+		for i, h := range got {
+			if math.Float32bits(wide[i]) != uint32(h)<<16 {
+				t.Fatalf("n=%d: %#04x widens to %#08x", n, h, math.Float32bits(wide[i]))
+			}
+		}
+	}
+}

@@ -12,7 +12,8 @@ func (o *LayerNormOp) bf16Input(int, []*G.Node) bool { return false }
 // q/k/v and c_fc GEMMs, which round it to bfloat16 anyway.
 func (o *LayerNormOp) bf16Output() bool { return true }
 
-// doBF16 is Do for a bfloat16 result: rows normalised in float32, then rounded.
+// doBF16 is Do for a bfloat16 result: rows normalised in float32, then rounded, a few
+// rows at a time (the float32 rows stay in L1).
 func (o *LayerNormOp) doBF16(in []G.Value) (G.Value, error) {
 	v, s, err := f32s(in)
 	if err != nil {
@@ -23,12 +24,17 @@ func (o *LayerNormOp) doBF16(in []G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
+	const block = 8
 	parallel(n, grainRows(d), func(lo, hi int) {
-		y := make([]float32, (hi-lo)*d)
-		if !cLayerNorm(y, v[0][lo*d:hi*d], v[1], v[2], d, o.Eps) {
-			layerNorm(y, v[0][lo*d:hi*d], v[1], v[2], d, o.Eps)
+		buf := make([]float32, block*d)
+		for r := lo; r < hi; r += block {
+			e := min(r+block, hi)
+			y := buf[:(e-r)*d]
+			if !cLayerNorm(y, v[0][r*d:e*d], v[1], v[2], d, o.Eps) {
+				layerNorm(y, v[0][r*d:e*d], v[1], v[2], d, o.Eps)
+			}
+			dst.rows(r, e, d).store(y)
 		}
-		dst.rows(lo, hi, d).store(y)
 	})
 	return out, nil
 }
