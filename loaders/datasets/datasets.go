@@ -232,6 +232,15 @@ type Labeler interface {
 	Label(i int) int
 }
 
+// Sourcer is implemented by every Dataset Open returns: the files an item's image and
+// label are read from, so that a feature cache can notice when they change (by size
+// and modification time) without reading them.
+type Sourcer interface {
+	// Sources returns the files item i (0 <= i < Len()) is read from. Callers must
+	// not modify the slice.
+	Sources(i int) []string
+}
+
 // base is the Dataset every kind returns: a label per item and a function that
 // reads item i's pixels or bytes.
 type base struct {
@@ -239,6 +248,11 @@ type base struct {
 	classes    []string // nil when the source has no names
 	numClasses int      // 0 when the source does not say; labels are checked against it
 	labels     []int32
+	// files lists what every item is read from (idx, CIFAR and parquet datasets read
+	// their items out of a few shared files); source, when set, names item i's own
+	// file instead (an image file, a tar shard).
+	files  []string
+	source func(i int) string
 	// where names item i's label in errors: "FILE[row N]", "SHARD.tar:KEY.cls".
 	where func(i int) string
 	// read fills in Name and Encoded or Image for item i; Index and Label are set
@@ -252,6 +266,14 @@ func (d *base) Len() int             { return len(d.labels) }
 
 // Label returns item i's label without reading its image (0 <= i < Len()).
 func (d *base) Label(i int) int { return int(d.labels[i]) }
+
+// Sources returns the files item i is read from (0 <= i < Len()).
+func (d *base) Sources(i int) []string {
+	if d.source != nil {
+		return []string{d.source(i)}
+	}
+	return d.files
+}
 
 func (d *base) Item(i int) (Item, error) {
 	if i < 0 || i >= len(d.labels) {
@@ -276,6 +298,9 @@ func (s *subset) Len() int { return len(s.indices) }
 // Label returns item i's label without reading its image (0 <= i < Len()).
 func (s *subset) Label(i int) int { return s.Dataset.(Labeler).Label(s.indices[i]) }
 
+// Sources returns the files item i is read from (0 <= i < Len()).
+func (s *subset) Sources(i int) []string { return s.Dataset.(Sourcer).Sources(s.indices[i]) }
+
 func (s *subset) Item(i int) (Item, error) {
 	if i < 0 || i >= len(s.indices) {
 		return Item{}, fmt.Errorf("loaders: datasets: %s: item %d out of range [0, %d)", s.Name(), i, len(s.indices))
@@ -288,4 +313,6 @@ func (s *subset) Item(i int) (Item, error) {
 var (
 	_ Dataset = (*base)(nil)
 	_ Dataset = (*subset)(nil)
+	_ Sourcer = (*base)(nil)
+	_ Sourcer = (*subset)(nil)
 )

@@ -75,6 +75,7 @@ func openImageFolder(root string, sp split) (*base, error) {
 		classes:    classes,
 		numClasses: len(folders),
 		labels:     labels,
+		source:     func(i int) string { return files[i] },
 		read: func(i int) (Item, error) {
 			data, err := os.ReadFile(files[i])
 			if err != nil {
