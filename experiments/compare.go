@@ -109,11 +109,7 @@ func open(cfg *Config) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	bs := cfg.BatchSize
-	if bs <= 0 {
-		bs = clip.DefaultBatchSize
-	}
-	m, err := clip.Load(cfg.Weights, clip.WithBatchSize(bs), clip.WithDevice(cfg.Device))
+	m, err := loadModel(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -130,22 +126,22 @@ func open(cfg *Config) (*session, error) {
 	return &session{cfg: cfg, model: m, tok: tok, modelID: ModelID(cfg.Weights)}, nil
 }
 
+// loadModel loads cfg's weights for cfg's batch size and device.
+func loadModel(cfg *Config) (*clip.Model, error) {
+	bs := cfg.BatchSize
+	if bs <= 0 {
+		bs = clip.DefaultBatchSize
+	}
+	return clip.Load(cfg.Weights, clip.WithBatchSize(bs), clip.WithDevice(cfg.Device))
+}
+
 func (s *session) features(split string, limit int) (datasets.Dataset, *Features, error) {
-	ds, err := datasets.Open(s.cfg.Dataset, split, datasets.Options{Limit: limit, Seed: s.cfg.LimitSeed})
+	x := s.cfg.extraction(s.model, s.modelID, split, limit)
+	ds, err := datasets.Open(x.DatasetSpec, split, datasets.Options{Limit: limit, Seed: s.cfg.LimitSeed})
 	if err != nil {
 		return nil, nil, err
 	}
-	mc := s.model.Config()
-	// The cache key names the data by absolute path and size, so the same spec typed
-	// in another directory, or a dataset that grew, never reuses stale features.
-	// (Images edited in place keep their key: delete the cache after such edits.)
-	spec := fmt.Sprintf("%s (%d items)", canonicalSpec(s.cfg.Dataset), ds.Len())
-	f, err := ImageFeatures(s.model, ds, Extraction{
-		Resolution: mc.Vision.ImageResolution, Dim: mc.EmbedDim,
-		BatchSize: s.cfg.BatchSize, Workers: s.cfg.Workers, SkipBad: s.cfg.SkipBad,
-		CacheDir: s.cfg.CacheDir, ModelID: s.modelID, DatasetSpec: spec, Split: split,
-		Limit: limit, Seed: s.cfg.LimitSeed, Log: s.cfg.Log,
-	})
+	f, err := ImageFeatures(s.model, ds, x)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -194,6 +190,11 @@ func (s *session) label(r *results.Result) {
 // Out/zeroshot.json (a list of results), returning the results.
 func ZeroShotRun(cfg Config) ([]results.Result, error) {
 	cfg.defaults()
+	if cfg.Out != "" {
+		if err := checkWritable(cfg.Out, "output"); err != nil {
+			return nil, err
+		}
+	}
 	s, err := open(&cfg)
 	if err != nil {
 		return nil, err
@@ -222,6 +223,10 @@ func Compare(cfg Config) (*results.Comparison, error) {
 	cfg.defaults()
 	if cfg.Out == "" {
 		return nil, fmt.Errorf("experiments: compare needs an output directory")
+	}
+	// Fail before the hours of feature extraction, not after.
+	if err := checkWritable(cfg.Out, "output"); err != nil {
+		return nil, err
 	}
 	s, err := open(&cfg)
 	if err != nil {
