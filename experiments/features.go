@@ -141,14 +141,11 @@ func ImageFeatures(enc ImageEncoder, ds datasets.Dataset, x Extraction) (*Featur
 		return nil, fmt.Errorf("experiments: %s: %d features for %d items", ds.Name(), res.N, ds.Len())
 	}
 	f := &Features{Dim: x.Dim}
-	for i := 0; i < res.N; i++ {
-		if _, bad := res.Skipped[i]; bad {
-			continue
-		}
-		f.X = append(f.X, res.Features[i*x.Dim:(i+1)*x.Dim]...)
-		f.Y = append(f.Y, int(res.Labels[i]))
-		f.Index = append(f.Index, i)
-		f.N++
+	var labels []int32
+	f.X, labels, f.Index = res.Kept()
+	f.N = len(f.Index)
+	for _, y := range labels {
+		f.Y = append(f.Y, int(y))
 	}
 	for _, i := range res.SkippedList() {
 		f.Skipped = append(f.Skipped, res.Skipped[i])

@@ -10,19 +10,26 @@ import (
 	"github.com/gorgoclip/gorgoclip/experiments"
 )
 
-// experimentFlags binds the flags zeroshot and compare share to cfg.
-func experimentFlags(fs *flag.FlagSet, cfg *experiments.Config, prompts *listFlag) {
+// featureFlags binds the flags that decide which image features are computed, and
+// how, to cfg: zeroshot, compare and extract share them, and share a cache when they
+// agree on them.
+func featureFlags(fs *flag.FlagSet, cfg *experiments.Config) {
 	fs.StringVar(&cfg.Weights, "weights", "", "model directory: OpenAI .npy, Hugging Face (safetensors or pytorch_model.bin) or converted (required)")
-	fs.StringVar(&cfg.Vocab, "vocab", "", "BPE merges file (default: beside the weights, $GORGOCLIP_VOCAB, or the fetch cache)")
 	fs.StringVar(&cfg.Dataset, "dataset", "", "dataset spec: imagefolder:DIR, parquet:FILE|DIR, fashion-mnist:DIR, mnist:DIR, cifar10:DIR, cifar100:DIR, wds:DIR (required)")
 	fs.IntVar(&cfg.TestLimit, "test-limit", 0, "use this many test images (0 = all), a seeded random subset")
 	fs.Uint64Var(&cfg.LimitSeed, "limit-seed", 0, "seed of the --train-limit/--test-limit subsets")
-	fs.Var(prompts, "prompts", `prompt sets, comma-separated or repeated: bare, photo ("a photo of a {}."), article ("a photo of a {}"), imagenet80 (the 80-template ImageNet ensemble; run gorgoclip fetch templates first), a literal template with {}, openai:PROMPTS.md#DATASET, or a templates file (default bare,photo)`)
 	fs.IntVar(&cfg.BatchSize, "batch", 32, "images per model run")
 	fs.StringVar(&cfg.Device, "device", "cpu", deviceHelp)
 	fs.IntVar(&cfg.Workers, "workers", 0, "image decoding goroutines (0 = number of CPUs)")
-	fs.StringVar(&cfg.CacheDir, "cache", "", "feature cache directory (default OUT/cache); an interrupted run resumes from it")
 	fs.BoolVar(&cfg.SkipBad, "skip-bad", false, "skip unreadable images and list them in the results instead of failing")
+}
+
+// experimentFlags binds the flags zeroshot and compare share to cfg.
+func experimentFlags(fs *flag.FlagSet, cfg *experiments.Config, prompts *listFlag) {
+	featureFlags(fs, cfg)
+	fs.StringVar(&cfg.Vocab, "vocab", "", "BPE merges file (default: beside the weights, $GORGOCLIP_VOCAB, or the fetch cache)")
+	fs.Var(prompts, "prompts", `prompt sets, comma-separated or repeated: bare, photo ("a photo of a {}."), article ("a photo of a {}"), imagenet80 (the 80-template ImageNet ensemble; run gorgoclip fetch templates first), a literal template with {}, openai:PROMPTS.md#DATASET, or a templates file (default bare,photo)`)
+	fs.StringVar(&cfg.CacheDir, "cache", "", "feature cache directory (default OUT/cache): an interrupted run resumes from it, and features that gorgoclip extract tasks wrote there are read, not computed")
 	fs.StringVar(&cfg.Model, "model-name", "", "model name for the results (default: from the config)")
 	fs.StringVar(&cfg.Pretrained, "pretrained", "", "weights name for the results (default: the weights directory's name)")
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
 	"runtime"
 	"slices"
 
@@ -25,7 +26,8 @@ const probeUsage = `--train-features F --train-labels L --test-features F --test
 Fits multinomial logistic regression on float32 [N,D] features with integer [N]
 labels (any integer dtype) and writes CLIP_benchmark-style JSON (task linear_probe;
 metrics lp_acc1, lp_acc5, lp_mean_per_class_recall; the chosen C, shots and seed) to
--o, or to stdout. --C has scikit-learn's meaning: loss = C * sum of cross-entropies +
+-o, or to stdout. --train-features and --test-features may also name a split's
+feature-cache directory, as gorgoclip extract prints it, which holds the labels. --C has scikit-learn's meaning: loss = C * sum of cross-entropies +
 ||W||^2/2 (intercept not penalised). --sweep chooses C as the CLIP paper does (1e-6..1e6,
 8 steps per decade) on a validation split held out of the training set; k-shot
 probes draw their shots from the rest. Progress goes to stderr.`
@@ -56,8 +58,8 @@ func runProbe(env *Env, args []string) error {
 	switch {
 	case fs.NArg() > 0:
 		return Usagef("unexpected argument %q", fs.Arg(0))
-	case *trainX == "" || *trainY == "" || *testX == "" || *testY == "":
-		return Usagef("--train-features, --train-labels, --test-features and --test-labels are required")
+	case *trainX == "" || *testX == "":
+		return Usagef("--train-features and --test-features are required, with --train-labels and --test-labels for .npy files")
 	case *sweep && *c != 0:
 		return Usagef("--C and --sweep exclude each other")
 	case *c < 0 || math.IsNaN(*c) || math.IsInf(*c, 0):
@@ -161,6 +163,15 @@ func runProbe(env *Env, args []string) error {
 // loadLabelled reads float32 [N,D] features and integer [N] labels, naming both files
 // when they disagree.
 func loadLabelled(featPath, labelPath string) (probes.Dataset, error) {
+	if st, err := os.Stat(featPath); err == nil && st.IsDir() {
+		if labelPath != "" {
+			return probes.Dataset{}, Usagef("probe: %s is a feature cache directory, which holds its labels: give no labels file (%s)", featPath, labelPath)
+		}
+		return loadCached(featPath)
+	}
+	if labelPath == "" {
+		return probes.Dataset{}, Usagef("probe: features %s need their labels: give --train-labels and --test-labels", featPath)
+	}
 	x, err := npy.ReadFloat32(featPath)
 	if err != nil {
 		return probes.Dataset{}, fmt.Errorf("probe: %w", err)

@@ -512,6 +512,20 @@ func (c *Cache) logf(format string, args ...any) {
 	}
 }
 
+// Kept returns the features [len(index), Dim] and labels of the items that were
+// not skipped, and their indices.
+func (r *Result) Kept() (x []float32, labels []int32, index []int) {
+	for i := 0; i < r.N; i++ {
+		if _, bad := r.Skipped[i]; bad {
+			continue
+		}
+		x = append(x, r.Features[i*r.Dim:(i+1)*r.Dim]...)
+		labels = append(labels, r.Labels[i])
+		index = append(index, i)
+	}
+	return x, labels, index
+}
+
 // SkippedList returns the skipped indices of r in increasing order.
 func (r *Result) SkippedList() []int {
 	out := make([]int, 0, len(r.Skipped))
