@@ -103,28 +103,28 @@ func ImageFeatures(enc ImageEncoder, ds datasets.Dataset, x Extraction) (*Featur
 		return nil, err
 	}
 	bar := progress.New(x.Log, "features "+ds.Name(), ds.Len(), "img")
-	compute := plan.compute(enc, x, bar)
 	var res *featcache.Result
 	if x.CacheDir == "" {
-		res = &featcache.Result{Dim: x.Dim, Skipped: map[int]string{}}
+		if plan.tars == nil {
+			// Without a cache, one pass over every item keeps the workers a batch
+			// ahead of the model throughout.
+			plan.shards = []featcache.Shard{{ID: "all", Items: ds.Len()}}
+		}
+		compute := plan.compute(enc, x, bar)
+		res = &featcache.Result{Dim: x.Dim}
 		for s := range plan.shards {
 			d, err := compute(s)
 			if err != nil {
 				return nil, err
 			}
-			for k, v := range d.Skipped {
-				res.Skipped[res.N+k] = v
-			}
-			res.Features = append(res.Features, d.Features...)
-			res.Labels = append(res.Labels, d.Labels...)
-			res.N += len(d.Labels)
+			res.Append(d)
 		}
 	} else {
 		c, err := featcache.Open(x.CacheDir, x.key(), plan.shards, x.Log)
 		if err != nil {
 			return nil, err
 		}
-		res, err = c.Extract(x.Dim, compute, func(items int, cached bool) {
+		res, err = c.Extract(x.Dim, plan.compute(enc, x, bar), func(items int, cached bool) {
 			if cached {
 				bar.Add(items)
 			}

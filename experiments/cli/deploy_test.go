@@ -317,8 +317,8 @@ func TestDeployKubernetes(t *testing.T) {
 	}
 }
 
-// fakeSbatch runs a batch script at once (an array's tasks concurrently, with Slurm's
-// array variables), appends its arguments to $SBATCH_LOG and prints a job ID as
+// fakeSbatch runs a batch script at once (an array's tasks, a range or a list,
+// concurrently, with Slurm's array variables), appends its arguments to $SBATCH_LOG and prints a job ID as
 // sbatch --parsable does on a multi-cluster site.
 const fakeSbatch = `#!/bin/bash
 set -u
@@ -333,11 +333,11 @@ for a in "$@"; do
 done
 export SLURM_CPUS_PER_TASK=2
 if [ -n "$array" ]; then
-	lo=${array%-*} hi=${array#*-}
+	if [[ $array == *-* ]]; then ids=($(seq "${array%-*}" "${array#*-}")); else ids=(${array//,/ }); fi
 	pids=()
-	for ((i = lo; i <= hi; i++)); do
-		SLURM_ARRAY_TASK_ID=$i SLURM_ARRAY_TASK_COUNT=$((hi - lo + 1)) SLURM_ARRAY_TASK_MIN=$lo \
-			SLURM_ARRAY_TASK_MAX=$hi SLURM_ARRAY_TASK_STEP=1 bash "$script" > "$SBATCH_LOG.task$i" 2>&1 &
+	for i in "${ids[@]}"; do
+		SLURM_ARRAY_TASK_ID=$i SLURM_ARRAY_TASK_COUNT=${#ids[@]} SLURM_ARRAY_TASK_MIN=${ids[0]} \
+			SLURM_ARRAY_TASK_MAX=${ids[-1]} SLURM_ARRAY_TASK_STEP=1 bash "$script" > "$SBATCH_LOG.task$i" 2>&1 &
 		pids+=($!)
 	done
 	for p in "${pids[@]}"; do wait "$p" || exit 1; done
@@ -368,25 +368,32 @@ func TestDeploySlurm(t *testing.T) {
 	deployVolume(t, weights, filepath.Join(vol, "gorgoclip-cache", "vocab"), filepath.Join(vol, "data"))
 	sbatchLog := filepath.Join(vol, "sbatch.log")
 	out := filepath.Join(vol, "results")
-	cmd := exec.Command("bash", filepath.Join(dir, "submit.sh"), "--partition=cpu")
-	cmd.Env = append(os.Environ(), "PATH="+fake+string(os.PathListSeparator)+os.Getenv("PATH"), "SBATCH_LOG="+sbatchLog,
-		"GORGOCLIP="+bin, "WEIGHTS="+weights, "DATASET=imagefolder:"+filepath.Join(vol, "data"), "TEST_LIMIT=120",
-		"CACHE="+filepath.Join(vol, "features"), "OUT="+out, "TASKS=3", "GORGOCLIP_CACHE="+filepath.Join(vol, "gorgoclip-cache"))
-	printed, err := cmd.CombinedOutput()
-	logOf := func(name string) string { b, _ := os.ReadFile(sbatchLog + "." + name); return string(b) }
-	if err != nil {
-		t.Fatalf("submit.sh: %v\n%s\ntasks:\n%s\n%s\n%s\ncompare:\n%s", err, printed, logOf("task0"), logOf("task1"), logOf("task2"), logOf("job"))
+	cache := filepath.Join(vol, "features")
+	submit := func(env ...string) string {
+		cmd := exec.Command("bash", filepath.Join(dir, "submit.sh"), "--partition=cpu")
+		cmd.Env = append(os.Environ(), "PATH="+fake+string(os.PathListSeparator)+os.Getenv("PATH"), "SBATCH_LOG="+sbatchLog,
+			"GORGOCLIP="+bin, "WEIGHTS="+weights, "DATASET=imagefolder:"+filepath.Join(vol, "data"), "TEST_LIMIT=120",
+			"CACHE="+cache, "OUT="+out, "TASKS=3", "GORGOCLIP_CACHE="+filepath.Join(vol, "gorgoclip-cache"))
+		cmd.Env = append(cmd.Env, env...)
+		printed, err := cmd.CombinedOutput()
+		if err != nil {
+			logs, _ := exec.Command("bash", "-c", "tail -n 20 "+sbatchLog+".*").CombinedOutput()
+			t.Fatalf("submit.sh: %v\n%s\nlogs:\n%s", err, printed, logs)
+		}
+		return string(printed)
 	}
+	printed := submit()
+	logOf := func(name string) string { b, _ := os.ReadFile(sbatchLog + "." + name); return string(b) }
 	calls, _ := os.ReadFile(sbatchLog)
 	lines := strings.Split(strings.TrimSpace(string(calls)), "\n")
 	if len(lines) != 2 || !strings.Contains(lines[0], "--partition=cpu --array=0-2 ") || !strings.Contains(lines[1], "--partition=cpu --dependency=afterok:1001 ") {
 		t.Errorf("sbatch calls:\n%s\nwant the array 0-2, then the comparison after job 1001", calls)
 	}
-	if !strings.Contains(string(printed), "job array 1001 (3 tasks); comparison: job 1002") {
+	if !strings.Contains(printed, "job array 1001 (tasks 0-2 of 3); comparison: job 1002") {
 		t.Errorf("submit.sh printed %q", printed)
 	}
 	for i := range 3 {
-		if want := fmt.Sprintf("extract: task %d of 3 (SLURM_ARRAY_TASK_ID=%d of SLURM_ARRAY_TASK_COUNT=3)", i, i); !strings.Contains(logOf(fmt.Sprint("task", i)), want) {
+		if want := fmt.Sprintf("extract: task %d of 3 (SLURM_ARRAY_TASK_ID=%d, --shards 3)", i, i); !strings.Contains(logOf(fmt.Sprint("task", i)), want) {
 			t.Errorf("task %d's log lacks %q:\n%s", i, want, logOf(fmt.Sprint("task", i)))
 		}
 	}
@@ -395,5 +402,23 @@ func TestDeploySlurm(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(out, "results.json")); err != nil {
 		t.Error(err)
+	}
+
+	// Task 1's work is lost (its one train shard); resubmitted alone, it redoes just that.
+	lost, _ := filepath.Glob(filepath.Join(cache, "*-train-*", "shard-000000.*"))
+	if len(lost) != 2 {
+		t.Fatalf("task 1's shard files: %q", lost)
+	}
+	for _, p := range lost {
+		os.Remove(p)
+	}
+	if printed := submit("ARRAY=1"); !strings.Contains(printed, "(tasks 1 of 3)") {
+		t.Errorf("submit.sh printed %q", printed)
+	}
+	if task := logOf("task1"); !strings.Contains(task, "task 1 of 3 (SLURM_ARRAY_TASK_ID=1, --shards 3)") || !strings.Contains(task, "task 1 of 3: 0 shards read from the cache, 1 computed") {
+		t.Errorf("resubmitted task 1:\n%s", task)
+	}
+	if read, comp, _ := krCacheCounts(t, logOf("job")); read != 3 || comp != 0 {
+		t.Errorf("compare after the resubmitted task: %d read, %d computed; want 3 and 0:\n%s", read, comp, logOf("job"))
 	}
 }

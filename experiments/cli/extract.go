@@ -34,8 +34,10 @@ its own files, atomically, never waits for another, and skips what a previous ru
 finished; a shard whose images changed since it was cached is recomputed.
 
 --shard auto takes I from $JOB_COMPLETION_INDEX (a Kubernetes Indexed Job; N is --shards,
-the Job's completions) or else from $SLURM_ARRAY_TASK_ID (a Slurm job array given as a
-range, --array=0-31 or 1-32:1; N is $SLURM_ARRAY_TASK_COUNT), and says which it used.`
+the Job's completions) or else from $SLURM_ARRAY_TASK_ID (a Slurm job array): with --shards
+N the task ID is I itself, so any of 0..N-1 can be resubmitted alone (--array=5,7);
+without, the array must be a range (--array=0-31, 1-32 or 0-62:2) and N is
+$SLURM_ARRAY_TASK_COUNT. It says which it used.`
 
 func runExtract(env *Env, args []string) error {
 	var cfg experiments.Config
@@ -45,7 +47,7 @@ func runExtract(env *Env, args []string) error {
 	fs.IntVar(&cfg.TrainLimit, "train-limit", 0, "use this many training images (0 = all), a seeded random subset")
 	fs.StringVar(&cfg.CacheDir, "cache", "", "feature cache directory on the volume the tasks and the comparison share (required)")
 	shard := fs.String("shard", "", "I/N: compute the I-th (from 0) of N parts of every split; auto: see above (required)")
-	shards := fs.Int("shards", 0, "N for --shard auto under a Kubernetes Indexed Job: its completions")
+	shards := fs.Int("shards", 0, "N for --shard auto: a Kubernetes Indexed Job's completions, a Slurm array's task count")
 	fs.Var(&splits, "splits", "splits to extract, comma-separated (default train,test)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -113,51 +115,63 @@ func resolveTask(shard string, shards int, getenv func(string) string) (experime
 		}
 		return t, fmt.Sprintf("JOB_COMPLETION_INDEX=%d, --shards %d", i, shards), nil
 	}
-	if v := getenv("SLURM_ARRAY_TASK_ID"); v != "" {
-		num := func(name string, def int) (int, error) {
-			s := getenv(name)
-			if s == "" && def >= 0 {
-				return def, nil
-			}
-			n, err := strconv.Atoi(s)
-			if err != nil {
-				return 0, Usagef("--shard auto: %s=%q is not an integer", name, s)
-			}
-			return n, nil
-		}
-		id, err := num("SLURM_ARRAY_TASK_ID", -1)
-		if err != nil {
-			return t, "", err
-		}
-		count, err := num("SLURM_ARRAY_TASK_COUNT", -1)
-		if err != nil {
-			return t, "", err
-		}
-		first, err := num("SLURM_ARRAY_TASK_MIN", 0)
-		if err != nil {
-			return t, "", err
-		}
-		step, err := num("SLURM_ARRAY_TASK_STEP", 1)
-		if err != nil {
-			return t, "", err
-		}
-		if step < 1 || (id-first)%step != 0 {
-			return t, "", Usagef("--shard auto: SLURM_ARRAY_TASK_ID=%d is not SLURM_ARRAY_TASK_MIN=%d plus a multiple of SLURM_ARRAY_TASK_STEP=%d: submit the array as a range", id, first, step)
-		}
-		t = experiments.Task{Index: (id - first) / step, Count: count}
-		how := fmt.Sprintf("SLURM_ARRAY_TASK_ID=%d of SLURM_ARRAY_TASK_COUNT=%d", id, count)
-		if first != 0 || step != 1 {
-			how += fmt.Sprintf(", SLURM_ARRAY_TASK_MIN=%d, SLURM_ARRAY_TASK_STEP=%d", first, step)
-		}
-		switch {
-		case shards != 0 && shards != count:
-			return t, "", Usagef("--shard auto: --shards %d disagrees with SLURM_ARRAY_TASK_COUNT=%d", shards, count)
-		case t.Validate() != nil:
-			return t, "", Usagef("--shard auto: %s gives task %d, outside [0, %d): submit the array as a range", how, t.Index, count)
-		}
-		return t, how, nil
+	if getenv("SLURM_ARRAY_TASK_ID") != "" {
+		return slurmTask(shards, getenv)
 	}
 	return t, "", Usagef("--shard auto: neither JOB_COMPLETION_INDEX (a Kubernetes Indexed Job) nor SLURM_ARRAY_TASK_ID (a Slurm job array) is set; give --shard I/N")
+}
+
+// slurmTask is --shard auto in a Slurm job array. With --shards N the task ID is the
+// part itself, so that any of 0..N-1 can be resubmitted alone (--array=5,7); without,
+// the array is a range and its position in it is the part.
+func slurmTask(shards int, getenv func(string) string) (experiments.Task, string, error) {
+	var t experiments.Task
+	num := func(name string, def int) (int, error) {
+		s := getenv(name)
+		if s == "" && def >= 0 {
+			return def, nil
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return 0, Usagef("--shard auto: %s=%q is not an integer", name, s)
+		}
+		return n, nil
+	}
+	id, err := num("SLURM_ARRAY_TASK_ID", -1)
+	if err != nil {
+		return t, "", err
+	}
+	if shards > 0 {
+		t = experiments.Task{Index: id, Count: shards}
+		if t.Validate() != nil {
+			return t, "", Usagef("--shard auto: SLURM_ARRAY_TASK_ID=%d is outside [0, %d) (--shards)", id, shards)
+		}
+		return t, fmt.Sprintf("SLURM_ARRAY_TASK_ID=%d, --shards %d", id, shards), nil
+	}
+	count, err := num("SLURM_ARRAY_TASK_COUNT", -1)
+	if err != nil {
+		return t, "", err
+	}
+	first, err := num("SLURM_ARRAY_TASK_MIN", 0)
+	if err != nil {
+		return t, "", err
+	}
+	step, err := num("SLURM_ARRAY_TASK_STEP", 1)
+	if err != nil {
+		return t, "", err
+	}
+	if step < 1 || (id-first)%step != 0 {
+		return t, "", Usagef("--shard auto: SLURM_ARRAY_TASK_ID=%d is not SLURM_ARRAY_TASK_MIN=%d plus a multiple of SLURM_ARRAY_TASK_STEP=%d: submit the array as a range, or give --shards", id, first, step)
+	}
+	t = experiments.Task{Index: (id - first) / step, Count: count}
+	how := fmt.Sprintf("SLURM_ARRAY_TASK_ID=%d of SLURM_ARRAY_TASK_COUNT=%d", id, count)
+	if first != 0 || step != 1 {
+		how += fmt.Sprintf(", SLURM_ARRAY_TASK_MIN=%d, SLURM_ARRAY_TASK_STEP=%d", first, step)
+	}
+	if t.Validate() != nil {
+		return t, "", Usagef("--shard auto: %s gives task %d, outside [0, %d): submit the array as a range, or give --shards", how, t.Index, count)
+	}
+	return t, how, nil
 }
 
 // loadCached reads a split's feature-cache directory (as extract prints it) as a

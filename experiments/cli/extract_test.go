@@ -33,7 +33,7 @@ func TestResolveTask(t *testing.T) {
 		// An Indexed Job's variable wins over Slurm's.
 		{"auto", 4, map[string]string{"JOB_COMPLETION_INDEX": "0", "SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "4"}, experiments.Task{Index: 0, Count: 4}, "JOB_COMPLETION_INDEX=0", false},
 		{"auto", 0, map[string]string{"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "4"}, experiments.Task{Index: 3, Count: 4}, "SLURM_ARRAY_TASK_ID=3 of SLURM_ARRAY_TASK_COUNT=4", false},
-		{"auto", 8, map[string]string{"SLURM_ARRAY_TASK_ID": "8", "SLURM_ARRAY_TASK_COUNT": "8", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_STEP": "1"}, experiments.Task{Index: 7, Count: 8}, "SLURM_ARRAY_TASK_MIN=1", false},
+		{"auto", 0, map[string]string{"SLURM_ARRAY_TASK_ID": "8", "SLURM_ARRAY_TASK_COUNT": "8", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_STEP": "1"}, experiments.Task{Index: 7, Count: 8}, "SLURM_ARRAY_TASK_MIN=1", false},
 		{"auto", 0, map[string]string{"SLURM_ARRAY_TASK_ID": "20", "SLURM_ARRAY_TASK_COUNT": "4", "SLURM_ARRAY_TASK_MIN": "5", "SLURM_ARRAY_TASK_STEP": "5"}, experiments.Task{Index: 3, Count: 4}, "SLURM_ARRAY_TASK_STEP=5", false},
 
 		{"3/3", 0, nil, experiments.Task{}, `--shard "3/3": want I/N`, true},
@@ -44,7 +44,9 @@ func TestResolveTask(t *testing.T) {
 		{"auto", 2, map[string]string{"JOB_COMPLETION_INDEX": "2"}, experiments.Task{}, "JOB_COMPLETION_INDEX=2 is outside [0, 2)", true},
 		{"auto", 2, map[string]string{"JOB_COMPLETION_INDEX": "one"}, experiments.Task{}, `JOB_COMPLETION_INDEX="one" is not an integer`, true},
 		{"auto", 0, map[string]string{"SLURM_ARRAY_TASK_ID": "1"}, experiments.Task{}, `SLURM_ARRAY_TASK_COUNT="" is not an integer`, true},
-		{"auto", 3, map[string]string{"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "4"}, experiments.Task{}, "--shards 3 disagrees with SLURM_ARRAY_TASK_COUNT=4", true},
+		// With --shards the task ID is the part: a resubmitted --array=5,7 keeps its parts.
+		{"auto", 8, map[string]string{"SLURM_ARRAY_TASK_ID": "7", "SLURM_ARRAY_TASK_COUNT": "2", "SLURM_ARRAY_TASK_MIN": "5"}, experiments.Task{Index: 7, Count: 8}, "SLURM_ARRAY_TASK_ID=7, --shards 8", false},
+		{"auto", 8, map[string]string{"SLURM_ARRAY_TASK_ID": "8"}, experiments.Task{}, "SLURM_ARRAY_TASK_ID=8 is outside [0, 8) (--shards)", true},
 		// --array=1,5,9 (a list): the index cannot be told, and is refused.
 		{"auto", 0, map[string]string{"SLURM_ARRAY_TASK_ID": "9", "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_MIN": "1"}, experiments.Task{}, "outside [0, 3): submit the array as a range", true},
 		{"auto", 0, map[string]string{"SLURM_ARRAY_TASK_ID": "6", "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_STEP": "4"}, experiments.Task{}, "not SLURM_ARRAY_TASK_MIN=0 plus a multiple", true},

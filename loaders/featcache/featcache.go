@@ -187,26 +187,22 @@ func Load(dir string, log io.Writer) (*Result, error) {
 // not nil, is called after each shard with its number of items (for progress).
 func (c *Cache) Extract(dim int, compute ComputeFunc, onShard func(items int, cached bool)) (*Result, error) {
 	res := &Result{Dim: dim, Skipped: map[int]string{}}
-	for s := range c.shards {
-		d, cached, err := c.get(s, res.Dim, compute)
-		if err != nil {
-			return nil, err
+	err := c.walk(dim, nil, compute, onShard, func(d *Data, cached bool) error {
+		if res.Dim < 0 {
+			res.Dim = d.dim
+		} else if d.dim != res.Dim {
+			return fmt.Errorf("loaders: featcache: %s: shards of dimension %d and %d", c.Dir, res.Dim, d.dim)
 		}
-		res.Dim = d.dim
-		for k, v := range d.Skipped {
-			res.Skipped[res.N+k] = v
-		}
-		res.Features = append(res.Features, d.Features...)
-		res.Labels = append(res.Labels, d.Labels...)
-		res.N += len(d.Labels)
+		res.Append(d)
 		if cached {
 			res.Loaded++
 		} else {
 			res.Computed++
 		}
-		if onShard != nil {
-			onShard(len(d.Labels), cached)
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return res, nil
 }
@@ -222,25 +218,37 @@ type FillStats struct {
 // missing or stale, and touches no other shard: an array task's share.
 func (c *Cache) Fill(dim int, mine func(s int) bool, compute ComputeFunc, onShard func(items int, cached bool)) (FillStats, error) {
 	var st FillStats
-	for s := range c.shards {
-		if !mine(s) {
-			continue
-		}
+	err := c.walk(dim, mine, compute, onShard, func(_ *Data, cached bool) error {
 		st.Mine++
-		d, cached, err := c.get(s, dim, compute)
-		if err != nil {
-			return st, err
-		}
 		if cached {
 			st.Fresh++
 		} else {
 			st.Computed++
 		}
+		return nil
+	})
+	return st, err
+}
+
+// walk gets every shard for which mine (nil: every shard) holds, in order, and hands
+// it to visit.
+func (c *Cache) walk(dim int, mine func(s int) bool, compute ComputeFunc, onShard func(items int, cached bool), visit func(d *Data, cached bool) error) error {
+	for s := range c.shards {
+		if mine != nil && !mine(s) {
+			continue
+		}
+		d, cached, err := c.get(s, dim, compute)
+		if err != nil {
+			return err
+		}
+		if err := visit(d, cached); err != nil {
+			return err
+		}
 		if onShard != nil {
 			onShard(len(d.Labels), cached)
 		}
 	}
-	return st, nil
+	return nil
 }
 
 // get returns shard s, read when fresh and otherwise computed and written.
@@ -510,6 +518,19 @@ func (c *Cache) logf(format string, args ...any) {
 	if c.log != nil {
 		fmt.Fprintf(c.log, "feature cache %s: %s\n", filepath.Base(c.Dir), fmt.Sprintf(format, args...))
 	}
+}
+
+// Append adds the items of one shard to r.
+func (r *Result) Append(d *Data) {
+	if r.Skipped == nil {
+		r.Skipped = map[int]string{}
+	}
+	for k, v := range d.Skipped {
+		r.Skipped[r.N+k] = v
+	}
+	r.Features = append(r.Features, d.Features...)
+	r.Labels = append(r.Labels, d.Labels...)
+	r.N += len(d.Labels)
 }
 
 // Kept returns the features [len(index), Dim] and labels of the items that were
