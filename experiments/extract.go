@@ -111,7 +111,11 @@ func extractSplit(m *clip.Model, cfg *Config, modelID, split string, limit int, 
 	for _, sh := range plan.shards[r.Lo:r.Hi] {
 		items += max(sh.Items, 0) // 0 (unknown) for streamed tars
 	}
-	cfg.logf("features %s: task %d of %d takes shards %d..%d of %d", name, task.Index, task.Count, r.Lo, r.Hi-1, r.Shards)
+	if r.Lo == r.Hi {
+		cfg.logf("features %s: task %d of %d has none of the %d shards", name, task.Index, task.Count, r.Shards)
+	} else {
+		cfg.logf("features %s: task %d of %d takes shards %d..%d of %d", name, task.Index, task.Count, r.Lo, r.Hi-1, r.Shards)
+	}
 	c, err := featcache.Open(x.CacheDir, x.key(), plan.shards, x.Log)
 	if err != nil {
 		return ExtractReport{}, err
