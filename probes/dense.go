@@ -8,7 +8,9 @@ import (
 )
 
 // Dense helpers of the few-shot methods. Their problems are small (k shots of K
-// classes), so everything runs in float64 on the package's dgemm, single-threaded.
+// classes), so everything runs in float64 on the package's dgemm, with OpenBLAS held
+// at one thread (singleThreadedBLAS): its threads cost more than they save at these
+// sizes, and slow the machine down when several fits run at once.
 
 // unitRows widens x [n, d] to float64 with every row scaled to unit L2 norm (a zero
 // row stays zero): CLIP compares features by cosine similarity.
@@ -110,6 +112,7 @@ func scoreRows(x []float32, n, d, k int, block func(f []float64, rows int, out [
 	if n < 0 || len(x) != n*d {
 		return nil, fmt.Errorf("probes: %d feature values for %d examples of dimension %d", len(x), n, d)
 	}
+	defer singleThreadedBLAS()()
 	out := make([]float32, n*k)
 	z := make([]float64, min(n, scoreBlock)*k)
 	for r0 := 0; r0 < n; r0 += scoreBlock {

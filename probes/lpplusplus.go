@@ -50,6 +50,7 @@ func (m *LPPlusPlus) Fit(p Problem) (*Fitted, error) {
 	if epochs < 0 || every < 1 {
 		return nil, fmt.Errorf("probes: LP++ with %d epochs and a blending step every %d; need >= 0 and >= 1", epochs, every)
 	}
+	defer singleThreadedBLAS()()
 	s := newLPPP(p)
 	lrW, err := s.lrW()
 	if err != nil {

@@ -74,6 +74,7 @@ func (m *TipAdapter) NeedsValidation() bool { return m.Alpha == 0 }
 
 // Fit implements Method.
 func (m *TipAdapter) Fit(p Problem) (*Fitted, error) {
+	defer singleThreadedBLAS()()
 	c, err := newTipCache(p, m.Alpha, m.Beta)
 	if err != nil {
 		return nil, err
@@ -231,6 +232,7 @@ func (*TipAdapterF) NeedsValidation() bool { return true }
 
 // Fit implements Method.
 func (m *TipAdapterF) Fit(p Problem) (*Fitted, error) {
+	defer singleThreadedBLAS()()
 	c, err := newTipCache(p, m.Alpha, m.Beta)
 	if err != nil {
 		return nil, err

@@ -83,6 +83,7 @@ func fitCosine(p Problem, name string, epochs int, lr, norm float64, penalised b
 	if !(lr > 0) || math.IsInf(lr, 0) || !(norm > 0) || math.IsInf(norm, 0) {
 		return nil, fmt.Errorf("probes: learning rate %v and initial norm %v; need positive finite values", lr, norm)
 	}
+	defer singleThreadedBLAS()()
 	o := newCosineObjective(p, norm, penalised)
 	w := append([]float64(nil), o.t...) // prototypes start at the (scaled) zero-shot classifier
 	if epochs > 0 {
