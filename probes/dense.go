@@ -86,6 +86,11 @@ func meanCrossEntropy(z []float64, n, k int, y []int) float64 {
 // accuracyOf returns the top-1 accuracy of scores z [n, K] against y, ties going to
 // the lower class as in Evaluate.
 func accuracyOf(z []float64, n, k int, y []int) float64 {
+	return float64(correct(z, n, k, y)) / float64(n)
+}
+
+// correct counts the rows of z [n, K] whose first largest score is at y_i.
+func correct(z []float64, n, k int, y []int) int {
 	hit := 0
 	for i := 0; i < n; i++ {
 		row := z[i*k : (i+1)*k]
@@ -99,7 +104,7 @@ func accuracyOf(z []float64, n, k int, y []int) float64 {
 			hit++
 		}
 	}
-	return float64(hit) / float64(n)
+	return hit
 }
 
 // scoreBlock is how many test rows a classifier scores at once, bounding the float64

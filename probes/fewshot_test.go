@@ -2,6 +2,7 @@ package probes
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -10,7 +11,7 @@ import (
 )
 
 // fewShotProblem draws a k-shot problem of 10 classes in d dimensions from clipLike,
-// with min(k, 4) validation examples per class and a test set of 50 per class.
+// with min(k, 4) validation examples per class and a test set of up to 600 examples.
 func fewShotProblem(tb testing.TB, seed uint64, k, d int) (p Problem, test Dataset) {
 	tb.Helper()
 	all, text := clipLike(seed, 10, d, 100, 6*math.Sqrt(float64(d)/512), 1.0)
@@ -28,7 +29,7 @@ func fewShotProblem(tb testing.TB, seed uint64, k, d int) (p Problem, test Datas
 	}
 	var rest []int
 	for i := range all.Y {
-		if !used[i] && len(rest) < 500 && i%2 == 0 {
+		if !used[i] && len(rest) < 600 { // more than scoreBlock rows
 			rest = append(rest, i)
 		}
 	}
@@ -114,8 +115,14 @@ func TestTipAdapterLogits(t *testing.T) {
 func TestTipAdapterSearch(t *testing.T) {
 	t.Parallel()
 	grid := TipGrid{BetaMax: 9, BetaSteps: 12, AlphaMax: 4, AlphaSteps: 7}
-	for i, k := range []int{2, 8} {
-		p, _ := fewShotProblem(t, uint64(10+i), k, 32)
+	for i, test := range []struct {
+		k        int
+		largeVal bool // more validation rows than a block
+	}{{2, false}, {8, false}, {4, true}} {
+		p, te := fewShotProblem(t, uint64(10+i), test.k, 32)
+		if test.largeVal {
+			p.Val = te
+		}
 		f, err := (&TipAdapter{Grid: grid}).Fit(p)
 		if err != nil {
 			t.Fatalf("test %d: %v", i, err)
@@ -419,28 +426,31 @@ func TestLPPlusPlusFit(t *testing.T) {
 	}
 }
 
-// TestTipAdapterFGradient checks the keys' gradient, then that fine-tuning keeps the
-// epoch whose validation accuracy it reports.
+// TestTipAdapterFGradient checks the keys' gradient (with more shots than a block of
+// rows too), then that fine-tuning keeps the epoch whose validation accuracy it reports.
 func TestTipAdapterFGradient(t *testing.T) {
 	t.Parallel()
+	for i, test := range []struct{ k, d, stride int }{{2, 16, 5}, {60, 4, 97}} {
+		p, _ := fewShotProblem(t, 8, test.k, test.d)
+		c, err := newTipCache(p, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.alpha, c.beta = 1.7, 3
+		rng := rand.New(rand.NewPCG(8, 8))
+		for j := range c.keys {
+			c.keys[j] += 0.1 * rng.NormFloat64()
+		}
+		tr := newTipTrainer(c, p.Train)
+		tr.grad()
+		g := slices.Clone(tr.g)
+		keys := slices.Clone(c.keys)
+		checkGradient(t, fmt.Sprintf("test %d: keys", i), keys, g, func(x []float64) float64 {
+			copy(c.keys, x)
+			return tr.grad()
+		}, 1e-6, 1e-6, test.stride)
+	}
 	p, _ := fewShotProblem(t, 8, 2, 16)
-	c, err := newTipCache(p, 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.alpha, c.beta = 1.7, 3
-	rng := rand.New(rand.NewPCG(8, 8))
-	for j := range c.keys {
-		c.keys[j] += 0.1 * rng.NormFloat64()
-	}
-	tr := newTipTrainer(c, p.Train)
-	tr.grad()
-	g := slices.Clone(tr.g)
-	keys := slices.Clone(c.keys)
-	checkGradient(t, "keys", keys, g, func(x []float64) float64 {
-		copy(c.keys, x)
-		return tr.grad()
-	}, 1e-6, 1e-6, 5)
 
 	f, err := (&TipAdapterF{Alpha: 2, Beta: 4, Epochs: 12}).Fit(p)
 	if err != nil {

@@ -148,7 +148,10 @@ func (c *tipCache) choose(p Problem, alpha, beta float64, grid TipGrid) (*Fitted
 		c.alpha, c.beta = alpha, beta
 		acc := math.NaN()
 		if p.Val.N > 0 {
-			acc = c.accuracy(p.Val)
+			var err error
+			if acc, err = c.accuracy(p.Val); err != nil {
+				return nil, err
+			}
 		}
 		return &Fitted{Classifier: c, Params: map[string]float64{"alpha": alpha, "beta": beta}, ValAccuracy: acc}, nil
 	}
@@ -159,38 +162,50 @@ func (c *tipCache) choose(p Problem, alpha, beta float64, grid TipGrid) (*Fitted
 	if p.Val.N == 0 {
 		return nil, fmt.Errorf("probes: Tip-Adapter needs a validation set to search alpha and beta (or fix both)")
 	}
+	// Count each setting's hits block by block, so that the affinities take
+	// [scoreBlock, M] whatever the validation set's size.
 	n, k := p.Val.N, c.k
-	f := unitRows(p.Val.X, n, c.d)
-	zs := make([]float64, n*k)
-	c.zeroShot(f, n, zs)
-	a := make([]float64, n*c.m)
-	c.affinity(f, n, a)
-	cache, z := make([]float64, n*k), make([]float64, n*k)
-	best := -1.0
-	for bi := 0; bi < g.BetaSteps; bi++ {
-		beta := gridValue(bi, g.BetaSteps, g.BetaMax)
-		clear(cache)
-		c.addCache(a, n, 1, beta, cache)
-		for ai := 0; ai < g.AlphaSteps; ai++ {
-			alpha := gridValue(ai, g.AlphaSteps, g.AlphaMax)
-			for i, v := range zs {
-				z[i] = v + alpha*cache[i]
-			}
-			if acc := accuracyOf(z, n, k, p.Val.Y); acc > best {
-				best, c.alpha, c.beta = acc, alpha, beta
+	hits := make([]int, g.BetaSteps*g.AlphaSteps)
+	rows0 := min(n, scoreBlock)
+	zs, a := make([]float64, rows0*k), make([]float64, rows0*c.m)
+	cache, z := make([]float64, rows0*k), make([]float64, rows0*k)
+	for r0 := 0; r0 < n; r0 += scoreBlock {
+		rows := min(scoreBlock, n-r0)
+		f, y := unitRows(p.Val.X[r0*c.d:(r0+rows)*c.d], rows, c.d), p.Val.Y[r0:r0+rows]
+		c.zeroShot(f, rows, zs)
+		c.affinity(f, rows, a)
+		for bi := 0; bi < g.BetaSteps; bi++ {
+			clear(cache)
+			c.addCache(a, rows, 1, gridValue(bi, g.BetaSteps, g.BetaMax), cache)
+			for ai := 0; ai < g.AlphaSteps; ai++ {
+				alpha := gridValue(ai, g.AlphaSteps, g.AlphaMax)
+				for i, v := range zs[:rows*k] {
+					z[i] = v + alpha*cache[i]
+				}
+				hits[bi*g.AlphaSteps+ai] += correct(z, rows, k, y)
 			}
 		}
 	}
-	p.logf("tip-adapter: alpha %.4g, beta %.4g chosen on %d validation examples (accuracy %.4f; grid %d x %d)", c.alpha, c.beta, n, best, g.AlphaSteps, g.BetaSteps)
-	return &Fitted{Classifier: c, Params: map[string]float64{"alpha": c.alpha, "beta": c.beta}, ValAccuracy: best}, nil
+	best := 0 // beta-major: the first best wins
+	for i, h := range hits {
+		if h > hits[best] {
+			best = i
+		}
+	}
+	c.beta = gridValue(best/g.AlphaSteps, g.BetaSteps, g.BetaMax)
+	c.alpha = gridValue(best%g.AlphaSteps, g.AlphaSteps, g.AlphaMax)
+	acc := float64(hits[best]) / float64(n)
+	p.logf("tip-adapter: alpha %.4g, beta %.4g chosen on %d validation examples (accuracy %.4f; grid %d x %d)", c.alpha, c.beta, n, acc, g.AlphaSteps, g.BetaSteps)
+	return &Fitted{Classifier: c, Params: map[string]float64{"alpha": c.alpha, "beta": c.beta}, ValAccuracy: acc}, nil
 }
 
-// accuracy is the accuracy of c with its current alpha and beta on ds, whose
-// dimension Problem.check has matched with the cache's.
-func (c *tipCache) accuracy(ds Dataset) float64 {
-	z := make([]float64, ds.N*c.k)
-	c.logits(unitRows(ds.X, ds.N, c.d), ds.N, make([]float64, ds.N*c.m), z)
-	return accuracyOf(z, ds.N, c.k, ds.Y)
+// accuracy is the accuracy of c with its current alpha and beta on ds.
+func (c *tipCache) accuracy(ds Dataset) (float64, error) {
+	s, err := c.Scores(ds.X, ds.N)
+	if err != nil {
+		return 0, err
+	}
+	return Accuracy(argmaxRows(s, ds.N, c.k), ds.Y), nil
 }
 
 // Tip-Adapter-F defaults, from gaopengcuhk/Tip-Adapter (main.py; configs/imagenet.yaml).
@@ -256,7 +271,11 @@ func (m *TipAdapterF) Fit(p Problem) (*Fitted, error) {
 			continue
 		}
 		// The first best wins, as in the reference (acc > best_acc).
-		if acc := c.accuracy(p.Val); acc > bestAcc {
+		acc, err := c.accuracy(p.Val)
+		if err != nil {
+			return nil, err
+		}
+		if acc > bestAcc {
 			bestAcc, bestEpoch = acc, e+1
 			copy(best, c.keys)
 		}
@@ -284,37 +303,53 @@ func (m *TipAdapterF) Fit(p Problem) (*Fitted, error) {
 // cross-entropy with respect to the logits,
 //
 //	dL/dA_ij = alpha beta E_ij R_{i, y_j},  dL/dK = (dL/dA)^T F.
+//
+// The shots go through in blocks of scoreBlock rows, so that the affinities take
+// [scoreBlock, M] whatever the number of shots (the gradient is still full-batch).
 type tipTrainer struct {
 	c     *tipCache
 	n     int
 	f     []float64 // [N, D] unit shots
 	y     []int
-	zs, z []float64 // [N, K] zero-shot logits; logits, then R
-	a     []float64 // [N, M] affinities, then dL/dA
+	zs, z []float64 // [N, K] zero-shot logits; a block's logits, then R
+	a     []float64 // [block, M] a block's affinities, then dL/dA
 	g     []float64 // [M, D]
 }
 
 func newTipTrainer(c *tipCache, train Dataset) *tipTrainer {
 	n := train.N
 	tr := &tipTrainer{c: c, n: n, f: unitRows(train.X, n, c.d), y: train.Y,
-		zs: make([]float64, n*c.k), z: make([]float64, n*c.k), a: make([]float64, n*c.m), g: make([]float64, c.m*c.d)}
+		zs: make([]float64, n*c.k), z: make([]float64, min(n, scoreBlock)*c.k), a: make([]float64, min(n, scoreBlock)*c.m),
+		g: make([]float64, c.m*c.d)}
 	c.zeroShot(tr.f, n, tr.zs)
 	return tr
 }
 
 // grad returns the mean cross-entropy at the current keys and leaves its gradient in g.
 func (tr *tipTrainer) grad() float64 {
-	c, n := tr.c, tr.n
-	c.affinity(tr.f, n, tr.a)
-	copy(tr.z, tr.zs)
-	c.addCache(tr.a, n, c.alpha, c.beta, tr.z)
-	loss := meanCrossEntropy(tr.z, n, c.k, tr.y)
-	for i := 0; i < n; i++ {
-		ai, ri := tr.a[i*c.m:(i+1)*c.m], tr.z[i*c.k:(i+1)*c.k]
-		for j, v := range ai {
-			ai[j] = c.alpha * c.beta * math.Exp(-c.beta*(1-v)) * ri[c.y[j]]
+	c, k := tr.c, tr.c.k
+	var loss float64
+	for r0 := 0; r0 < tr.n; r0 += scoreBlock {
+		rows := min(scoreBlock, tr.n-r0)
+		f, a, z := tr.f[r0*c.d:(r0+rows)*c.d], tr.a[:rows*c.m], tr.z[:rows*k]
+		c.affinity(f, rows, a)
+		copy(z, tr.zs[r0*k:(r0+rows)*k])
+		c.addCache(a, rows, c.alpha, c.beta, z)
+		// The block's mean, weighted into the mean over all N shots.
+		share := float64(rows) / float64(tr.n)
+		loss += share * meanCrossEntropy(z, rows, k, tr.y[r0:r0+rows])
+		scale(share, z)
+		for i := 0; i < rows; i++ {
+			ai, ri := a[i*c.m:(i+1)*c.m], z[i*k:(i+1)*k]
+			for j, v := range ai {
+				ai[j] = c.alpha * c.beta * math.Exp(-c.beta*(1-v)) * ri[c.y[j]]
+			}
 		}
+		beta := 1.0
+		if r0 == 0 {
+			beta = 0
+		}
+		mulTN(c.m, c.d, rows, a, f, beta, tr.g)
 	}
-	mulTN(c.m, c.d, n, tr.a, tr.f, 0, tr.g)
 	return loss
 }
