@@ -101,7 +101,7 @@ cuda-vet:
 	$(CUDAENV) $(GO) vet -tags $(CUDATAGS) ./...
 
 # The CUDA build run without a GPU: graph/cudaemu is a CUDA driver and cuBLAS on the
-# CPU (kernels_cuda.cu compiled for the host and run as CUDA threads, warps and blocks;
+# CPU (graph/cuda/*.cu compiled for the host and run as CUDA threads, warps and blocks;
 # OpenBLAS for the GEMMs; every copy and operand bounds-checked), and Debian's NVRTC
 # 11.8 compiles the kernels for the emulated sm_90. The binaries are the ones the GPU
 # check runs. Needs g++, libopenblas-dev and nvidia-cuda-dev (cuda.h, cublas_v2.h,
@@ -119,9 +119,15 @@ $(EMU)/driver.o: graph/cudaemu/driver.cc graph/cudaemu/emu.h
 	mkdir -p $(EMU)
 	$(EMUCXX) -c $< -o $@
 
-$(EMU)/simt.o: graph/cudaemu/simt.cc graph/cudaemu/simt.h graph/cudaemu/emu.h graph/kernels_cuda.cu
+# The kernels as the device compiles them: common.cuh, then every op's .cu file.
+CUDASRC   := graph/cuda/common.cuh $(sort $(wildcard graph/cuda/*.cu))
+$(EMU)/kernels.cu: $(CUDASRC)
 	mkdir -p $(EMU)
-	$(EMUCXX) -c $< -o $@
+	cat $(CUDASRC) > $@
+	sed -n 's/^extern "C" __global__ void \([a-z_0-9]*\)(.*/KERNEL(\1),/p' $@ > $(EMU)/kernel_table.inc
+
+$(EMU)/simt.o: graph/cudaemu/simt.cc graph/cudaemu/simt.h graph/cudaemu/emu.h $(EMU)/kernels.cu
+	$(EMUCXX) -I$(EMU) -c $< -o $@
 
 # Only the stubs depend on the binaries (the driver calls they link), so a rebuilt
 # binary costs a relink, not a recompile of the emulator.

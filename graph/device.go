@@ -44,6 +44,9 @@ type backend interface {
 	upload(dst, src []float32) error
 	// download copies device memory src into host memory dst (one device-to-host copy).
 	download(dst, src []float32) error
+	// supports reports whether op has an implementation on the device (registered
+	// by the op's own _cuda.go file).
+	supports(op G.Op) bool
 	// run executes op on the device: out is the op's device storage, in its inputs
 	// (device activations, or host weights passed to weights before).
 	run(op G.Op, out *tensor.Dense, in []G.Value) error
@@ -106,6 +109,28 @@ func NewBuilderOn(d Device) *Builder {
 	b := NewBuilder()
 	b.dev = d
 	return b
+}
+
+// checkOps refuses a graph for device d that holds an op d cannot run: a built-in
+// gorgonia op (G.Mul, G.Add, ...) would read device memory from the host, and a
+// custom op without a registered device implementation has nothing to run there.
+func checkOps(g *G.ExprGraph, d Device) error {
+	var bad []string
+	for _, n := range g.AllNodes() {
+		op := n.Op()
+		if op == nil { // an input or a weight
+			continue
+		}
+		if _, tap := op.(*tapOp); tap || d.supports(op) {
+			continue
+		}
+		bad = append(bad, fmt.Sprintf("%s (%v)", n.Name(), op))
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("graph: %s cannot run %d op(s) of this graph, which have no implementation there: %s "+
+			"(register one with the op, or build the graph for the CPU)", d.Name(), len(bad), strings.Join(bad, ", "))
+	}
+	return nil
 }
 
 // compileOn completes a machine compiled for a device (whose arena assign put in

@@ -7,7 +7,11 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"reflect"
+	"regexp"
 	"runtime"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -24,16 +28,69 @@ import (
 // that tag, which imports gorgonia.org/cu/dnn and so needs cudnn.h and libcudnn.
 const CUDA = true
 
-// kernelSource is compiled by NVRTC when a device opens, for that device's compute
-// capability. NVRTC rather than nvcc-built PTX: no CUDA compiler is needed where
-// gorgoclip is built (its machines have no GPU and Debian's nvcc 11.8 does not know
-// every GPU we run on), and the code is always built for the exact GPU in use.
+// commonSource precedes every op's kernels in the one source NVRTC compiles when a
+// device opens, for that device's compute capability. NVRTC rather than nvcc-built PTX:
+// no CUDA compiler is needed where gorgoclip is built (its machines have no GPU and
+// Debian's nvcc 11.8 does not know every GPU we run on), and the code is always built
+// for the exact GPU in use.
 //
-//go:embed kernels_cuda.cu
-var kernelSource string
+//go:embed cuda/common.cuh
+var commonSource string
 
-var kernelNames = []string{"layer_norm", "epilogue", "split_heads", "merge_heads", "softmax_rows",
-	"patchify", "class_pos", "add_positional", "select_rows"}
+// cudaKernel runs one fused op on the device: dst is the op's device output, p and s
+// its inputs' device addresses and shapes.
+type cudaKernel func(d *cudaDevice, op G.Op, dst uintptr, p []uintptr, s []tensor.Shape) error
+
+// cudaOp is one op type's CUDA implementation, as its _cuda.go file registers it.
+type cudaOp struct {
+	file   string   // the op's kernel source file, for ordering and messages
+	source string   // its CUDA C
+	names  []string // the kernels it defines
+	run    cudaKernel
+}
+
+// cudaOps holds every op type that runs on the CUDA device. An op type missing here
+// cannot be part of a graph built for the GPU (see Device.supports).
+var cudaOps = map[reflect.Type]*cudaOp{}
+
+var kernelDecl = regexp.MustCompile(`extern "C" __global__ void (\w+)\(`)
+
+// registerCUDA makes op type T runnable on the CUDA device: source (the CUDA C of
+// graph/cuda/file, embedded by the op's _cuda.go file) is compiled with every other
+// op's when a device opens, and run launches its kernels. Called from init functions;
+// a second registration of T panics.
+func registerCUDA[T G.Op](file, source string, run func(d *cudaDevice, op T, dst uintptr, p []uintptr, s []tensor.Shape) error) {
+	t := reflect.TypeFor[T]()
+	if _, dup := cudaOps[t]; dup {
+		panic(fmt.Sprintf("graph: CUDA implementation of %v registered twice", t))
+	}
+	var names []string
+	for _, m := range kernelDecl.FindAllStringSubmatch(source, -1) {
+		names = append(names, m[1])
+	}
+	cudaOps[t] = &cudaOp{file: file, source: source, names: names,
+		run: func(d *cudaDevice, op G.Op, dst uintptr, p []uintptr, s []tensor.Shape) error {
+			return run(d, op.(T), dst, p, s)
+		}}
+}
+
+// kernelSource returns common.cuh and every registered op's kernels, ordered by file,
+// and the kernel names.
+func kernelSource() (string, []string) {
+	ops := make([]*cudaOp, 0, len(cudaOps))
+	for _, o := range cudaOps {
+		ops = append(ops, o)
+	}
+	sort.Slice(ops, func(i, j int) bool { return ops[i].file < ops[j].file })
+	var src strings.Builder
+	src.WriteString(commonSource)
+	var names []string
+	for _, o := range ops {
+		fmt.Fprintf(&src, "\n// ---- %s\n%s", o.file, o.source)
+		names = append(names, o.names...)
+	}
+	return src.String(), names
+}
 
 var (
 	cudaMu   sync.Mutex
@@ -113,10 +170,11 @@ func newCUDA(ord int) (*cudaDevice, error) {
 		return nil, err
 	}
 	// A CUBIN for the exact architecture; PTX when this NVRTC predates the GPU.
-	image, err := nvrtcCompile(kernelSource, "kernels_cuda.cu", fmt.Sprintf("sm_%d%d", major, minor), true)
+	source, kernelNames := kernelSource()
+	image, err := nvrtcCompile(source, "gorgoclip_kernels.cu", fmt.Sprintf("sm_%d%d", major, minor), true)
 	if err != nil {
 		var err2 error
-		if image, err2 = nvrtcCompile(kernelSource, "kernels_cuda.cu", fmt.Sprintf("compute_%d%d", major, minor), false); err2 != nil {
+		if image, err2 = nvrtcCompile(source, "gorgoclip_kernels.cu", fmt.Sprintf("compute_%d%d", major, minor), false); err2 != nil {
 			return nil, err
 		}
 	}
@@ -321,8 +379,15 @@ func u(p uintptr) uint64 { return uint64(p) }
 func i(n int) uint64     { return uint64(uint32(int32(n))) }
 func f(x float32) uint64 { return uint64(math.Float32bits(x)) }
 
+// supports reports whether op has a CUDA implementation.
+func (d *cudaDevice) supports(op G.Op) bool { return cudaOps[reflect.TypeOf(op)] != nil }
+
 func (d *cudaDevice) run(o G.Op, out *tensor.Dense, in []G.Value) error {
 	defer d.enter()()
+	k := cudaOps[reflect.TypeOf(o)]
+	if k == nil {
+		return fmt.Errorf("no CUDA implementation of %v", o)
+	}
 	p, s, err := d.ptrs(in)
 	if err != nil {
 		return err
@@ -331,100 +396,5 @@ func (d *cudaDevice) run(o G.Op, out *tensor.Dense, in []G.Value) error {
 	if err != nil {
 		return fmt.Errorf("output: %w", err)
 	}
-	switch o := o.(type) {
-	case *LayerNormOp:
-		n, w := s[0][0], s[0][1]
-		return d.launch("layer_norm", n, 256, u(dst), u(p[0]), u(p[1]), u(p[2]), i(n), i(w), f(o.Eps))
-	case *LinearOp:
-		n, nin := s[0][0], s[0][1]
-		_, nout := o.dims(s[1])
-		ldw, tw := nin, true
-		if o.InOut {
-			ldw, tw = nout, false
-		}
-		if err := gemmRM(d.blas, false, tw, n, nout, nin, 1, p[0], nin, 0, p[1], ldw, 0, 0, dst, nout, 0, 1); err != nil {
-			return err
-		}
-		var bias, res uintptr
-		k := 2
-		if o.Bias {
-			bias, k = p[k], k+1
-		}
-		if o.Residual {
-			res = p[k]
-		}
-		if bias == 0 && res == 0 && o.Act == Identity {
-			return nil
-		}
-		return d.launch("epilogue", d.grid(n*nout), 256, u(dst), u(bias), u(res), i(n), i(nout), i(int(o.Act)))
-	case *AttentionOp:
-		return d.attention(o, dst, p[0], s[0])
-	case *PatchEmbedOp:
-		return d.patchEmbed(o, dst, p, s)
-	case *AddPositionalOp:
-		n, w := s[0][0], s[0][1]
-		return d.launch("add_positional", d.grid(n*w), 256, u(dst), u(p[0]), u(p[1]), i(n), i(o.Seq), i(w))
-	case *SelectRowsOp:
-		b, w := s[0][0]/o.Seq, s[0][1]
-		var idx uintptr
-		if o.Dynamic {
-			idx = p[1]
-		}
-		return d.launch("select_rows", d.grid(b*w), 256, u(dst), u(p[0]), u(idx), i(o.Index), i(b), i(o.Seq), i(w))
-	}
-	return fmt.Errorf("no CUDA implementation of %v", o)
-}
-
-// attention: split the packed qkv into per-(sequence, head) matrices, scores by one
-// batched GEMM, a masked softmax, weights times V by a second batched GEMM, and the
-// heads merged back into rows.
-func (d *cudaDevice) attention(o *AttentionOp, dst, qkv uintptr, s tensor.Shape) error {
-	b, t, h := o.Batch, o.Seq, o.Heads
-	dd := s[1] / 3
-	k := dd / h
-	n := b * t * dd // floats in each of q, k, v and the merged output
-	base, err := d.scratchOf(4*n + b*h*t*t)
-	if err != nil {
-		return err
-	}
-	q, kk, v, oh := base, base+uintptr(4*n), base+uintptr(8*n), base+uintptr(12*n)
-	sc := base + uintptr(16*n)
-	if err := d.launch("split_heads", d.grid(n), 256, u(q), u(kk), u(v), u(qkv), i(b), i(t), i(h), i(k)); err != nil {
-		return err
-	}
-	scale := float32(1 / math.Sqrt(float64(k)))
-	if err := gemmRM(d.blas, false, true, t, t, k, scale, q, k, t*k, kk, k, t*k, 0, sc, t, t*t, b*h); err != nil {
-		return err
-	}
-	causal := 0
-	if o.Causal {
-		causal = 1
-	}
-	rows := b * h * t
-	if err := d.launch("softmax_rows", (rows*32+255)/256, 256, u(sc), i(rows), i(t), i(causal)); err != nil {
-		return err
-	}
-	if err := gemmRM(d.blas, false, false, t, k, t, 1, sc, t, t*t, v, k, t*k, 0, oh, k, t*k, b*h); err != nil {
-		return err
-	}
-	return d.launch("merge_heads", d.grid(n), 256, u(dst), u(oh), i(b), i(t), i(h), i(k))
-}
-
-// patchEmbed: patches into scratch, class and positional rows into the output, then
-// one batched GEMM per image accumulating patches x conv1ᵀ into token rows 1..G*G.
-func (d *cudaDevice) patchEmbed(o *PatchEmbedOp, dst uintptr, p []uintptr, s []tensor.Shape) error {
-	r, ps, w := o.Resolution, o.Patch, s[1][0]
-	g2, pp := (r/ps)*(r/ps), 3*ps*ps
-	t := g2 + 1
-	patches, err := d.scratchOf(o.Batch * g2 * pp)
-	if err != nil {
-		return err
-	}
-	if err := d.launch("patchify", d.grid(o.Batch*g2*pp), 256, u(patches), u(p[0]), i(o.Batch), i(r), i(ps)); err != nil {
-		return err
-	}
-	if err := d.launch("class_pos", d.grid(o.Batch*t*w), 256, u(dst), u(p[2]), u(p[3]), i(o.Batch), i(t), i(w)); err != nil {
-		return err
-	}
-	return gemmRM(d.blas, false, true, g2, w, pp, 1, patches, pp, g2*pp, p[1], pp, 0, 1, dst+uintptr(4*w), w, t*w, o.Batch)
+	return k.run(d, o, dst, p, s)
 }

@@ -10,30 +10,6 @@ import "math"
 // LayerNorm on CPUs with AVX2 and FMA (kernels_openblas.c); these Go kernels are then
 // the fallback and the references kernels_c_test.go checks the C ones against.
 
-// layerNorm normalises each row of x [N,D] over D and applies gain and bias [D]:
-// dst = (x - mean) / sqrt(var + eps) * gain + bias, with the biased variance as in
-// torch.nn.LayerNorm. Statistics accumulate in float64. dst may not alias x.
-func layerNorm(dst, x, gain, bias []float32, d int, eps float32) {
-	for r := 0; r+d <= len(x); r += d {
-		row, out := x[r:r+d], dst[r:r+d]
-		var sum float64
-		for _, v := range row {
-			sum += float64(v)
-		}
-		mean := sum / float64(d)
-		var ss float64
-		for _, v := range row {
-			c := float64(v) - mean
-			ss += c * c
-		}
-		inv := float32(1 / math.Sqrt(ss/float64(d)+float64(eps)))
-		m := float32(mean)
-		for j, v := range row {
-			out[j] = (v-m)*inv*gain[j] + bias[j]
-		}
-	}
-}
-
 const (
 	log2e   = 1.44269504088896341
 	ln2hi   = 0.693359375 // ln 2 split in two so that k*ln2hi is exact in float32
@@ -104,41 +80,5 @@ func quickGELU(x []float32) {
 func gelu(x []float32) {
 	for i, v := range x {
 		x[i] = float32(0.5 * float64(v) * (1 + math.Erf(float64(v)/math.Sqrt2)))
-	}
-}
-
-// patchify copies the G*G patches of image px [3,R,R] into rows dst [G*G, 3*P*P] in
-// conv1's weight order (channel, row, column), patches in raster order: a stride-P,
-// P-by-P convolution is then one matrix product with the [D, 3*P*P] weight.
-func patchify(dst, px []float32, r, p int) {
-	g := r / p
-	i := 0
-	for gy := 0; gy < g; gy++ {
-		for gx := 0; gx < g; gx++ {
-			for c := 0; c < 3; c++ {
-				for py := 0; py < p; py++ {
-					off := (c*r+gy*p+py)*r + gx*p
-					copy(dst[i:i+p], px[off:off+p])
-					i += p
-				}
-			}
-		}
-	}
-}
-
-// addPositional adds the first T rows of pos [Tmax, D] to each sequence of x [B*T, D].
-func addPositional(dst, x, pos []float32, t, d int) {
-	n := t * d
-	for off := 0; off+n <= len(x); off += n {
-		for i := 0; i < n; i++ {
-			dst[off+i] = x[off+i] + pos[i]
-		}
-	}
-}
-
-// selectRows picks one row per sequence: dst[b] = x[b*T + idx[b]] for x [B*T, D].
-func selectRows(dst, x []float32, idx []int, t, d int) {
-	for bi, p := range idx {
-		copy(dst[bi*d:(bi+1)*d], x[(bi*t+p)*d:(bi*t+p+1)*d])
 	}
 }

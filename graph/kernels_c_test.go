@@ -32,7 +32,7 @@ func TestCLinearEpilogue(t *testing.T) {
 					continue
 				}
 				want, got := slices.Clone(x), slices.Clone(x)
-				linearEpilogue(want, c.b, c.r, nout, act)
+				linearEpilogue(want, c.b, nil, c.r, nout, act)
 				if !cLinearEpilogue(got, c.b, c.r, nout, act) {
 					t.Fatal("C epilogue declined")
 				}

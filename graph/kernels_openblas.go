@@ -30,7 +30,7 @@ func ptr(x []float32) *C.float {
 
 // cLinearEpilogue is linearEpilogue for Identity and QuickGELU.
 func cLinearEpilogue(y, bias, res []float32, nout int, act Activation) bool {
-	if !cKernels || act == GELU {
+	if !cKernels || (act != Identity && act != QuickGELU) {
 		return false
 	}
 	if len(y) == 0 {

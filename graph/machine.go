@@ -69,6 +69,9 @@ func (b *Builder) Compile() (m *Machine, err error) {
 		}
 	}()
 	if b.dev != nil {
+		if err := checkOps(b.G, b.dev); err != nil {
+			return nil, err
+		}
 		defer b.dev.enter()()
 	}
 	a, err := assign(b.G, b.dev)

@@ -2,32 +2,12 @@ package layers
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/gorgoclip/gorgoclip/graph"
-	"github.com/gorgoclip/gorgoclip/loaders/npy"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
-
-// Tensors maps OpenAI state-dict keys to weights, as weights.Checkpoint.Tensors does.
-type Tensors = map[string]*npy.Float32
-
-// dense wraps the checkpoint tensor key as a *tensor.Dense of the given shape, sharing
-// its data (no copy). The shape may differ from the stored one only by a reshape.
-func dense(t Tensors, key string, shape ...int) (*tensor.Dense, error) {
-	w, ok := t[key]
-	if !ok || w == nil {
-		return nil, fmt.Errorf("%s: missing weight", key)
-	}
-	n := 1
-	for _, s := range shape {
-		n *= s
-	}
-	if len(w.Data) != n {
-		return nil, fmt.Errorf("%s: got shape %v, want %v", key, w.Shape, shape)
-	}
-	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(w.Data)), nil
-}
 
 // Linear is torch.nn.Linear: y = x @ Weight^T + Bias.
 type Linear struct {
@@ -35,42 +15,27 @@ type Linear struct {
 	Name string
 	// Weight is [Out, In], as stored by PyTorch.
 	Weight *tensor.Dense
-	// Bias is [Out], or nil for a linear map without bias.
+	// Bias is [Out].
 	Bias *tensor.Dense
 }
 
-// NewLinear wraps name.weight [out,in] and, when bias is set, name.bias [out].
-func NewLinear(t Tensors, name string, in, out int, bias bool) (*Linear, error) {
-	w, err := dense(t, name+".weight", out, in)
-	if err != nil {
-		return nil, err
-	}
-	l := &Linear{Name: name, Weight: w}
-	if bias {
-		if l.Bias, err = dense(t, name+".bias", out); err != nil {
-			return nil, err
-		}
-	}
-	return l, nil
+// NewLinear declares name.weight [out,in] (initialised by init) and name.bias [out]
+// (PyTorch's default initialisation).
+func NewLinear(w *Weights, name string, in, out int, init Init) *Linear {
+	return &Linear{Name: name, Weight: w.Param(name+".weight", init, out, in), Bias: w.Param(name+".bias", fanIn(in), out)}
 }
 
 // Forward maps x [N, In] to [N, Out].
 func (l *Linear) Forward(b *graph.Builder, x *G.Node) (*G.Node, error) {
-	return l.Fused(b, x, graph.Identity, nil)
+	return l.Fused(b, x, graph.LinearOptions{})
 }
 
-// Fused maps x [N, In] to act(x @ Weight^T + Bias), plus residual [N, Out] when it is
-// not nil (act must then be graph.Identity), in one graph.LinearOp.
-func (l *Linear) Fused(b *graph.Builder, x *G.Node, act graph.Activation, residual *G.Node) (*G.Node, error) {
-	opt := graph.LinearOptions{Act: act, Residual: residual}
-	if l.Bias != nil {
-		opt.Bias = b.Param(l.Name+".bias", l.Bias)
-	}
+// Fused maps x [N, In] to [N, Out] in one graph.LinearOp, with what opt adds after the
+// product (opt.Bias is set to the module's bias).
+func (l *Linear) Fused(b *graph.Builder, x *G.Node, opt graph.LinearOptions) (*G.Node, error) {
+	opt.Bias = b.Param(l.Name+".bias", l.Bias)
 	y, err := graph.Linear(l.Name, x, b.Param(l.Name+".weight", l.Weight), opt) // [N, Out]
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", l.Name, err)
-	}
-	return y, nil
+	return y, wrap(l.Name, err)
 }
 
 // LayerNorm is torch.nn.LayerNorm over the last axis.
@@ -83,30 +48,19 @@ type LayerNorm struct {
 	Eps float32
 }
 
-// NewLayerNorm wraps name.weight and name.bias, both [d].
-func NewLayerNorm(t Tensors, name string, d int, eps float32) (*LayerNorm, error) {
-	w, err := dense(t, name+".weight", d)
-	if err != nil {
-		return nil, err
-	}
-	bias, err := dense(t, name+".bias", d)
-	if err != nil {
-		return nil, err
-	}
-	return &LayerNorm{Name: name, Weight: w, Bias: bias, Eps: eps}, nil
+// NewLayerNorm declares name.weight (ones) and name.bias (zeros), both [d].
+func NewLayerNorm(w *Weights, name string, d int, eps float32) *LayerNorm {
+	return &LayerNorm{Name: name, Weight: w.Param(name+".weight", Const(1), d), Bias: w.Param(name+".bias", Const(0), d), Eps: eps}
 }
 
 // Forward normalises x [N, D].
 func (l *LayerNorm) Forward(b *graph.Builder, x *G.Node) (*G.Node, error) {
 	y, err := graph.LayerNorm(l.Name, x, b.Param(l.Name+".weight", l.Weight), b.Param(l.Name+".bias", l.Bias), l.Eps)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", l.Name, err)
-	}
-	return y, nil
+	return y, wrap(l.Name, err)
 }
 
 // MultiheadAttention is torch.nn.MultiheadAttention as CLIP uses it: self-attention
-// with one packed input projection.
+// with one packed input projection (q, k and v stacked).
 type MultiheadAttention struct {
 	// Name is the module path, e.g. "transformer.resblocks.0.attn".
 	Name string
@@ -122,44 +76,37 @@ type MultiheadAttention struct {
 	Causal bool
 }
 
-// NewMultiheadAttention wraps name.in_proj_weight, name.in_proj_bias and name.out_proj.
-func NewMultiheadAttention(t Tensors, name string, d, heads int, causal bool) (*MultiheadAttention, error) {
+// NewMultiheadAttention declares name.in_proj_weight, name.in_proj_bias and
+// name.out_proj, initialised as OpenAI's initialize_parameters does (in_proj std
+// attnStd, out_proj std projStd, biases zero as nn.MultiheadAttention sets them).
+func NewMultiheadAttention(w *Weights, name string, d, heads int, causal bool, attnStd, projStd float64) (*MultiheadAttention, error) {
 	if heads <= 0 || d%heads != 0 {
 		return nil, fmt.Errorf("%s: width %d is not divisible by heads %d", name, d, heads)
 	}
-	in, err := NewLinear(renamed(t, name+".in_proj", name+".in_proj_weight", name+".in_proj_bias"), name+".in_proj", d, 3*d, true)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	out, err := NewLinear(t, name+".out_proj", d, d, true)
-	if err != nil {
-		return nil, err
-	}
-	return &MultiheadAttention{Name: name, InProjWeight: in.Weight, InProjBias: in.Bias, OutProj: out,
-		Heads: heads, Causal: causal}, nil
+	return &MultiheadAttention{Name: name, Heads: heads, Causal: causal,
+		InProjWeight: w.Param(name+".in_proj_weight", Normal(attnStd), 3*d, d),
+		InProjBias:   w.Param(name+".in_proj_bias", Const(0), 3*d),
+		OutProj: &Linear{Name: name + ".out_proj", Weight: w.Param(name+".out_proj.weight", Normal(projStd), d, d),
+			Bias: w.Param(name+".out_proj.bias", Const(0), d)},
+	}, nil
 }
 
-// renamed exposes PyTorch's in_proj_weight/in_proj_bias under Linear's key scheme.
-func renamed(t Tensors, prefix, weight, bias string) Tensors {
-	return Tensors{prefix + ".weight": t[weight], prefix + ".bias": t[bias]}
-}
-
-// Forward runs self-attention over x [B*T, D] and adds residual [B*T, D] to the
-// result when it is not nil (the block's skip connection, fused into out_proj).
-func (a *MultiheadAttention) Forward(b *graph.Builder, x *G.Node, batch, seq int, residual *G.Node) (*G.Node, error) {
-	opt := graph.LinearOptions{Bias: b.Param(a.Name+".in_proj_bias", a.InProjBias)}
-	qkv, err := graph.Linear(a.Name+".in_proj", x, b.Param(a.Name+".in_proj_weight", a.InProjWeight), opt) // [B*T, 3D]
+// Forward runs self-attention over x [B*T, D]; opt says what out_proj adds after its
+// product (the block's residual and layer scale, fused).
+func (a *MultiheadAttention) Forward(b *graph.Builder, x *G.Node, batch, seq int, opt graph.LinearOptions) (*G.Node, error) {
+	in := graph.LinearOptions{Bias: b.Param(a.Name+".in_proj_bias", a.InProjBias)}
+	qkv, err := graph.Linear(a.Name+".in_proj", x, b.Param(a.Name+".in_proj_weight", a.InProjWeight), in) // [B*T, 3D]
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", a.Name, err)
+		return nil, wrap(a.Name, err)
 	}
 	ctx, err := graph.Attention(a.Name, qkv, batch, seq, a.Heads, a.Causal) // [B*T, D], heads merged
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", a.Name, err)
+		return nil, wrap(a.Name, err)
 	}
-	return a.OutProj.Fused(b, ctx, graph.Identity, residual) // [B*T, D]
+	return a.OutProj.Fused(b, ctx, opt) // [B*T, D]
 }
 
-// MLP is the block's feed-forward network: c_fc (D -> 4D), activation, c_proj (4D -> D).
+// MLP is the block's feed-forward network: c_fc (D -> F), activation, c_proj (F -> D).
 type MLP struct {
 	// Name is the module path, e.g. "visual.transformer.resblocks.0.mlp".
 	Name string
@@ -167,35 +114,32 @@ type MLP struct {
 	CFc *Linear
 	// CProj is the projection F -> D.
 	CProj *Linear
-	// Activation is QuickGELU for OpenAI weights.
+	// Activation is QuickGELU for OpenAI weights, GELU for open_clip's LAION models.
 	Activation graph.Activation
 }
 
-// NewMLP wraps name.c_fc and name.c_proj.
-func NewMLP(t Tensors, name string, d int, act graph.Activation) (*MLP, error) {
-	fc, err := NewLinear(t, name+".c_fc", d, 4*d, true)
-	if err != nil {
-		return nil, err
+// NewMLP declares name.c_fc and name.c_proj (hidden width f), weights initialised
+// with std fcStd and projStd as OpenAI does.
+func NewMLP(w *Weights, name string, d, f int, act graph.Activation, fcStd, projStd float64) *MLP {
+	return &MLP{Name: name, Activation: act,
+		CFc:   NewLinear(w, name+".c_fc", d, f, Normal(fcStd)),
+		CProj: NewLinear(w, name+".c_proj", f, d, Normal(projStd)),
 	}
-	proj, err := NewLinear(t, name+".c_proj", 4*d, d, true)
-	if err != nil {
-		return nil, err
-	}
-	return &MLP{Name: name, CFc: fc, CProj: proj, Activation: act}, nil
 }
 
-// Forward maps x [N, D] to [N, D] and adds residual [N, D] when it is not nil (the
-// block's skip connection). The activation is fused into c_fc, the residual into c_proj.
-func (m *MLP) Forward(b *graph.Builder, x, residual *G.Node) (*G.Node, error) {
-	h, err := m.CFc.Fused(b, x, m.Activation, nil) // [N, F]
+// Forward maps x [N, D] to [N, D]; opt says what c_proj adds after its product (the
+// block's residual and layer scale). The activation is fused into c_fc.
+func (m *MLP) Forward(b *graph.Builder, x *G.Node, opt graph.LinearOptions) (*G.Node, error) {
+	h, err := m.CFc.Fused(b, x, graph.LinearOptions{Act: m.Activation}) // [N, F]
 	if err != nil {
 		return nil, err
 	}
-	return m.CProj.Fused(b, h, graph.Identity, residual) // [N, D]
+	return m.CProj.Fused(b, h, opt) // [N, D]
 }
 
 // ResidualAttentionBlock is a pre-LN transformer block:
-// x = x + attn(ln_1(x)); x = x + mlp(ln_2(x)).
+// x = x + ls_1 * attn(ln_1(x)); x = x + ls_2 * mlp(ln_2(x)), where the layer scales
+// ls_1 and ls_2 (open_clip's LayerScale) are present only in some models.
 type ResidualAttentionBlock struct {
 	// Name is the module path, e.g. "transformer.resblocks.3".
 	Name string
@@ -203,31 +147,64 @@ type ResidualAttentionBlock struct {
 	Ln1 *LayerNorm
 	// Attn is the self-attention.
 	Attn *MultiheadAttention
+	// Ls1 is the attention branch's per-channel gain ls_1.gamma [D], or nil.
+	Ls1 *tensor.Dense
 	// Ln2 normalises the MLP input.
 	Ln2 *LayerNorm
 	// MLP is the feed-forward network.
 	MLP *MLP
+	// Ls2 is the MLP branch's gain ls_2.gamma [D], or nil.
+	Ls2 *tensor.Dense
 }
 
-// NewResidualAttentionBlock wraps the block at name.
-func NewResidualAttentionBlock(t Tensors, name string, d, heads int, causal bool, act graph.Activation, eps float32) (*ResidualAttentionBlock, error) {
-	var (
-		r   = &ResidualAttentionBlock{Name: name}
-		err error
-	)
-	if r.Ln1, err = NewLayerNorm(t, name+".ln_1", d, eps); err != nil {
+// TransformerConfig is what a residual attention stack needs to know.
+type TransformerConfig struct {
+	// Width, Layers and Heads are D, the number of blocks and H.
+	Width, Layers, Heads int
+	// MLPWidth is F.
+	MLPWidth int
+	// LayerScaleInit adds ls_1/ls_2 gains initialised to it when not 0.
+	LayerScaleInit float64
+	// Causal masks future positions.
+	Causal bool
+	// Activation is the MLP's.
+	Activation graph.Activation
+	// Eps is LayerNorm's epsilon.
+	Eps float32
+}
+
+// NewResidualAttentionBlock declares the block at name.
+func NewResidualAttentionBlock(w *Weights, name string, c TransformerConfig) (*ResidualAttentionBlock, error) {
+	d := c.Width
+	// OpenAI's initialize_parameters: attn_std = D^-0.5, proj_std = D^-0.5 (2L)^-0.5,
+	// fc_std = (2D)^-0.5.
+	attnStd := 1 / sqrt(d)
+	projStd := attnStd / math.Sqrt(2*float64(c.Layers))
+	fcStd := 1 / math.Sqrt(2*float64(d))
+	attn, err := NewMultiheadAttention(w, name+".attn", d, c.Heads, c.Causal, attnStd, projStd)
+	if err != nil {
 		return nil, err
 	}
-	if r.Attn, err = NewMultiheadAttention(t, name+".attn", d, heads, causal); err != nil {
-		return nil, err
+	r := &ResidualAttentionBlock{Name: name, Ln1: NewLayerNorm(w, name+".ln_1", d, c.Eps), Attn: attn}
+	if c.LayerScaleInit != 0 {
+		r.Ls1 = w.Param(name+".ls_1.gamma", Const(c.LayerScaleInit), d)
 	}
-	if r.Ln2, err = NewLayerNorm(t, name+".ln_2", d, eps); err != nil {
-		return nil, err
-	}
-	if r.MLP, err = NewMLP(t, name+".mlp", d, act); err != nil {
-		return nil, err
+	r.Ln2 = NewLayerNorm(w, name+".ln_2", d, c.Eps)
+	r.MLP = NewMLP(w, name+".mlp", d, c.MLPWidth, c.Activation, fcStd, projStd)
+	if c.LayerScaleInit != 0 {
+		r.Ls2 = w.Param(name+".ls_2.gamma", Const(c.LayerScaleInit), d)
 	}
 	return r, nil
+}
+
+// branch returns the out-projection options that finish a residual branch: scale by
+// the layer-scale gain (when there is one), then add the skip connection x.
+func (r *ResidualAttentionBlock) branch(b *graph.Builder, key string, gamma *tensor.Dense, x *G.Node) graph.LinearOptions {
+	opt := graph.LinearOptions{Residual: x}
+	if gamma != nil {
+		opt.Scale = b.Param(key, gamma)
+	}
+	return opt
 }
 
 // Forward maps x [B*T, D] to [B*T, D].
@@ -236,13 +213,13 @@ func (r *ResidualAttentionBlock) Forward(b *graph.Builder, x *G.Node, batch, seq
 	if err != nil {
 		return nil, err
 	}
-	if x, err = r.Attn.Forward(b, h, batch, seq, x); err != nil { // [B*T, D]
+	if x, err = r.Attn.Forward(b, h, batch, seq, r.branch(b, r.Name+".ls_1.gamma", r.Ls1, x)); err != nil { // [B*T, D]
 		return nil, err
 	}
 	if h, err = r.Ln2.Forward(b, x); err != nil {
 		return nil, err
 	}
-	return r.MLP.Forward(b, h, x) // [B*T, D]
+	return r.MLP.Forward(b, h, r.branch(b, r.Name+".ls_2.gamma", r.Ls2, x)) // [B*T, D]
 }
 
 // Transformer is a stack of residual attention blocks.
@@ -253,11 +230,11 @@ type Transformer struct {
 	Resblocks []*ResidualAttentionBlock
 }
 
-// NewTransformer wraps name.resblocks.0 .. name.resblocks.{layers-1}.
-func NewTransformer(t Tensors, name string, d, layers, heads int, causal bool, act graph.Activation, eps float32) (*Transformer, error) {
+// NewTransformer declares name.resblocks.0 .. name.resblocks.{Layers-1}.
+func NewTransformer(w *Weights, name string, c TransformerConfig) (*Transformer, error) {
 	tr := &Transformer{Name: name}
-	for i := 0; i < layers; i++ {
-		blk, err := NewResidualAttentionBlock(t, fmt.Sprintf("%s.resblocks.%d", name, i), d, heads, causal, act, eps)
+	for i := range c.Layers {
+		blk, err := NewResidualAttentionBlock(w, fmt.Sprintf("%s.resblocks.%d", name, i), c)
 		if err != nil {
 			return nil, err
 		}
@@ -279,6 +256,18 @@ func (tr *Transformer) Forward(b *graph.Builder, x *G.Node, batch, seq int) ([]*
 	return outs, nil
 }
 
+// blockTaps names a stack's outputs [B*T, D] "block0".."blockN-1", then the last one
+// again as "encoder".
+func blockTaps(blocks []*G.Node, seq, width int) []Tap {
+	taps := make([]Tap, 0, len(blocks)+1)
+	for i, n := range blocks {
+		taps = append(taps, Tap{Name: fmt.Sprintf("block%d", i), Node: n, Shape: []int{seq, width}})
+	}
+	last := taps[len(taps)-1]
+	last.Name = "encoder"
+	return append(taps, last)
+}
+
 // activation returns the MLP nonlinearity c asks for.
 func (c Config) activation() graph.Activation {
 	if c.QuickGELU {
@@ -286,3 +275,13 @@ func (c Config) activation() graph.Activation {
 	}
 	return graph.GELU
 }
+
+// project is a bare projection parameter [In, E] applied as x @ P (OpenAI's
+// visual.proj and text_projection), giving [B, E].
+func project(b *graph.Builder, key string, p *tensor.Dense, x *G.Node) (*G.Node, error) {
+	y, err := graph.Linear(key, x, b.Param(key, p), graph.LinearOptions{InOut: true})
+	return y, wrap(key, err)
+}
+
+// sqrt is the square root of n as a float64 (initialisation scales).
+func sqrt(n int) float64 { return math.Sqrt(float64(n)) }

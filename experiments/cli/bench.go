@@ -23,9 +23,11 @@ import (
 	"github.com/gorgoclip/gorgoclip/loaders/tokenizer"
 )
 
-const benchHelp = `[--model ViT-B/32] [--batch 32] [--device cpu|cuda] [--threads N] [--iters 3] [--vocab FILE] [--pipeline N] [--json]
+const benchHelp = `[--model ViT-B/32|RN50|...] [--batch 32] [--device cpu|cuda] [--threads N] [--iters 3] [--vocab FILE] [--pipeline N] [--json]
 
 Times both towers of a model with random weights (clip.RandomCheckpoint, seed 1):
+--model is a preset in OpenAI's or open_clip's spelling (ViT-B/32 or ViT-B-32, RN50,
+RN101, RN50x4, RN50x16, RN50x64, ViT-L-14, ViT-H-14, ...; see layers/presets).
 --iters batches of --batch images (224x224 for ViT-B/32) and --iters batches of --batch
 prompts, after one untimed batch of each that builds the graphs. The prompts are
 "a photo of a {label}." over the ten Imagenette classes, tokenized with the vocabulary
@@ -38,10 +40,11 @@ encodes, reported as pipeline_image_per_s and its fraction of the model alone.
 
 --threads sets GOMAXPROCS and graph.SetThreads (Go kernels and OpenBLAS threads);
 0 keeps the defaults. The result is one line: images and prompts per second, the
-image tower's GFLOP/s (8.82 GFLOP an image for ViT-B/32), the BLAS in use and the
-process's peak resident memory (VmHWM) in MB. On the CPU it then times the BLAS alone
-on the image tower's four block products at this batch and reports that SGEMM rate
-and the fraction of it the image tower reaches (sgemm_gflop_per_s, image_vs_sgemm).
+image tower's GFLOP/s (8.82 GFLOP an image for ViT-B/32, 11.6 for RN50), the BLAS in
+use and the process's peak resident memory (VmHWM) in MB. For a ViT on the CPU it
+then times the BLAS alone on the image tower's four block products at this batch and
+reports that SGEMM rate and the fraction of it the image tower reaches
+(sgemm_gflop_per_s, image_vs_sgemm).
 --json prints it as a JSON object.`
 
 func init() {
@@ -162,7 +165,9 @@ func Bench(cfg layers.Config, batch, iters int, tok *tokenizer.Tokenizer, pipeli
 		return nil, err
 	}
 	r.ImagePerS = float64(batch) / sec
-	r.ImageGFLOP = r.ImagePerS * imageGFLOP(cfg)
+	if f, ok := m.Visual.(interface{ FLOPs() float64 }); ok {
+		r.ImageGFLOP = r.ImagePerS * f.FLOPs() / 1e9
+	}
 
 	ctx := cfg.Text.ContextLength
 	tokens := make([]int32, batch*ctx)
@@ -188,7 +193,7 @@ func Bench(cfg layers.Config, batch, iters int, tok *tokenizer.Tokenizer, pipeli
 		r.PipelineRatio = r.PipelinePerS / r.ImagePerS
 	}
 	r.PeakRSSMB = peakRSSMB()
-	if m.Device() == "cpu" { // after the RSS reading: its matrices are not the model's
+	if m.Device() == "cpu" && cfg.Vision.Kind == "vit" { // after the RSS reading: its matrices are not the model's
 		rows, d := batch*cfg.Vision.Tokens(), cfg.Vision.Width
 		r.SGEMMGFLOP = graph.SGEMMRate([][3]int{{rows, 3 * d, d}, {rows, d, d}, {rows, 4 * d, d}, {rows, d, 4 * d}}, iters)
 		if r.SGEMMGFLOP > 0 {
@@ -279,17 +284,6 @@ func timeRuns(iters int, f func() error) (float64, error) {
 		}
 	}
 	return time.Since(start).Seconds() / float64(iters), nil
-}
-
-// imageGFLOP counts the image tower's multiply-adds (x2) per image: the patch
-// embedding, and per block 24*T*D^2 for the four projections plus 4*T^2*D for
-// attention (8.82 GFLOP for ViT-B/32).
-func imageGFLOP(cfg layers.Config) float64 {
-	v := cfg.Vision
-	t, d, g := float64(v.Tokens()), float64(v.Width), float64(v.Grid())
-	patch := 2 * g * g * 3 * float64(v.PatchSize*v.PatchSize) * d
-	block := 24*t*d*d + 4*t*t*d
-	return (patch + float64(v.Layers)*block + 2*d*float64(cfg.EmbedDim)) / 1e9
 }
 
 // peakRSSMB reads the process's peak resident set (VmHWM) from /proc/self/status; 0

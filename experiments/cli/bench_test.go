@@ -11,8 +11,8 @@ import (
 // TestBenchTiny runs Bench on a two-layer model with synthetic prompts.
 func TestBenchTiny(t *testing.T) {
 	cfg := layers.Config{Name: "tiny", EmbedDim: 16, QuickGELU: true, LayerNormEps: 1e-5,
-		Vision: layers.VisionConfig{ImageResolution: 32, PatchSize: 8, Width: 32, Layers: 2, Heads: 2},
-		Text:   layers.TextConfig{ContextLength: 77, VocabSize: 1000, Width: 32, Layers: 2, Heads: 2}}
+		Vision: layers.VisionConfig{Kind: "vit", ImageResolution: 32, PatchSize: 8, Width: 32, Layers: 2, Heads: 2},
+		Text:   layers.TextConfig{Kind: "transformer", ContextLength: 77, VocabSize: 1000, Width: 32, Layers: 2, Heads: 2}}
 	r, err := Bench(cfg, 4, 1, nil, 6)
 	if err != nil {
 		t.Fatal(err)

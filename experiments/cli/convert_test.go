@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -42,7 +43,7 @@ func TestConvertHF(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ck.Format != weights.FormatGorgoclip || ck.Config != ref.Config {
+	if ck.Format != weights.FormatGorgoclip || !reflect.DeepEqual(ck.Config, ref.Config) {
 		t.Fatalf("got %s %+v want %s %+v", ck.Format, ck.Config, weights.FormatGorgoclip, ref.Config)
 	}
 	if len(ck.Tensors) != len(ref.Tensors) {

@@ -79,7 +79,7 @@ func runEmbed(env *Env, args []string) error {
 	var what string
 	if *pixels != "" || len(imageList) > 0 {
 		if *pooled {
-			stage, width = clip.StagePooled, cfg.Vision.Width
+			stage = clip.StagePooled
 		}
 		r := cfg.Vision.ImageResolution
 		var data []float32
@@ -115,7 +115,7 @@ func runEmbed(env *Env, args []string) error {
 		feats = res[stage]
 	} else {
 		if *pooled {
-			stage, width = clip.StagePooled, cfg.Text.Width
+			stage = clip.StagePooled
 		}
 		var ids []int32
 		if *tokens != "" {
@@ -159,6 +159,7 @@ func runEmbed(env *Env, args []string) error {
 		}
 		feats = res[stage]
 	}
+	width = len(feats) / n // the pooled width depends on the tower (ResNet: 32x its width)
 	if r, c := featcache.FirstNonFinite(feats, width); r >= 0 {
 		return fmt.Errorf("%s %d gives a non-finite feature (%v at column %d): check the input; %s not written", what[:len(what)-1], r, feats[r*width+c], c, *out)
 	}

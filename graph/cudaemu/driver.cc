@@ -2,10 +2,10 @@
 // of gorgoclip (bin/cuda-*.test, bin/gorgoclip-cuda) can be run on machines without a
 // GPU, CI included: make cuda-emu. It stands in for the NVIDIA driver only; the Go
 // code, gorgonia.org/cu, the real NVRTC (Debian's CUDA 11.8, which compiles
-// graph/kernels_cuda.cu for the emulated sm_90) and the binaries are the ones that run
+// the kernels of graph/cuda for the emulated sm_90) and the binaries are the ones that run
 // on a GPU. What it checks that a unit test on the CPU cannot:
 //
-//   - the kernels, compiled for the host from the same kernels_cuda.cu (simt.cc), run
+//   - the kernels, compiled for the host from the same graph/cuda sources (simt.cc), run
 //     with CUDA's threads, blocks, warps, shared memory and barriers, with each
 //     parameter read from cuLaunchKernel's array exactly as the driver reads it;
 //   - the CUBIN NVRTC made is for this device's architecture and defines every kernel
@@ -365,7 +365,7 @@ CUresult cuModuleGetFunction(CUfunction *f, CUmodule m, const char *name) {
     emu_kernel k = emu_find_kernel(name);
     if (!k) {
         say("cuModuleGetFunction: kernel %s is in the module but not in the emulator's build of "
-            "kernels_cuda.cu (rebuild it: make cuda-emu)",
+            "graph/cuda (rebuild it: make cuda-emu)",
             name);
         return CUDA_ERROR_NOT_FOUND;
     }

@@ -60,16 +60,16 @@ open(p, "w").write(s.replace(old, new, 1))'; then
 }
 
 check unchanged pass
-check missing-syncthreads 'GPU and CPU differ' graph/kernels_cuda.cu \
+check missing-syncthreads 'GPU and CPU differ' graph/cuda/common.cuh \
   '    __syncthreads(); // shared may still be read by a previous call' ''
 check swapped-leading-dims 'cudaemu: cublasSgemm .*invalid' graph/cudalib_cuda.go \
   'C.uint64_t(b), C.int(ldb), C.uint64_t(a), C.int(lda), C.float(beta)' \
   'C.uint64_t(b), C.int(lda), C.uint64_t(a), C.int(ldb), C.float(beta)'
-check short-scratch 'cudaemu: cublasSgemm operand C' graph/device_cuda.go \
+check short-scratch 'cudaemu: cublasSgemm operand C' graph/op_attention_cuda.go \
   'base, err := d.scratchOf(4*n + b*h*t*t)' 'base, err := d.scratchOf(4*n + b*h*t*t - 1)'
 check host-reads-device-memory 'SIGSEGV' graph/device_cuda.go \
   '	copyStats.h2d.Add(1)' '	copyStats.h2d.Add(1 + int64(dst[0]*0))'
-check kernel-parameter-order 'GPU and CPU differ' graph/device_cuda.go \
+check kernel-parameter-order 'GPU and CPU differ' graph/op_layernorm_cuda.go \
   'i(n), i(w), f(o.Eps))' 'i(w), i(n), f(o.Eps))'
 check device-held-across-run 'panic: test timed out' graph/machine.go \
   '	if err := m.bind(inputs); err != nil {' '	if m.dev != nil {

@@ -1,4 +1,6 @@
-// simt.cc: graph/kernels_cuda.cu compiled for the host, and the SIMT machine that runs
+// simt.cc: the CUDA kernels (graph/cuda/common.cuh and every op's graph/cuda/*.cu,
+// concatenated by the Makefile into kernels.cu, as the device concatenates them for
+// NVRTC) compiled for the host, and the SIMT machine that runs
 // it. Each CUDA thread of a block is a fiber (its own stack, switched by emu_swap
 // below); a fiber runs until it reaches __syncthreads or a warp shuffle. The scheduler
 // runs one warp at a time as far as it can go (through its shuffles, up to the next
@@ -24,7 +26,7 @@
 
 emu_dim3 threadIdx, blockIdx, blockDim, gridDim;
 
-#include "../kernels_cuda.cu"
+#include "kernels.cu"  // generated: bin/cudaemu/kernels.cu
 
 namespace {
 
@@ -52,8 +54,7 @@ const struct {
     const char *name;
     emu_kernel fn;
 } kernels[] = {
-    KERNEL(layer_norm),   KERNEL(epilogue),  KERNEL(split_heads),    KERNEL(merge_heads), KERNEL(softmax_rows),
-    KERNEL(patchify),     KERNEL(class_pos), KERNEL(add_positional), KERNEL(select_rows),
+#include "kernel_table.inc"  // generated: KERNEL(name), for every __global__ in kernels.cu
 };
 
 }  // namespace

@@ -1,4 +1,4 @@
-// simt.h: the CUDA built-ins that graph/kernels_cuda.cu uses, for compiling those
+// simt.h: the CUDA built-ins that the kernels in graph/cuda use, for compiling those
 // kernels as host C++ (see simt.cc). Only what the kernels need is here: a kernel
 // that uses anything else fails to compile in the emulator, which is the point.
 #ifndef GORGOCLIP_CUDAEMU_SIMT_H

@@ -12,30 +12,36 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/gorgoclip/gorgoclip/graph"
 	"github.com/gorgoclip/gorgoclip/layers"
 	"github.com/gorgoclip/gorgoclip/loaders/weights"
+	G "gorgonia.org/gorgonia"
 )
 
 // DefaultBatchSize is the number of images or prompts per graph run unless
 // WithBatchSize says otherwise.
 const DefaultBatchSize = 32
 
-// Stage names an intermediate result a tower can return (see ImageStages, TextStages).
+// Stage names an intermediate result a tower can return (see ImageStages,
+// TextStages): one of the tower's taps (layers.Tap), or StagePooled or StageFeatures,
+// which every tower has. Which taps exist depends on the tower kind.
 type Stage string
 
 const (
-	// StageEmbedded is the input to the first block [N,T,D]: after ln_pre (vision), or
+	// StageEmbedded is the input to the first block [N,T,D]: after ln_pre (vit), or
 	// after the token and positional embeddings (text).
 	StageEmbedded Stage = "embedded"
-	// StageEncoder is the output of the last block [N,T,D], before ln_post/ln_final.
+	// StageEncoder is the output of the last block [N,T,D], before ln_post/ln_final
+	// (vit and text).
 	StageEncoder Stage = "encoder"
 	// StageFinal is ln_final at every position [N,L,D] (text only).
 	StageFinal Stage = "ln_final"
+	// StageStem is a ResNet's stem output [N,C,H,W] (resnet).
+	StageStem Stage = "stem"
 	// StagePooled is the pooled token after its LayerNorm [N,D]: pre-projection
 	// features, the usual input of linear probes.
 	StagePooled Stage = "pooled"
@@ -43,16 +49,18 @@ const (
 	StageFeatures Stage = "features"
 )
 
-// BlockStage names the output of residual block i [N,T,D].
+// BlockStage names the output of residual block i [N,T,D] (vit and text).
 func BlockStage(i int) Stage { return Stage(fmt.Sprintf("block%d", i)) }
+
+// ResNetStage names the output of ResNet stage i = 1..4 [N,C,H,W] (resnet: layer1 ..
+// layer4).
+func ResNetStage(i int) Stage { return Stage(fmt.Sprintf("layer%d", i)) }
 
 // Model is a CLIP model ready to encode. Its methods may be called from several
 // goroutines; runs are serialised.
 type Model struct {
-	// Visual is the image tower.
-	Visual *layers.VisionTransformer
-	// Text is the text tower.
-	Text *layers.TextTransformer
+	// CLIP holds the towers' modules; Visual and Text are its towers.
+	*layers.CLIP
 
 	cfg        layers.Config
 	logitScale float32
@@ -109,23 +117,12 @@ func New(ck *weights.Checkpoint, opts ...Option) (*Model, error) {
 	if err := ck.Config.Validate(); err != nil {
 		return nil, fmt.Errorf("clip: %w", err)
 	}
-	if err := weights.Validate(ck.Config, ck.Tensors); err != nil {
+	towers, err := layers.NewCLIP(ck.Config, layers.Bind(ck.Tensors))
+	if err != nil {
 		return nil, fmt.Errorf("clip: %w", err)
 	}
-	m := &Model{cfg: ck.Config, batchSize: DefaultBatchSize}
+	m := &Model{CLIP: towers, cfg: ck.Config, batchSize: DefaultBatchSize, logitScale: towers.LogitScale}
 	m.cache.Max = 16
-	var err error
-	if m.Visual, err = layers.NewVisionTransformer(ck.Config, ck.Tensors); err != nil {
-		return nil, fmt.Errorf("clip: %w", err)
-	}
-	if m.Text, err = layers.NewTextTransformer(ck.Config, ck.Tensors); err != nil {
-		return nil, fmt.Errorf("clip: %w", err)
-	}
-	ls := ck.Tensors["logit_scale"]
-	if ls == nil || len(ls.Data) != 1 {
-		return nil, errors.New("clip: logit_scale: want one value")
-	}
-	m.logitScale = ls.Data[0]
 	for _, o := range opts {
 		o(m)
 	}
@@ -174,27 +171,14 @@ func (m *Model) EncodeTexts(tokens []int32, rows int) ([]float32, error) {
 	return out[StageFeatures], nil
 }
 
-func checkStages(stages []Stage, layersN int, text bool) ([]Stage, error) {
+// checkStages sorts and dedups the requested stages.
+func checkStages(stages []Stage) ([]Stage, error) {
 	if len(stages) == 0 {
 		return nil, errors.New("clip: no stage requested")
 	}
-	seen := map[Stage]bool{}
-	var out []Stage
-	for _, s := range stages {
-		ok := s == StageEmbedded || s == StageEncoder || s == StagePooled || s == StageFeatures || (text && s == StageFinal)
-		for i := 0; i < layersN && !ok; i++ {
-			ok = s == BlockStage(i)
-		}
-		if !ok {
-			return nil, fmt.Errorf("clip: unknown stage %q", s)
-		}
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out, nil
+	out := slices.Clone(stages)
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }
 
 func stagesKey(stages []Stage) string {
@@ -209,7 +193,7 @@ func stagesKey(stages []Stage) string {
 // stages, each flattened over n images in order.
 func (m *Model) ImageStages(pixels []float32, n int, stages ...Stage) (map[Stage][]float32, error) {
 	v := m.cfg.Vision
-	stages, err := checkStages(stages, v.Layers, false)
+	stages, err := checkStages(stages)
 	if err != nil {
 		return nil, err
 	}
@@ -256,23 +240,31 @@ func (m *Model) buildVision(batch int, stages []Stage) (*graph.Machine, error) {
 	return b.Compile()
 }
 
+// outputs marks the requested stages of o as the graph's outputs: a tap, or the
+// pooled or projected features. A tap stored channels last is transposed to [C,H,W]
+// on its way out.
 func outputs(b *graph.Builder, o *layers.TowerOutputs, stages []Stage) error {
 	for _, s := range stages {
-		n := o.Features
+		var n *G.Node
 		switch s {
-		case StageEmbedded:
-			n = o.Embedded
-		case StageEncoder:
-			n = o.Blocks[len(o.Blocks)-1]
-		case StageFinal:
-			n = o.Final
 		case StagePooled:
 			n = o.Pooled
 		case StageFeatures:
+			n = o.Features
 		default:
-			for i := range o.Blocks {
-				if s == BlockStage(i) {
-					n = o.Blocks[i]
+			tap := o.Tap(string(s))
+			if tap == nil {
+				names := []string{string(StagePooled), string(StageFeatures)}
+				for _, t := range o.Taps {
+					names = append(names, t.Name)
+				}
+				return fmt.Errorf("clip: unknown stage %q (this tower has %s)", s, strings.Join(names, ", "))
+			}
+			n = tap.Node
+			if tap.ChannelsLast {
+				var err error
+				if n, err = graph.ChannelsFirst(string(s)+".nchw", n, tap.Shape); err != nil {
+					return fmt.Errorf("clip: %w", err)
 				}
 			}
 		}
@@ -308,7 +300,7 @@ func EndOfText(tokens []int32, rows int) ([]int, error) {
 // positions run and per-position stages are [rows, L, D].
 func (m *Model) TextStages(tokens []int32, rows int, stages ...Stage) (map[Stage][]float32, error) {
 	tc := m.cfg.Text
-	stages, err := checkStages(stages, tc.Layers, true)
+	stages, err := checkStages(stages)
 	if err != nil {
 		return nil, err
 	}

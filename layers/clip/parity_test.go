@@ -14,19 +14,25 @@ import (
 const parityTol = 1e-4
 
 // golden reads fixtures/clip-tiny-a/golden/name.npy.
-func golden(t *testing.T, name string) *npy.Float32 {
+func golden(t *testing.T, name string) *npy.Float32 { return goldenOf(t, "clip-tiny-a", name) }
+
+// goldenOf reads fixtures/model/golden/name.npy.
+func goldenOf(t *testing.T, model, name string) *npy.Float32 {
 	t.Helper()
-	g, err := npy.ReadFloat32(testfix.Shared(t, "fixtures/clip-tiny-a/golden/"+name+".npy"))
+	g, err := npy.ReadFloat32(testfix.Shared(t, "fixtures/"+model+"/golden/"+name+".npy"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return g
 }
 
-// goldenTokens reads the [13,77] prompt ids as int32.
-func goldenTokens(t *testing.T) ([]int32, int) {
+// goldenTokens reads clip-tiny-a's [13,77] prompt ids as int32.
+func goldenTokens(t *testing.T) ([]int32, int) { return goldenTokensOf(t, "clip-tiny-a") }
+
+// goldenTokensOf reads a fixture model's prompt ids as int32.
+func goldenTokensOf(t *testing.T, model string) ([]int32, int) {
 	t.Helper()
-	g, err := npy.ReadInt64(testfix.Shared(t, "fixtures/clip-tiny-a/golden/tokens.npy"))
+	g, err := npy.ReadInt64(testfix.Shared(t, "fixtures/"+model+"/golden/tokens.npy"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,6 +129,95 @@ func TestParity(t *testing.T) {
 			compare(t, "logits_per_image", logits, golden(t, "logits_per_image"), parityTol)
 		})
 	}
+}
+
+// TestParityResNet checks OpenAI's ModifiedResNet (fixtures/clip-tiny-rn) in both
+// layouts: OpenAI .npy files and open_clip's hub files.
+func TestParityResNet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("parity with the fixture model runs the full towers")
+	}
+	const model = "clip-tiny-rn"
+	for _, layout := range []string{"openai", "open_clip"} {
+		t.Run(layout, func(t *testing.T) {
+			m, err := Load(testfix.Shared(t, filepath.Join("fixtures", model, layout)), WithBatchSize(2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pix := goldenOf(t, model, "pixels")
+			img, err := m.ImageStages(pix.Data, pix.Shape[0], StageStem, ResNetStage(1), ResNetStage(4), StageFeatures)
+			if err != nil {
+				t.Fatal(err)
+			}
+			compare(t, "vision_stem", img[StageStem], goldenOf(t, model, "vision_stem"), parityTol)
+			compare(t, "vision_layer1", img[ResNetStage(1)], goldenOf(t, model, "vision_layer1"), parityTol)
+			compare(t, "vision_layer4", img[ResNetStage(4)], goldenOf(t, model, "vision_layer4"), parityTol)
+			compare(t, "vision_attnpool", img[StageFeatures], goldenOf(t, model, "vision_attnpool"), parityTol)
+			compare(t, "image_features", img[StageFeatures], goldenOf(t, model, "image_features"), parityTol)
+			textParity(t, m, model, img[StageFeatures])
+		})
+	}
+}
+
+// TestParityOpenCLIP checks an open_clip ViT with exact GELU, head width 32, MLP ratios
+// 4.5 and 3.0 and layer scale (fixtures/openclip-tiny). Its block goldens are token
+// first ([T, N, D]), as open_clip v2.24 keeps them.
+func TestParityOpenCLIP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("parity with the fixture model runs the full towers")
+	}
+	const model = "openclip-tiny"
+	m, err := Load(testfix.Shared(t, "fixtures/"+model+"/open_clip"), WithBatchSize(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := m.Config(); c.QuickGELU || c.Vision.Heads != 3 || c.Vision.LayerScaleInit == 0 {
+		t.Fatalf("config %+v: want GELU, 3 vision heads, layer scale", c)
+	}
+	pix := goldenOf(t, model, "pixels")
+	n := pix.Shape[0]
+	img, err := m.ImageStages(pix.Data, n, StageEmbedded, BlockStage(0), StageFeatures)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compare(t, "vision_ln_pre", img[StageEmbedded], goldenOf(t, model, "vision_ln_pre"), parityTol)
+	compare(t, "vision_block0", tokenFirst(img[BlockStage(0)], n, 96), goldenOf(t, model, "vision_block0"), parityTol)
+	compare(t, "image_features", img[StageFeatures], goldenOf(t, model, "image_features"), parityTol)
+	ids, rows := goldenTokensOf(t, model)
+	txt, err := m.TextStages(ids, rows, BlockStage(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	compare(t, "text_block0", tokenFirst(txt[BlockStage(0)], rows, 64), goldenOf(t, model, "text_block0"), parityTol)
+	textParity(t, m, model, img[StageFeatures])
+}
+
+// textParity checks a fixture model's text features and its logits_per_image.
+func textParity(t *testing.T, m *Model, model string, imageFeatures []float32) {
+	t.Helper()
+	ids, rows := goldenTokensOf(t, model)
+	feats, err := m.EncodeTexts(ids, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compare(t, "text_features", feats, goldenOf(t, model, "text_features"), parityTol)
+	logits, err := m.Logits(imageFeatures, feats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compare(t, "logits_per_image", logits, goldenOf(t, model, "logits_per_image"), parityTol)
+}
+
+// tokenFirst reorders x [N, T, D] as [T, N, D].
+func tokenFirst(x []float32, n, d int) []float32 {
+	t := len(x) / (n * d)
+	out := make([]float32, len(x))
+	for i := range n {
+		for j := range t {
+			copy(out[(j*n+i)*d:(j*n+i+1)*d], x[(i*t+j)*d:(i*t+j+1)*d])
+		}
+	}
+	return out
 }
 
 // TestTextTrimming checks that running only up to the last end-of-text position gives

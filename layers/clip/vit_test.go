@@ -39,8 +39,8 @@ func testPixels(n, r int) []float32 {
 
 func TestRandomCheckpointDeterministic(t *testing.T) {
 	cfg := layers.Config{EmbedDim: 8, QuickGELU: true, LayerNormEps: 1e-5,
-		Vision: layers.VisionConfig{ImageResolution: 8, PatchSize: 4, Width: 16, Layers: 1, Heads: 2},
-		Text:   layers.TextConfig{ContextLength: 5, VocabSize: 10, Width: 16, Layers: 1, Heads: 2}}
+		Vision: layers.VisionConfig{Kind: "vit", ImageResolution: 8, PatchSize: 4, Width: 16, Layers: 1, Heads: 2},
+		Text:   layers.TextConfig{Kind: "transformer", ContextLength: 5, VocabSize: 10, Width: 16, Layers: 1, Heads: 2}}
 	a, err := RandomCheckpoint(cfg, 7)
 	if err != nil {
 		t.Fatal(err)
@@ -183,6 +183,9 @@ func benchImages(b *testing.B, name string, n int) {
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "img/s")
 }
+
+// BenchmarkRN50Images8 times RN50's image tower at batch 8 (random weights).
+func BenchmarkRN50Images8(b *testing.B) { benchImages(b, "RN50", 8) }
 
 // BenchmarkViTB32Images32 times ViT-B/32 images at batch 32, the default batch size.
 func BenchmarkViTB32Images32(b *testing.B) { benchImages(b, "ViT-B/32", 32) }

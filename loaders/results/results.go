@@ -63,13 +63,23 @@ type Result struct {
 	Prompts string `json:"prompts,omitempty"`
 	// Shots is k for a k-shot probe; 0 means the full training set.
 	Shots int `json:"shots,omitempty"`
-	// Seed is the k-shot sampling seed.
-	Seed int64 `json:"seed,omitempty"`
+	// FewshotK is CLIP_benchmark's name for the same: k, or -1 for the full training
+	// set (0, omitted, for results that are not probes).
+	FewshotK int `json:"fewshot_k,omitempty"`
+	// Method names the probe's method ("logreg", "clap", ...; see probes.MethodNames).
+	Method string `json:"method,omitempty"`
+	// Seed is the seed of the shots and the validation set; always written, 0 included.
+	Seed int64 `json:"seed"`
 	// C is the inverse L2 strength of a probe (scikit-learn's meaning).
 	C float64 `json:"C,omitempty"`
-	// Train and Test are the number of examples used.
+	// Train and Test are the number of examples used; Val the number of validation
+	// examples hyperparameters were chosen on (omitted when none).
 	Train int `json:"n_train,omitempty"`
+	Val   int `json:"n_val,omitempty"`
 	Test  int `json:"n_test,omitempty"`
+	// Hyperparameters holds the values a probe's method used, chosen on the validation
+	// set or fixed ("alpha", "beta", "epoch", ...; C has its own field).
+	Hyperparameters map[string]float64 `json:"hyperparameters,omitempty"`
 	// ClassNames, PerClassAccuracy and Confusion (rows true class, columns predicted)
 	// are filled where the result is meant for plots.
 	ClassNames       []string `json:"classnames,omitempty"`

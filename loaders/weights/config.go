@@ -1,6 +1,7 @@
 package weights
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -57,12 +58,9 @@ func parseConfig(kind configKind, b []byte, path string) (layers.Config, error) 
 	var err error
 	switch kind {
 	case configOpenAI:
-		var oc openAIConfig
-		if err = json.Unmarshal(b, &oc); err == nil {
-			c = oc.config()
-		}
+		c, err = parseOpenAIConfig(b)
 	case configGorgoclip:
-		err = json.Unmarshal(b, &c)
+		c, err = layers.ParseConfig(b)
 	case configHF:
 		c, err = parseHFConfig(b)
 	default:
@@ -77,41 +75,64 @@ func parseConfig(kind configKind, b []byte, path string) (layers.Config, error) 
 	return c, nil
 }
 
-// openAIConfig is config.json as OpenAI's build_model arguments (the fixture layout).
+// openAIConfig is config.json as OpenAI's build_model arguments (the fixture layout),
+// plus vision_heads and quick_gelu. Pointers tell a field left out (its value then
+// follows build_model's rules) from one given, which is used as it is.
 type openAIConfig struct {
-	EmbedDim          int   `json:"embed_dim"`
-	ImageResolution   int   `json:"image_resolution"`
-	VisionLayers      int   `json:"vision_layers"`
-	VisionWidth       int   `json:"vision_width"`
-	VisionPatchSize   int   `json:"vision_patch_size"`
-	VisionHeads       int   `json:"vision_heads"`
-	ContextLength     int   `json:"context_length"`
-	VocabSize         int   `json:"vocab_size"`
-	TransformerWidth  int   `json:"transformer_width"`
-	TransformerHeads  int   `json:"transformer_heads"`
-	TransformerLayers int   `json:"transformer_layers"`
-	QuickGELU         *bool `json:"quick_gelu,omitempty"`
+	EmbedDim          int             `json:"embed_dim"`
+	ImageResolution   int             `json:"image_resolution"`
+	VisionLayers      json.RawMessage `json:"vision_layers"` // an int (ViT) or four ints (ResNet)
+	VisionWidth       int             `json:"vision_width"`
+	VisionPatchSize   *int            `json:"vision_patch_size"`
+	VisionHeads       *int            `json:"vision_heads"`
+	ContextLength     int             `json:"context_length"`
+	VocabSize         int             `json:"vocab_size"`
+	TransformerWidth  int             `json:"transformer_width"`
+	TransformerHeads  *int            `json:"transformer_heads"`
+	TransformerLayers int             `json:"transformer_layers"`
+	QuickGELU         *bool           `json:"quick_gelu"`
 }
 
-func (o openAIConfig) config() layers.Config {
-	c := layers.Config{
-		EmbedDim: o.EmbedDim, QuickGELU: true, LayerNormEps: 1e-5,
-		Vision: layers.VisionConfig{ImageResolution: o.ImageResolution, PatchSize: o.VisionPatchSize,
-			Width: o.VisionWidth, Layers: o.VisionLayers, Heads: o.VisionHeads},
-		Text: layers.TextConfig{ContextLength: o.ContextLength, VocabSize: o.VocabSize,
-			Width: o.TransformerWidth, Layers: o.TransformerLayers, Heads: o.TransformerHeads},
+// parseOpenAIConfig reads OpenAI's build_model arguments, refusing unknown fields by
+// name. vision_layers as a list means ModifiedResNet, as in OpenAI's CLIP class.
+func parseOpenAIConfig(b []byte) (layers.Config, error) {
+	var o openAIConfig
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&o); err != nil {
+		return layers.Config{}, err
 	}
-	// build_model's rule, used only when the file does not say: heads = width/64.
-	if c.Vision.Heads == 0 {
-		c.Vision.Heads = c.Vision.Width / 64
+	c := layers.Config{EmbedDim: o.EmbedDim, QuickGELU: true, LayerNormEps: 1e-5,
+		Vision: layers.VisionConfig{Kind: "vit", ImageResolution: o.ImageResolution, Width: o.VisionWidth},
+		Text: layers.TextConfig{Kind: "transformer", ContextLength: o.ContextLength, VocabSize: o.VocabSize,
+			Width: o.TransformerWidth, Layers: o.TransformerLayers, Heads: o.TransformerWidth / 64}}
+	var stages []int
+	switch {
+	case json.Unmarshal(o.VisionLayers, &c.Vision.Layers) == nil:
+		c.Vision.Kind = "vit"
+		c.Vision.Heads = c.Vision.Width / 64 // build_model's rule
+		if o.VisionPatchSize != nil {
+			c.Vision.PatchSize = *o.VisionPatchSize
+		}
+	case json.Unmarshal(o.VisionLayers, &stages) == nil:
+		c.Vision.Kind, c.Vision.StageBlocks = "resnet", stages
+		c.Vision.Heads = c.Vision.Width * 32 / 64 // build_model's rule for the attention pool
+		if o.VisionPatchSize != nil {
+			return c, fmt.Errorf("vision_patch_size %d: a ResNet (vision_layers %v) has no patches", *o.VisionPatchSize, stages)
+		}
+	default:
+		return c, fmt.Errorf("vision_layers %s: want an int (ViT) or a list of four ints (ResNet)", string(o.VisionLayers))
 	}
-	if c.Text.Heads == 0 {
-		c.Text.Heads = c.Text.Width / 64
+	if o.VisionHeads != nil {
+		c.Vision.Heads = *o.VisionHeads // 0 is refused by Validate, not replaced
+	}
+	if o.TransformerHeads != nil {
+		c.Text.Heads = *o.TransformerHeads
 	}
 	if o.QuickGELU != nil {
 		c.QuickGELU = *o.QuickGELU
 	}
-	return c
+	return c, nil
 }
 
 // hfTower holds the fields of CLIPTextConfig and CLIPVisionConfig that fix the weights'
@@ -177,10 +198,11 @@ func parseHFConfig(b []byte) (layers.Config, error) {
 		}
 	}
 	c := layers.Config{EmbedDim: 512,
-		Vision: layers.VisionConfig{ImageResolution: vision.ImageSize, PatchSize: vision.PatchSize,
-			Width: vision.HiddenSize, Layers: vision.NumHiddenLayers, Heads: vision.NumAttentionHeads},
-		Text: layers.TextConfig{ContextLength: text.MaxPositionEmbeddings, VocabSize: text.VocabSize,
-			Width: text.HiddenSize, Layers: text.NumHiddenLayers, Heads: text.NumAttentionHeads},
+		Vision: layers.VisionConfig{Kind: "vit", ImageResolution: vision.ImageSize, PatchSize: vision.PatchSize,
+			Width: vision.HiddenSize, Layers: vision.NumHiddenLayers, Heads: vision.NumAttentionHeads,
+			MLPRatio: hfMLPRatio(vision)},
+		Text: layers.TextConfig{Kind: "transformer", ContextLength: text.MaxPositionEmbeddings, VocabSize: text.VocabSize,
+			Width: text.HiddenSize, Layers: text.NumHiddenLayers, Heads: text.NumAttentionHeads, MLPRatio: hfMLPRatio(text)},
 		LayerNormEps: float32(vision.LayerNormEps),
 	}
 	if raw.ProjectionDim != nil {
@@ -202,11 +224,13 @@ func parseHFConfig(b []byte) (layers.Config, error) {
 	if text.LayerNormEps != vision.LayerNormEps {
 		errs = append(errs, fmt.Sprintf("text layer_norm_eps %g differs from vision layer_norm_eps %g", text.LayerNormEps, vision.LayerNormEps))
 	}
-	if text.IntermediateSize != 4*text.HiddenSize {
-		errs = append(errs, fmt.Sprintf("text intermediate_size %d is not 4*hidden_size %d", text.IntermediateSize, 4*text.HiddenSize))
-	}
-	if vision.IntermediateSize != 4*vision.HiddenSize {
-		errs = append(errs, fmt.Sprintf("vision intermediate_size %d is not 4*hidden_size %d", vision.IntermediateSize, 4*vision.HiddenSize))
+	for _, t := range []struct {
+		name  string
+		tower hfTower
+	}{{"text", text}, {"vision", vision}} {
+		if t.tower.IntermediateSize <= 0 {
+			errs = append(errs, fmt.Sprintf("%s intermediate_size %d must be positive", t.name, t.tower.IntermediateSize))
+		}
 	}
 	if vision.NumChannels != 3 {
 		errs = append(errs, fmt.Sprintf("vision num_channels %d is not 3", vision.NumChannels))
@@ -217,14 +241,35 @@ func parseHFConfig(b []byte) (layers.Config, error) {
 	return c, nil
 }
 
+// hfMLPRatio is intermediate_size / hidden_size, or 0 (layers.Config's default, 4)
+// when that is 4 or hidden_size is not set.
+func hfMLPRatio(t hfTower) float64 {
+	if t.HiddenSize <= 0 || t.IntermediateSize == 4*t.HiddenSize {
+		return 0
+	}
+	r := float64(t.IntermediateSize) / float64(t.HiddenSize)
+	if int(float64(t.HiddenSize)*r) != t.IntermediateSize { // rounded down: aim mid-integer
+		r = (float64(t.IntermediateSize) + 0.5) / float64(t.HiddenSize)
+	}
+	return r
+}
+
 // inferConfig derives the architecture from the tensors' shapes as OpenAI's
-// clip/model.py build_model does: widths from conv1 and ln_final, patch from conv1's
-// kernel, grid from the positional embedding, layer counts from resblock keys, heads =
-// width/64 for both towers. The text tower of some models has other head counts: give
-// a config.json for those.
+// clip/model.py build_model does. ViT (visual.proj present): widths from conv1 and
+// ln_final, patch from conv1's kernel, grid from the positional embedding, block
+// counts from the resblock keys. ResNet (visual.attnpool present): blocks per stage
+// from the layerN.M keys, width from layer1.0.conv1, resolution 32x the attention
+// pool's grid. Heads are width/64 for the text tower and the ViT, width*32/64 for the
+// attention pool: the text tower of some models has other head counts, so give a
+// config.json for those.
 func inferConfig(tensors map[string]*Tensor) (layers.Config, error) {
-	need := []string{"visual.conv1.weight", "visual.positional_embedding", "text_projection",
-		"positional_embedding", "token_embedding.weight", "ln_final.weight"}
+	resnet := tensors["visual.attnpool.positional_embedding"] != nil
+	need := []string{"text_projection", "positional_embedding", "token_embedding.weight", "ln_final.weight"}
+	if resnet {
+		need = append(need, "visual.layer1.0.conv1.weight")
+	} else {
+		need = append(need, "visual.conv1.weight", "visual.positional_embedding")
+	}
 	var missing []string
 	for _, k := range need {
 		if _, ok := tensors[k]; !ok {
@@ -237,18 +282,6 @@ func inferConfig(tensors map[string]*Tensor) (layers.Config, error) {
 	shapeErr := func(k string, want string) error {
 		return fmt.Errorf("cannot infer the config: %s has shape %v, want %s", k, tensors[k].Shape, want)
 	}
-	conv := tensors["visual.conv1.weight"].Shape
-	if len(conv) != 4 || conv[2] != conv[3] {
-		return layers.Config{}, shapeErr("visual.conv1.weight", "[width 3 patch patch]")
-	}
-	vpos := tensors["visual.positional_embedding"].Shape
-	if len(vpos) != 2 || vpos[0] < 2 {
-		return layers.Config{}, shapeErr("visual.positional_embedding", "[grid*grid+1 width]")
-	}
-	grid := int(math.Round(math.Sqrt(float64(vpos[0] - 1))))
-	if grid*grid != vpos[0]-1 {
-		return layers.Config{}, shapeErr("visual.positional_embedding", "[grid*grid+1 width]")
-	}
 	for _, k := range []string{"text_projection", "positional_embedding", "token_embedding.weight"} {
 		if len(tensors[k].Shape) != 2 {
 			return layers.Config{}, shapeErr(k, "2 dimensions")
@@ -257,15 +290,49 @@ func inferConfig(tensors map[string]*Tensor) (layers.Config, error) {
 	if len(tensors["ln_final.weight"].Shape) != 1 {
 		return layers.Config{}, shapeErr("ln_final.weight", "[width]")
 	}
-	c := layers.Config{
-		EmbedDim: tensors["text_projection"].Shape[1], QuickGELU: true, LayerNormEps: 1e-5,
-		Vision: layers.VisionConfig{ImageResolution: conv[3] * grid, PatchSize: conv[3], Width: conv[0],
-			Layers: countBlocks(tensors, "visual.transformer.resblocks."), Heads: conv[0] / 64},
-		Text: layers.TextConfig{ContextLength: tensors["positional_embedding"].Shape[0],
+	// grid reads [grid*grid+1, width] positional embeddings.
+	grid := func(k string) (int, error) {
+		s := tensors[k].Shape
+		if len(s) != 2 || s[0] < 2 {
+			return 0, shapeErr(k, "[grid*grid+1 width]")
+		}
+		g := int(math.Round(math.Sqrt(float64(s[0] - 1))))
+		if g*g != s[0]-1 {
+			return 0, shapeErr(k, "[grid*grid+1 width]")
+		}
+		return g, nil
+	}
+	c := layers.Config{EmbedDim: tensors["text_projection"].Shape[1], QuickGELU: true, LayerNormEps: 1e-5,
+		Text: layers.TextConfig{Kind: "transformer", ContextLength: tensors["positional_embedding"].Shape[0],
 			VocabSize: tensors["token_embedding.weight"].Shape[0], Width: tensors["ln_final.weight"].Shape[0],
 			Layers: countBlocks(tensors, "transformer.resblocks.")},
 	}
 	c.Text.Heads = c.Text.Width / 64
+	if resnet {
+		g, err := grid("visual.attnpool.positional_embedding")
+		if err != nil {
+			return c, err
+		}
+		w := tensors["visual.layer1.0.conv1.weight"].Shape
+		if len(w) != 4 {
+			return c, shapeErr("visual.layer1.0.conv1.weight", "[width width 1 1]")
+		}
+		c.Vision = layers.VisionConfig{Kind: "resnet", ImageResolution: 32 * g, Width: w[0], Heads: w[0] * 32 / 64}
+		for i := 1; i <= 4; i++ {
+			c.Vision.StageBlocks = append(c.Vision.StageBlocks, countBlocks(tensors, fmt.Sprintf("visual.layer%d.", i)))
+		}
+		return c, nil
+	}
+	conv := tensors["visual.conv1.weight"].Shape
+	if len(conv) != 4 || conv[2] != conv[3] {
+		return c, shapeErr("visual.conv1.weight", "[width 3 patch patch]")
+	}
+	g, err := grid("visual.positional_embedding")
+	if err != nil {
+		return c, err
+	}
+	c.Vision = layers.VisionConfig{Kind: "vit", ImageResolution: conv[3] * g, PatchSize: conv[3], Width: conv[0],
+		Layers: countBlocks(tensors, "visual.transformer.resblocks."), Heads: conv[0] / 64}
 	return c, nil
 }
 

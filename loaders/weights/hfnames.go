@@ -118,9 +118,16 @@ func hfRule(k string) (*nameRule, string) {
 
 // ExpectedHFShapes returns every tensor name of a Hugging Face CLIPModel with config c
 // and its shape, derived from ExpectedShapes through the name table.
-func ExpectedHFShapes(c layers.Config) map[string][]int {
+func ExpectedHFShapes(c layers.Config) (map[string][]int, error) {
+	if c.Vision.Kind != "vit" || c.Text.Kind != "transformer" {
+		return nil, fmt.Errorf("Hugging Face's CLIPModel has ViT image towers only, not %q", c.Vision.Kind)
+	}
+	shapes, err := ExpectedShapes(c)
+	if err != nil {
+		return nil, err
+	}
 	out := map[string][]int{}
-	for k, s := range ExpectedShapes(c) {
+	for k, s := range shapes {
 		for i := range hfNames {
 			r := &hfNames[i]
 			m := r.oaRE.FindStringSubmatchIndex(k)
@@ -137,7 +144,7 @@ func ExpectedHFShapes(c layers.Config) map[string][]int {
 			out[string(r.oaRE.ExpandString(nil, r.hfTmpl, k, m))] = hs
 		}
 	}
-	return out
+	return out, nil
 }
 
 // FromHF converts Hugging Face CLIPModel tensors into OpenAI's state dict for config
@@ -145,7 +152,11 @@ func ExpectedHFShapes(c layers.Config) map[string][]int {
 // mis-shaped tensor by its Hugging Face name in one error; position_ids buffers are
 // ignored. hf's tensors are not modified; as-is tensors are shared, not copied.
 func FromHF(c layers.Config, hf map[string]*Tensor) (map[string]*Tensor, error) {
-	if err := compare(ExpectedHFShapes(c), hf, hfIgnored.MatchString); err != nil {
+	want, err := ExpectedHFShapes(c)
+	if err != nil {
+		return nil, err
+	}
+	if err := compare(want, hf, hfIgnored.MatchString); err != nil {
 		return nil, fmt.Errorf("Hugging Face names: %w", err)
 	}
 	out := map[string]*Tensor{}

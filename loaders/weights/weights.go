@@ -26,8 +26,9 @@ import (
 	"github.com/gorgoclip/gorgoclip/loaders/npy"
 )
 
-// Tensor is a C-ordered float32 array.
-type Tensor = npy.Float32
+// Tensor is a C-ordered float32 array (layers.Tensor: the loaders produce what the
+// modules consume, without layers importing the loaders).
+type Tensor = layers.Tensor
 
 // Checkpoint is a CLIP model's weights under OpenAI names, with its config.
 type Checkpoint struct {
@@ -54,9 +55,13 @@ const (
 	// FormatGorgoclip is the project's own layout, written by Save: OpenAI-named
 	// float32 .npy files and config.json holding a layers.Config.
 	FormatGorgoclip = "gorgoclip"
+	// FormatOpenCLIP is open_clip's hub layout: open_clip_config.json and
+	// open_clip_model.safetensors (or open_clip_pytorch_model.bin) under OpenAI's keys.
+	FormatOpenCLIP = "open_clip"
 )
 
-// Load reads the checkpoint in dir, whichever layout it has: Hugging Face
+// Load reads the checkpoint in dir, whichever layout it has: open_clip's
+// (open_clip_config.json, refusing every option it does not implement by name), Hugging Face
 // (model.safetensors, model.safetensors.index.json or pytorch_model.bin, tried in that
 // order, with config.json), else a directory of OpenAI-named .npy files with an
 // OpenAI-style or gorgoclip config.json, or with none, in which case the config is
@@ -70,6 +75,9 @@ func Load(dir string) (*Checkpoint, error) {
 	}
 	if !st.IsDir() {
 		return nil, fmt.Errorf("loaders: weights: %s is not a directory", dir)
+	}
+	if isFile(filepath.Join(dir, openCLIPConfigFile)) {
+		return loadOpenCLIP(dir)
 	}
 	kind, cfgBytes, err := readConfigFile(dir)
 	if err != nil {
@@ -109,8 +117,7 @@ func Load(dir string) (*Checkpoint, error) {
 		if ck.Tensors, err = FromHF(ck.Config, hf); err != nil {
 			return nil, fmt.Errorf("loaders: weights: %s: %w", source, err)
 		}
-		canonicalShapes(ck.Config, ck.Tensors)
-		return ck, nil
+		return ck, canonicalShapes(ck.Config, ck.Tensors)
 	}
 	if kind == configNone {
 		if ck.Config, err = inferConfig(ck.Tensors); err != nil {
@@ -125,18 +132,22 @@ func Load(dir string) (*Checkpoint, error) {
 	if err := Validate(ck.Config, ck.Tensors); err != nil {
 		return nil, fmt.Errorf("loaders: weights: %s: %w", dir, err)
 	}
-	canonicalShapes(ck.Config, ck.Tensors)
-	return ck, nil
+	return ck, canonicalShapes(ck.Config, ck.Tensors)
 }
 
 // canonicalShapes gives scalars stored as shape (1,) (as some exports write
 // logit_scale) the shape () that ExpectedShapes names, so every layout loads alike.
-func canonicalShapes(c layers.Config, tensors map[string]*Tensor) {
-	for k, s := range ExpectedShapes(c) {
-		if t := tensors[k]; len(s) == 0 && len(t.Shape) == 1 {
+func canonicalShapes(c layers.Config, tensors map[string]*Tensor) error {
+	shapes, err := ExpectedShapes(c)
+	if err != nil {
+		return err
+	}
+	for k, s := range shapes {
+		if t := tensors[k]; t != nil && len(s) == 0 && len(t.Shape) == 1 {
 			tensors[k] = &Tensor{Shape: []int{}, Data: t.Data}
 		}
 	}
+	return nil
 }
 
 func isFile(path string) bool {
@@ -148,6 +159,13 @@ func isFile(path string) bool {
 // build_model deletes; an exported directory may still hold them.
 var jitConstants = map[string]bool{"input_resolution": true, "context_length": true, "vocab_size": true}
 
+// skipEntry reports the state-dict entries that are never weights: OpenAI's
+// TorchScript constants and BatchNorm's int64 step counters (layers.BatchNormCounter),
+// which eval-mode inference never reads.
+func skipEntry(key string) bool {
+	return jitConstants[key] || strings.HasSuffix(key, "."+layers.BatchNormCounter)
+}
+
 // readNpyDir reads every KEY.npy in dir as float32 (float16 widened exactly).
 func readNpyDir(dir string) (map[string]*Tensor, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.npy"))
@@ -158,14 +176,14 @@ func readNpyDir(dir string) (map[string]*Tensor, error) {
 	out := make(map[string]*Tensor, len(files))
 	for _, f := range files {
 		key := strings.TrimSuffix(filepath.Base(f), ".npy")
-		if jitConstants[key] {
+		if skipEntry(key) {
 			continue
 		}
 		t, err := npy.ReadFloat32(f)
 		if err != nil {
 			return nil, fmt.Errorf("loaders: weights: key %s: %w", key, err)
 		}
-		out[key] = t
+		out[key] = &Tensor{Shape: t.Shape, Data: t.Data}
 	}
 	return out, nil
 }
@@ -226,52 +244,35 @@ func readShardedSafetensors(index string) (map[string]*Tensor, error) {
 	return out, nil
 }
 
-// ExpectedShapes returns every OpenAI state-dict key of a ViT CLIP with config c and
-// its shape.
-func ExpectedShapes(c layers.Config) map[string][]int {
+// ExpectedShapes returns every OpenAI state-dict key of a model with config c and its
+// shape: the weights its modules declare (layers.Declared), the one list loading,
+// shape checks and random checkpoints share. Non-weight buffers a checkpoint may also
+// hold (BatchNorm's num_batches_tracked) are not listed.
+func ExpectedShapes(c layers.Config) (map[string][]int, error) {
+	w, err := layers.Declared(c)
+	if err != nil {
+		return nil, err
+	}
 	m := map[string][]int{}
-	v, t := c.Vision, c.Text
-	block := func(prefix string, w int) {
-		m[prefix+"attn.in_proj_weight"] = []int{3 * w, w}
-		m[prefix+"attn.in_proj_bias"] = []int{3 * w}
-		m[prefix+"attn.out_proj.weight"] = []int{w, w}
-		m[prefix+"attn.out_proj.bias"] = []int{w}
-		m[prefix+"ln_1.weight"] = []int{w}
-		m[prefix+"ln_1.bias"] = []int{w}
-		m[prefix+"ln_2.weight"] = []int{w}
-		m[prefix+"ln_2.bias"] = []int{w}
-		m[prefix+"mlp.c_fc.weight"] = []int{4 * w, w}
-		m[prefix+"mlp.c_fc.bias"] = []int{4 * w}
-		m[prefix+"mlp.c_proj.weight"] = []int{w, 4 * w}
-		m[prefix+"mlp.c_proj.bias"] = []int{w}
+	for _, p := range w.Params() {
+		m[p.Key] = p.Shape
 	}
-	m["visual.class_embedding"] = []int{v.Width}
-	m["visual.conv1.weight"] = []int{v.Width, 3, v.PatchSize, v.PatchSize}
-	m["visual.positional_embedding"] = []int{v.Tokens(), v.Width}
-	m["visual.ln_pre.weight"] = []int{v.Width}
-	m["visual.ln_pre.bias"] = []int{v.Width}
-	m["visual.ln_post.weight"] = []int{v.Width}
-	m["visual.ln_post.bias"] = []int{v.Width}
-	m["visual.proj"] = []int{v.Width, c.EmbedDim}
-	for i := 0; i < v.Layers; i++ {
-		block(fmt.Sprintf("visual.transformer.resblocks.%d.", i), v.Width)
-	}
-	m["token_embedding.weight"] = []int{t.VocabSize, t.Width}
-	m["positional_embedding"] = []int{t.ContextLength, t.Width}
-	m["ln_final.weight"] = []int{t.Width}
-	m["ln_final.bias"] = []int{t.Width}
-	m["text_projection"] = []int{t.Width, c.EmbedDim}
-	m["logit_scale"] = []int{}
-	for i := 0; i < t.Layers; i++ {
-		block(fmt.Sprintf("transformer.resblocks.%d.", i), t.Width)
-	}
-	return m
+	return m, nil
 }
 
-// Validate checks tensors against the keys and shapes config c expects and lists every
-// missing, unexpected and mis-shaped key in one error.
+// Validate checks tensors against the keys and shapes config c declares and lists
+// every missing, unexpected and mis-shaped key in one error. Declared buffers
+// (num_batches_tracked) may be present or not.
 func Validate(c layers.Config, tensors map[string]*Tensor) error {
-	return compare(ExpectedShapes(c), tensors, nil)
+	w, err := layers.Declared(c)
+	if err != nil {
+		return err
+	}
+	want := map[string][]int{}
+	for _, p := range w.Params() {
+		want[p.Key] = p.Shape
+	}
+	return compare(want, tensors, w.Expects)
 }
 
 // compare lists every key of want missing from got, every key of got not in want

@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -21,8 +22,18 @@ import (
 
 // tinyConfig is clip-tiny-a's architecture (fixtures/README.md).
 var tinyConfig = layers.Config{EmbedDim: 32, QuickGELU: true, LayerNormEps: 1e-5,
-	Vision: layers.VisionConfig{ImageResolution: 64, PatchSize: 16, Width: 128, Layers: 2, Heads: 2},
-	Text:   layers.TextConfig{ContextLength: 77, VocabSize: 49408, Width: 64, Layers: 2, Heads: 4}}
+	Vision: layers.VisionConfig{Kind: "vit", ImageResolution: 64, PatchSize: 16, Width: 128, Layers: 2, Heads: 2},
+	Text:   layers.TextConfig{Kind: "transformer", ContextLength: 77, VocabSize: 49408, Width: 64, Layers: 2, Heads: 4}}
+
+// expectedCount is the number of weights tinyConfig declares.
+func expectedCount(t testing.TB) int {
+	t.Helper()
+	shapes, err := ExpectedShapes(tinyConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(shapes)
+}
 
 func fixture(t testing.TB, name string) string {
 	t.Helper()
@@ -62,8 +73,8 @@ func loadOpenAI(t *testing.T) *Checkpoint {
 
 func TestLoadLayouts(t *testing.T) {
 	ref := loadOpenAI(t)
-	if len(ref.Tensors) != len(ExpectedShapes(tinyConfig)) {
-		t.Fatalf("openai fixture: %d tensors want %d", len(ref.Tensors), len(ExpectedShapes(tinyConfig)))
+	if n := expectedCount(t); len(ref.Tensors) != n {
+		t.Fatalf("openai fixture: %d tensors want %d", len(ref.Tensors), n)
 	}
 	for i, test := range []struct {
 		dir, format string
@@ -80,7 +91,7 @@ func TestLoadLayouts(t *testing.T) {
 		if ck.Format != test.format {
 			t.Errorf("test %d: got format %q want %q", i, ck.Format, test.format)
 		}
-		if ck.Config != tinyConfig {
+		if !reflect.DeepEqual(ck.Config, tinyConfig) {
 			t.Errorf("test %d: got config %+v want %+v", i, ck.Config, tinyConfig)
 		}
 		if err := sameTensors(ck.Tensors, ref.Tensors); err != nil {
@@ -120,7 +131,7 @@ func TestInferConfigFromShapes(t *testing.T) {
 	}
 	want := tinyConfig
 	want.Text.Heads = 1 // build_model's width/64; the fixture's real 4 needs its config.json
-	if ck.Config != want || ck.Format != FormatOpenAINpy {
+	if !reflect.DeepEqual(ck.Config, want) || ck.Format != FormatOpenAINpy {
 		t.Fatalf("got %+v (%s) want %+v", ck.Config, ck.Format, want)
 	}
 }
@@ -153,8 +164,13 @@ func TestInferConfigErrors(t *testing.T) {
 }
 
 func TestConfigDialects(t *testing.T) {
-	vitb32 := layers.Presets["ViT-B/32"]
+	vitb32, err := layers.Preset("ViT-B/32")
+	if err != nil {
+		t.Fatal(err)
+	}
 	vitb32.Name = ""
+	wideMLP := vitb32
+	wideMLP.Vision.MLPRatio = 1000.0 / 768
 	gelu := tinyConfig
 	gelu.QuickGELU = false
 	project, err := json.Marshal(tinyConfig)
@@ -181,7 +197,8 @@ func TestConfigDialects(t *testing.T) {
 			"vision_config_dict": {"hidden_size": 128, "intermediate_size": 512, "num_hidden_layers": 2, "num_attention_heads": 2,
 				"image_size": 64, "patch_size": 16}}`, kind: configHF, want: tinyConfig},
 		{json: `{"text_config": {"hidden_act": "gelu_new"}, "vision_config": {"hidden_act": "gelu_new"}}`, kind: configHF, wantErr: `hidden_act "gelu_new"`},
-		{json: `{"vision_config": {"intermediate_size": 1000}}`, kind: configHF, wantErr: "vision intermediate_size 1000"},
+		{json: `{"vision_config": {"intermediate_size": 1000}}`, kind: configHF, want: wideMLP},
+		{json: `{"vision_config": {"intermediate_size": 0}}`, kind: configHF, wantErr: "vision intermediate_size 0"},
 		{json: `{"vision_config": {"hidden_size": 100, "intermediate_size": 400}}`, kind: configHF, wantErr: "not divisible by heads"},
 		{json: `{"vision_config": {"layer_norm_eps": 1e-6}}`, kind: configHF, wantErr: "layer_norm_eps"},
 		// OpenAI build_model arguments; heads default to width/64 when absent.
@@ -207,7 +224,7 @@ func TestConfigDialects(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || got != test.want {
+		if err != nil || !reflect.DeepEqual(got, test.want) {
 			t.Errorf("test %d: got %+v (%v) want %+v", i, got, err, test.want)
 		}
 	}
@@ -235,8 +252,12 @@ func TestExpectedShapesParameterCounts(t *testing.T) {
 		if err := c.Validate(); err != nil {
 			t.Errorf("test %d: %v", i, err)
 		}
+		shapes, err := ExpectedShapes(c)
+		if err != nil {
+			t.Fatal(err)
+		}
 		got := 0
-		for _, s := range ExpectedShapes(c) {
+		for _, s := range shapes {
 			got += elems(s)
 		}
 		if got != test.want {
@@ -250,14 +271,35 @@ func TestExpectedHFShapesMatchFixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := ExpectedHFShapes(tinyConfig)
+	want, err := ExpectedHFShapes(tinyConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := compare(want, hf, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Each block's in_proj weight and bias become three HF tensors each.
-	b32 := layers.Presets["ViT-B/32"]
-	if got, want := len(ExpectedHFShapes(b32)), len(ExpectedShapes(b32))+4*24; got != want {
+	b32, err := layers.Preset("ViT-B/32")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hfShapes, err := ExpectedHFShapes(b32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oaShapes, err := ExpectedShapes(b32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(hfShapes), len(oaShapes)+4*24; got != want {
 		t.Fatalf("ViT-B/32: got %d HF names want %d", got, want)
+	}
+	rn50, err := layers.Preset("RN50")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ExpectedHFShapes(rn50); err == nil || !strings.Contains(err.Error(), "resnet") {
+		t.Errorf("RN50: got %v want an error naming the tower kind", err)
 	}
 }
 
@@ -594,7 +636,7 @@ func TestSaveRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ck.Format != FormatGorgoclip || ck.Config != ref.Config {
+	if ck.Format != FormatGorgoclip || !reflect.DeepEqual(ck.Config, ref.Config) {
 		t.Fatalf("got %s %+v want %s %+v", ck.Format, ck.Config, FormatGorgoclip, ref.Config)
 	}
 	if err := sameTensors(ck.Tensors, ref.Tensors); err != nil {
@@ -745,4 +787,96 @@ func FuzzSafetensors(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestHostileConfigs checks that absurd or inconsistent configs are refused by name
+// before any key list, tensor or graph is built: a layer count of a billion must not
+// make ExpectedShapes list billions of keys, and explicit zero heads must not be
+// replaced by width/64.
+func TestHostileConfigs(t *testing.T) {
+	for i, test := range []struct {
+		json, want string
+	}{
+		{`{"embed_dim": 32, "image_resolution": 64, "vision_layers": 1000000000, "vision_width": 128, "vision_patch_size": 16,
+			"context_length": 77, "vocab_size": 49408, "transformer_width": 64, "transformer_heads": 4, "transformer_layers": 2}`,
+			"vision layers 1000000000 must be in [1, 256]"},
+		{`{"embed_dim": 32, "image_resolution": 64, "vision_layers": 2, "vision_width": 128, "vision_patch_size": 16,
+			"context_length": 77, "vocab_size": 49408, "transformer_width": 64, "transformer_heads": 0, "transformer_layers": 2}`,
+			"text heads 0 must be in [1, width 64]"},
+		{`{"model_type": "clip", "text_config": {"num_hidden_layers": 1000000000}}`, "text layers 1000000000 must be in [1, 256]"},
+		{`{"model_type": "clip", "vision_config": {"hidden_size": 1073741824}}`, "vision width 1073741824 must be in [1, 16384]"},
+		{`{"embed_dim": 32, "image_resolution": 64, "vision_layers": [1, 1, 1000000000, 1], "vision_width": 16,
+			"context_length": 77, "vocab_size": 49408, "transformer_width": 64, "transformer_heads": 4, "transformer_layers": 2}`,
+			"vision stage_blocks[2] 1000000000 must be in [1, 256]"},
+		{`{"embed_dim": 32, "image_resolution": 64, "vision_layers": 2, "vision_width": 128, "vision_patch_size": 16, "vision_mlp": 3,
+			"context_length": 77, "vocab_size": 49408, "transformer_width": 64, "transformer_heads": 4, "transformer_layers": 2}`,
+			`unknown field "vision_mlp"`},
+		{`{"embed_dim": 32, "vision": {"kind": "vit", "image_resolution": 64, "patch_size": 16, "width": 128, "layers": 2, "heads": 2,
+			"stage_blocks": [1, 1, 1, 1]}, "text": {"context_length": 77, "vocab_size": 49408, "width": 64, "layers": 2, "heads": 4},
+			"layer_norm_eps": 1e-5}`, `vision stage_blocks is not a field of a "vit" tower`},
+		{`{"embed_dim": 32, "vision": {"kind": "swin", "image_resolution": 64, "width": 128}, "text": {"context_length": 77,
+			"vocab_size": 49408, "width": 64, "layers": 2, "heads": 4}, "layer_norm_eps": 1e-5}`, `vision kind "swin" is not a registered tower kind`},
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(test.json), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(linkDirInto(t, fixture(t, "openai"), dir))
+		if err == nil || !strings.Contains(err.Error(), test.want) || !strings.Contains(err.Error(), "config.json") {
+			t.Errorf("test %d: got %v want an error naming config.json and containing %q", i, err, test.want)
+		}
+	}
+}
+
+// linkDirInto links the .npy files of src into dir (which holds its own config.json).
+func linkDirInto(t *testing.T, src, dir string) string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(src, "*.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if err := os.Symlink(f, filepath.Join(dir, filepath.Base(f))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestOpenCLIPConfigRefusals checks that open_clip options gorgoclip does not
+// implement are refused by name, never ignored, and that the ones it does are read.
+func TestOpenCLIPConfigRefusals(t *testing.T) {
+	base := `"embed_dim": 32, "vision_cfg": {"image_size": 64, "layers": 2, "width": 128, "patch_size": 16%s},
+		"text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 4, "layers": 2%s}`
+	cfg := func(vision, text, top string) string {
+		return `{"model_cfg": {` + fmt.Sprintf(base, vision, text) + top + `}, "preprocess_cfg": {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}}`
+	}
+	for i, test := range []struct {
+		json, want string
+	}{
+		{cfg(`, "attentional_pool": true`, "", ""), "model_cfg.vision_cfg.attentional_pool = true is not supported"},
+		{cfg(`, "timm_model_name": "vit_base_patch16_224"`, "", ""), "model_cfg.vision_cfg.timm_model_name"},
+		{cfg("", `, "no_causal_mask": true`, ""), "model_cfg.text_cfg.no_causal_mask = true"},
+		{cfg("", `, "pool_type": "eos"`, ""), `model_cfg.text_cfg.pool_type = "eos"`},
+		{cfg("", `, "proj_bias": true`, ""), "model_cfg.text_cfg.proj_bias = true"},
+		{cfg("", `, "hf_model_name": "xlm-roberta-base"`, ""), "model_cfg.text_cfg.hf_model_name"},
+		{cfg(`, "pool_type": "avg"`, "", ""), `model_cfg.vision_cfg.pool_type = "avg"`},
+		{cfg("", "", `, "multimodal_cfg": {"layers": 12}`), "model_cfg.multimodal_cfg"},
+		{cfg(`, "frobnicate": 1`, "", ""), "model_cfg.vision_cfg.frobnicate is not an option"},
+		{cfg(`, "head_width": 48`, "", ""), "width 128 is not a multiple of head_width 48"},
+	} {
+		_, _, err := parseOpenCLIPConfig([]byte(test.json))
+		if err == nil || !strings.Contains(err.Error(), test.want) {
+			t.Errorf("test %d: got %v want an error containing %q", i, err, test.want)
+		}
+	}
+	c, _, err := parseOpenCLIPConfig([]byte(cfg(`, "head_width": 32, "mlp_ratio": 4.9231, "ls_init_value": 0.1, "pool_type": "tok"`,
+		`, "mlp_ratio": 3.0, "pool_type": "argmax"`, `, "quick_gelu": false, "custom_text": true`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Vision.Heads != 4 || c.Vision.MLPRatio != 4.9231 || c.Vision.LayerScaleInit != 0.1 || c.Text.MLPRatio != 3 ||
+		c.QuickGELU || c.Preprocess.Mean != [3]float64{0.5, 0.5, 0.5} {
+		t.Errorf("read %+v, preprocess %+v", c, c.Preprocess)
+	}
 }

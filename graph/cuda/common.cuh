@@ -1,0 +1,38 @@
+// common.cuh: what every op's kernels share. The CUDA device (graph/device_cuda.go)
+// compiles this file followed by every registered op's .cu file (graph/cuda/*.cu,
+// each embedded by its op's _cuda.go file) as one source with NVRTC, at run time, for
+// the compute capability of the device in use: building gorgoclip needs no nvcc and
+// one binary runs on any GPU the installed NVRTC knows. No #include anywhere (NVRTC
+// gets one string): only built-ins, and this header comes first.
+//
+// Every matrix is row-major float32. Integer and float parameters are passed by the Go
+// side as 8-byte slots (cu.Function.Launch copies 8 bytes per parameter); on a
+// little-endian host an int or float parameter reads the low 4 bytes of its slot.
+
+#define WARP 32
+
+// 64-bit element index. Not size_t: NVRTC has no standard headers, and a private name
+// cannot clash with whatever its built-in headers declare.
+typedef unsigned long long idx_t;
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = WARP / 2; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+    for (int o = WARP / 2; o > 0; o /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+// block_sum reduces v over a block of blockDim.x threads (a multiple of 32, <= 1024).
+__device__ float block_sum(float v, float *shared) {
+    int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP, warps = blockDim.x / WARP;
+    v = warp_sum(v);
+    __syncthreads(); // shared may still be read by a previous call
+    if (lane == 0) shared[warp] = v;
+    __syncthreads();
+    v = lane < warps ? shared[lane] : 0.f;
+    return warp_sum(v);
+}
+
