@@ -29,6 +29,12 @@ const (
 	TaskLinearProbe = "linear_probe"
 )
 
+// Metric names of the 95% Wilson interval of a zero-shot result's acc1.
+const (
+	MetricAcc1Low  = "acc1_ci95_low"
+	MetricAcc1High = "acc1_ci95_high"
+)
+
 // LanguageEnglish is the language of gorgoclip's class names and prompts, as
 // CLIP_benchmark's --language names it.
 const LanguageEnglish = "en"
@@ -116,8 +122,8 @@ type Result struct {
 	// Task is TaskZeroShot or TaskLinearProbe.
 	Task string `json:"task"`
 	// Metrics holds acc1, acc5, mean_per_class_recall (lp_ prefixed for probes); a
-	// zero-shot result adds the 95% Wilson interval of acc1 as acc1_ci95_low and
-	// acc1_ci95_high.
+	// zero-shot result adds the 95% Wilson interval of acc1 (MetricAcc1Low,
+	// MetricAcc1High).
 	Metrics map[string]Float `json:"metrics"`
 	// Language is the language of the class names and prompts (LanguageEnglish).
 	Language string `json:"language,omitempty"`
