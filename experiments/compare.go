@@ -24,7 +24,7 @@ type Config struct {
 	// Weights is the model directory (any layout weights.Load reads).
 	Weights string
 	// Vocab is the BPE merges file; empty looks beside the weights, then in
-	// $GORGOCLIP_VOCAB and the download cache.
+	// $GORGOCLIP_VOCAB and the download cache, else uses the built-in vocabulary.
 	Vocab string
 	// Dataset is a dataset spec (see datasets.Open), e.g. "imagefolder:data/imagenette2-160".
 	Dataset string
@@ -95,17 +95,7 @@ func open(cfg *Config) (*session, error) {
 	if cfg.Weights == "" || cfg.Dataset == "" {
 		return nil, fmt.Errorf("experiments: weights and dataset are required")
 	}
-	vocab := cfg.Vocab
-	if vocab == "" {
-		if p, err := tokenizer.FindVocab(cfg.Weights); err == nil {
-			vocab = p
-		}
-	}
-	vocab, err := tokenizer.Locate(vocab)
-	if err != nil {
-		return nil, err
-	}
-	tok, err := tokenizer.Load(vocab)
+	tok, _, err := tokenizer.Open(cfg.Vocab, cfg.Weights)
 	if err != nil {
 		return nil, err
 	}
