@@ -163,7 +163,7 @@ func TemplatesFigure(cmp *results.Comparison) (Figure, error) {
 		return Figure{}, fmt.Errorf("plots: prompt templates: no zero-shot result with acc1")
 	}
 	n := len(bars)
-	p := barPlot(shorten(DatasetLabel(cmp.Dataset)+", "+modelName(cmp.Model, cmp.Pretrained), 60), "zero-shot top-1 accuracy (%)", n)
+	p := barPlot(shorten(DatasetLabel(cmp.Dataset)+", "+ModelName(cmp.Model, cmp.Pretrained), 60), "zero-shot top-1 accuracy (%)", n)
 	rowH := 0.24 * vg.Inch
 	valSty := sans(noteSize)
 	valSty.YAlign = draw.YCenter

@@ -115,7 +115,7 @@ func Report(cmp *results.Comparison, dir string) error {
 	// Per-class accuracy: the best prompt set against the reference probe.
 	var series []Series
 	var captions []string
-	if i, ok := bestZeroShot(cmp.ZeroShot); ok {
+	if i, ok := BestZeroShot(cmp.ZeroShot); ok {
 		if v := perClass(cmp.ZeroShot[i]); len(v) == len(names) {
 			series = append(series, Series{Name: "zero-shot, " + promptLabel(cmp.ZeroShot[i], i), Values: v, Colour: PromptColour(i)})
 			captions = append(captions, fmt.Sprintf("zero-shot with the best prompt set (%s)", quoted(cmp.ZeroShot[i], i)))
@@ -129,7 +129,7 @@ func Report(cmp *results.Comparison, dir string) error {
 		}
 	}
 	if len(series) > 0 {
-		f, err := PerClassFigure(fmt.Sprintf("%s, %s: accuracy per class", DatasetLabel(cmp.Dataset), modelName(cmp.Model, cmp.Pretrained)), names, series)
+		f, err := PerClassFigure(fmt.Sprintf("%s, %s: accuracy per class", DatasetLabel(cmp.Dataset), ModelName(cmp.Model, cmp.Pretrained)), names, series)
 		if err := save(f, err, FilePerClass); err != nil {
 			return err
 		}
@@ -258,7 +258,7 @@ func writeMatches(md *strings.Builder, cmp *results.Comparison, stats []ShotStat
 			continue
 		}
 		line := fmt.Sprintf("- The full-data linear probe reaches %.1f%% top-1", percent(s.Acc1.Mean))
-		if i, ok := bestZeroShot(cmp.ZeroShot); ok {
+		if i, ok := BestZeroShot(cmp.ZeroShot); ok {
 			d := percent(s.Acc1.Mean - metric(cmp.ZeroShot[i], metricAcc1))
 			dir := "above"
 			if d < 0 {
@@ -327,7 +327,7 @@ func namesFor(names []string, n int) []string {
 }
 
 // bestZeroShot returns the index of the zero-shot result with the highest acc1.
-func bestZeroShot(zs []results.Result) (int, bool) {
+func BestZeroShot(zs []results.Result) (int, bool) {
 	best, ok := -1, false
 	for i, r := range zs {
 		a := metric(r, metricAcc1)

@@ -107,7 +107,7 @@ func ShotsFigure(cmp *results.Comparison) (Figure, error) {
 	}
 	nClasses := len(classNames(cmp))
 
-	p := newPlot(shorten(DatasetLabel(cmp.Dataset)+", "+modelName(cmp.Model, cmp.Pretrained), 60))
+	p := newPlot(shorten(DatasetLabel(cmp.Dataset)+", "+ModelName(cmp.Model, cmp.Pretrained), 60))
 	p.X.Label.Text = "training images per class (k)"
 	p.Y.Label.Text = "top-1 accuracy (%)"
 	p.Y.Tick.Marker = percentTicks{}
@@ -368,7 +368,7 @@ func promptLabel(r results.Result, i int) string {
 }
 
 // modelName joins a model and its pretrained tag: "ViT-B/32 (openai)".
-func modelName(model, pretrained string) string {
+func ModelName(model, pretrained string) string {
 	switch {
 	case model == "":
 		return "CLIP"
