@@ -352,7 +352,9 @@ func (s *session) probes(train, test *Features, names []string) ([]results.Resul
 			k = "full"
 		}
 		p := probes.Protocol{Sweep: cfg.C == 0, Fit: probes.Config{C: cfg.C}, Shots: r.shots, Seed: uint64(r.seed),
-			Logf: func(format string, args ...any) { bar.Detail("k=%s seed=%d: %s", k, r.seed, fmt.Sprintf(format, args...)) }}
+			Logf: func(format string, args ...any) {
+				bar.Detail("k=%s seed=%d: %s", k, r.seed, fmt.Sprintf(format, args...))
+			}}
 		o, err := probes.Run(trainD, testD, len(names), p)
 		bar.Add(1)
 		if errors.Is(err, probes.ErrTooFewExamples) {
