@@ -178,7 +178,7 @@ func TemplatesFigure(cmp *results.Comparison) (Figure, error) {
 		bc.Color = PromptColour(b.i)
 		bc.LineStyle.Width = 0
 		p.Add(bc)
-		end := b.acc
+		end, start := b.acc, b.acc // of the bar and its whisker
 		if !math.IsNaN(b.low) && !math.IsNaN(b.top) {
 			eb, err := plotter.NewXErrorBars(errorPointsX{XYs: plotter.XYs{{X: b.acc, Y: float64(r)}}, XErrors: plotter.XErrors{{Low: b.acc - b.low, High: b.top - b.acc}}})
 			if err != nil {
@@ -187,13 +187,13 @@ func TemplatesFigure(cmp *results.Comparison) (Figure, error) {
 			eb.LineStyle.Width = vg.Points(0.8)
 			eb.CapWidth = vg.Points(4)
 			p.Add(eb)
-			end = b.top
+			end, start = b.top, math.Min(b.acc, b.low)
 		}
 		// The value beside the whisker, or inside the bar when it would leave the axis.
 		sty := valSty
 		x, text := end, "  "+fmt.Sprintf("%.1f%%", b.acc)
 		if end > 84 {
-			x, text = math.Min(b.acc, b.low), fmt.Sprintf("%.1f%%", b.acc)+"  "
+			x, text = start, fmt.Sprintf("%.1f%%", b.acc)+"  "
 			sty.XAlign = draw.XRight
 			sty.Color = color.White
 		}

@@ -327,6 +327,13 @@ func TestFigures(t *testing.T) {
 	saveAndCheck(t, f, err, "shots")
 	f, err = TemplatesFigure(cmp)
 	saveAndCheck(t, f, err, "templates")
+	// Results of earlier versions have no interval.
+	old := *cmp
+	old.ZeroShot = []results.Result{{Prompts: "old", Metrics: map[string]results.Float{"acc1": 0.9}}}
+	f, err = TemplatesFigure(&old)
+	saveAndCheck(t, f, err, "templates_old")
+	f, err = ShotsFigure(&old)
+	saveAndCheck(t, f, err, "shots_old")
 	zs, lp := perClass(cmp.ZeroShot[1]), probePerClass(cmp.Probes, 0, 10)
 	f, err = PerClassFigure("per class", imagenette, []Series{{Name: "zero-shot", Values: zs}, {Name: "linear probe", Values: lp}})
 	saveAndCheck(t, f, err, "per_class")

@@ -128,7 +128,7 @@ func Report(cmp *results.Comparison, dir string) error {
 			captions = append(captions, "the "+probeName(ref.Shots)+seedsSuffix(ref.Seeds))
 		}
 	}
-	if len(series) > 0 {
+	if len(series) > 0 && len(names) > 0 {
 		f, err := PerClassFigure(fmt.Sprintf("%s, %s: accuracy per class", DatasetLabel(cmp.Dataset), ModelName(cmp.Model, cmp.Pretrained)), names, series)
 		if err := save(f, err, FilePerClass); err != nil {
 			return err

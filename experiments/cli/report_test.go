@@ -35,6 +35,12 @@ func writeComparison(t *testing.T, dir string) string {
 func TestReportCommand(t *testing.T) {
 	dir := t.TempDir()
 	path := writeComparison(t, dir)
+	// compare draws the similarity figure beside results.json; report keeps it.
+	for _, ext := range []string{".png", ".svg"} {
+		if err := os.WriteFile(filepath.Join(dir, "similarity"+ext), []byte("figure"+ext), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for i, out := range []string{"", filepath.Join(dir, "elsewhere")} {
 		args := []string{"report", "--results", path}
 		want := dir
@@ -54,8 +60,50 @@ func TestReportCommand(t *testing.T) {
 			}
 		}
 		md, _ := os.ReadFile(filepath.Join(want, "report.md"))
-		if !strings.Contains(string(md), "matches a **") {
-			t.Errorf("test %d: report lacks the zero-shot match line:\n%s", i, md)
+		if !strings.Contains(string(md), "matches a **") || !strings.Contains(string(md), "](similarity.png)") {
+			t.Errorf("test %d: report lacks the zero-shot match line or the similarity figure:\n%s", i, md)
+		}
+		if b, _ := os.ReadFile(filepath.Join(want, "similarity.svg")); string(b) != "figure.svg" {
+			t.Errorf("test %d: similarity.svg holds %q", i, b)
+		}
+	}
+}
+
+// TestReportZeroShotFiles draws the report of what zeroshot writes: zeroshot.json,
+// in the list form of earlier versions too, and the JSONL export; without a
+// similarity figure it says why.
+func TestReportZeroShotFiles(t *testing.T) {
+	dir := t.TempDir()
+	zs := results.Result{Dataset: "toy", Task: results.TaskZeroShot, Prompts: "a photo of a {}.", Test: 30,
+		Confusion: [][]int{{9, 1}, {2, 8}}, Metrics: map[string]results.Float{"acc1": 0.85}}
+	cmp := &results.Comparison{Dataset: "toy", ClassNames: []string{"cat", "dog"}, ZeroShot: []results.Result{zs}}
+	files := map[string]func(string) error{
+		"zeroshot.json": func(p string) error { return results.Save(p, cmp) },
+		"old.json":      func(p string) error { return results.Save(p, []results.Result{zs}) },
+		"export": func(p string) error {
+			_, err := results.WriteCLIPBenchmark(p, cmp)
+			return err
+		},
+	}
+	for name, write := range files {
+		path := filepath.Join(dir, name)
+		if err := write(path); err != nil {
+			t.Fatal(err)
+		}
+		if name == "export" {
+			path = filepath.Join(path, results.JSONLinesFile)
+		}
+		out := filepath.Join(dir, "out-"+name)
+		code, _, stderr := run("", "report", "--results", path, "--out", out)
+		if code != 0 {
+			t.Errorf("%s: exit %d: %s", name, code, stderr)
+			continue
+		}
+		if !strings.Contains(stderr, "similarity figure is drawn by gorgoclip compare") {
+			t.Errorf("%s: stderr %q does not say why there is no similarity figure", name, stderr)
+		}
+		if _, err := os.Stat(filepath.Join(out, "zeroshot_templates.png")); err != nil {
+			t.Errorf("%s: %v", name, err)
 		}
 	}
 }
@@ -67,6 +115,10 @@ func TestReportCommandErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	missing := filepath.Join(dir, "missing.json")
+	garbled := filepath.Join(dir, "garbled.json")
+	if err := os.WriteFile(garbled, []byte("{\n  \"zeroshot\": [oops]\n}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for i, test := range []struct {
 		args   []string
 		code   int
@@ -75,6 +127,7 @@ func TestReportCommandErrors(t *testing.T) {
 		{[]string{"report"}, 2, "--results is required"},
 		{[]string{"report", "--results", missing}, 1, missing},
 		{[]string{"report", "--results", empty}, 1, "no zero-shot or linear-probe results"},
+		{[]string{"report", "--results", garbled}, 1, garbled + ":2:"},
 		{[]string{"report", "--results", empty, "extra"}, 2, "unexpected arguments"},
 	} {
 		code, _, stderr := run("", test.args...)
