@@ -139,3 +139,27 @@ func TestParsePromptSetOpenAICache(t *testing.T) {
 		t.Errorf("from the cache: got %+v, %v", set, err)
 	}
 }
+
+// TestDefaultPromptsWDS checks that a CLIP_benchmark webdataset's own templates are
+// the default prompt set, named by their file.
+func TestDefaultPromptsWDS(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "zeroshot_classification_templates.txt")
+	if err := os.WriteFile(path, []byte("a photo of a {c}.\na blurry photo of a {c}.\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Dataset: "wds:" + dir}
+	cfg.defaults()
+	if len(cfg.Prompts) != 1 || cfg.Prompts[0] != path || cfg.DatasetName != filepath.Base(dir) {
+		t.Fatalf("prompts %q, dataset name %q", cfg.Prompts, cfg.DatasetName)
+	}
+	set, err := ParsePromptSet(cfg.Prompts[0])
+	if err != nil || set.Name != "zeroshot_classification_templates.txt (2 templates)" || len(set.Templates) != 2 {
+		t.Errorf("got %+v, %v", set, err)
+	}
+	other := Config{Dataset: "imagefolder:" + dir}
+	other.defaults()
+	if len(other.Prompts) != 2 || other.Prompts[0] != "bare" {
+		t.Errorf("image folder: prompts %q", other.Prompts)
+	}
+}
