@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/gorgoclip/gorgoclip/internal/testfix"
 	"github.com/gorgoclip/gorgoclip/loaders/results"
 )
 
@@ -134,5 +137,52 @@ func TestReportCommandErrors(t *testing.T) {
 		if code != test.code || !strings.Contains(stderr, test.stderr) {
 			t.Errorf("test %d: got exit %d stderr %q want %d and %q", i, code, stderr, test.code, test.stderr)
 		}
+	}
+}
+
+// TestZeroShotFlatWordNetFolder runs zeroshot on a flat class-folder directory
+// whose folders are WordNet ids, as ImageNet's validation set is laid out: the
+// classes get OpenAI's ImageNet names, the results record seed 0 and an interval,
+// and the report draws from zeroshot.json.
+func TestZeroShotFlatWordNetFolder(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the fixture model")
+	}
+	weights := testfix.Shared(t, "fixtures/clip-tiny-a/openai")
+	dir := t.TempDir()
+	val := filepath.Join(dir, "val")
+	for i, wnid := range []string{"n01443537", "n01484850", "n01491361"} {
+		for j := 0; j < 2; j++ {
+			biPNG(t, filepath.Join(val, wnid, fmt.Sprintf("ILSVRC2012_val_%08d.png", 10*i+j)), 40, 30, 3*i+j)
+		}
+	}
+	out := filepath.Join(dir, "out")
+	t.Setenv("GORGOCLIP_VOCAB", "")
+	t.Setenv("GORGOCLIP_CACHE", t.TempDir()) // the built-in vocabulary
+	code, stdout, stderr := run("", "zeroshot", "--weights", weights, "--dataset", "imagefolder:"+val,
+		"--dataset-name", "imagenet1k", "--prompts", "photo", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	cmp, err := results.LoadComparison(filepath.Join(out, "zeroshot.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"goldfish", "great white shark", "tiger shark"}; !slices.Equal(cmp.ClassNames, want) || cmp.Dataset != "imagenet1k" {
+		t.Errorf("classes %q dataset %q, want %q", cmp.ClassNames, cmp.Dataset, want)
+	}
+	r := cmp.ZeroShot[0]
+	if r.Test != 6 || r.Seed != 0 || r.Metrics[results.MetricAcc1High] <= r.Metrics[results.MetricAcc1Low] || cmp.Command == "" {
+		t.Errorf("result %+v", r)
+	}
+	if !strings.Contains(stdout, `"seed": 0`) {
+		t.Errorf("stdout lacks the seed:\n%s", stdout)
+	}
+	if code, _, stderr := run("", "report", "--results", filepath.Join(out, "zeroshot.json")); code != 0 {
+		t.Errorf("report: exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, results.CLIPBenchmarkDir, "imagenet1k_openai_CLIP_en_zeroshot_classification_a-photo-of-a.json")); err != nil {
+		entries, _ := os.ReadDir(filepath.Join(out, results.CLIPBenchmarkDir))
+		t.Errorf("CLIP_benchmark export: %v (have %v)", err, entries)
 	}
 }
