@@ -69,7 +69,7 @@ func PerClassFigure(title string, classNames []string, series []Series) (Figure,
 	}
 	nRows := len(rows)
 
-	p := newPlot(title)
+	p := newPlot(fitWidth(sans(titleSize), title, ColumnWidth-vg.Points(8)))
 	p.X.Label.Text = "accuracy on the class's test images (%)"
 	p.Y.Scale = plot.InvertedScale{Normalizer: plot.LinearScale{}}
 	p.X.Min, p.X.Max = -4, 104
@@ -163,7 +163,8 @@ func TemplatesFigure(cmp *results.Comparison) (Figure, error) {
 		return Figure{}, fmt.Errorf("plots: prompt templates: no zero-shot result with acc1")
 	}
 	n := len(bars)
-	p := barPlot(shorten(DatasetLabel(cmp.Dataset)+", "+ModelName(cmp.Model, cmp.Pretrained), 60), "zero-shot top-1 accuracy (%)", n)
+	p := barPlot(fitWidth(sans(titleSize), DatasetLabel(cmp.Dataset)+", "+ModelName(cmp.Model, cmp.Pretrained), ColumnWidth-vg.Points(8)),
+		"zero-shot top-1 accuracy (%)", n)
 	rowH := 0.24 * vg.Inch
 	valSty := sans(noteSize)
 	valSty.YAlign = draw.YCenter

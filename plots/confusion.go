@@ -182,6 +182,11 @@ func ConfusionFigure(title string, classNames []string, confusion [][]int) (Figu
 	if classNames != nil && len(classNames) != n {
 		return Figure{}, fmt.Errorf("plots: confusion matrix %q: %d class names for %d classes", title, len(classNames), n)
 	}
+	w := ColumnWidth
+	if n > 12 {
+		w = TextWidth
+	}
+	title = fitWidth(sans(titleSize), title, w-vg.Points(8))
 	if total > 0 {
 		title = fmt.Sprintf("%s\ntop-1 %.1f%%, n = %d", title, 100*float64(right)/float64(total), total)
 	}
@@ -301,10 +306,6 @@ func ConfusionFigure(title string, classNames []string, confusion [][]int) (Figu
 		p.Add(lab)
 	}
 
-	w := ColumnWidth
-	if n > 12 {
-		w = TextWidth
-	}
 	labelW := vg.Points(14)
 	if named {
 		labelW = maxWidth(p.Y.Tick.Label, tickLabels(ticks))

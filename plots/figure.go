@@ -281,6 +281,28 @@ func maxWidth(sty text.Style, texts []string) vg.Length {
 	return w
 }
 
+// fitWidth shortens s (with an ellipsis) until it is at most w wide in sty.
+func fitWidth(sty text.Style, s string, w vg.Length) string {
+	out := s
+	for n := len([]rune(s)); sty.Width(out) > w && n > 2; n-- {
+		out = shorten(s, n)
+	}
+	return out
+}
+
+// drawTitle draws title centred at the top of c in the title style, shortened to
+// c's width, and returns the canvas below it.
+func drawTitle(c draw.Canvas, title string) draw.Canvas {
+	if title == "" {
+		return c
+	}
+	sty := sans(titleSize)
+	sty.XAlign, sty.YAlign = draw.XCenter, draw.YTop
+	title = fitWidth(sty, title, c.Max.X-c.Min.X)
+	c.FillText(sty, vg.Point{X: (c.Min.X + c.Max.X) / 2, Y: c.Max.Y}, title)
+	return draw.Crop(c, 0, 0, 0, -(sty.Rectangle(title).Size().Y + vg.Points(5)))
+}
+
 // shorten truncates s to at most n runes, marking the cut with an ellipsis.
 func shorten(s string, n int) string {
 	r := []rune(s)

@@ -107,7 +107,8 @@ func ShotsFigure(cmp *results.Comparison) (Figure, error) {
 	}
 	nClasses := len(classNames(cmp))
 
-	p := newPlot(shorten(DatasetLabel(cmp.Dataset)+", "+ModelName(cmp.Model, cmp.Pretrained), 60))
+	title := DatasetLabel(cmp.Dataset) + ", " + ModelName(cmp.Model, cmp.Pretrained)
+	p := newPlot("") // the title spans the label margin too: drawn below
 	p.X.Label.Text = "training images per class (k)"
 	p.Y.Label.Text = "top-1 accuracy (%)"
 	p.Y.Tick.Marker = percentTicks{}
@@ -294,9 +295,9 @@ func ShotsFigure(cmp *results.Comparison) (Figure, error) {
 		labelW += vg.Points(4)
 	}
 	w := ColumnWidth
-	h := 2.5*vg.Inch + legendHeight(leg, nLeg)
+	h := 2.6*vg.Inch + legendHeight(leg, nLeg)
 	return Figure{Width: w, Height: h, draw: func(c draw.Canvas) {
-		c = pad(c)
+		c = drawTitle(pad(c), title)
 		area := draw.Crop(c, 0, -labelW, 0, 0)
 		lh := legendHeight(leg, nLeg)
 		if nLeg > 0 {
