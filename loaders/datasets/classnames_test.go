@@ -12,7 +12,7 @@ import (
 
 // TestImageNetClasses checks the embedded table: 1000 WordNet ids in class-index
 // order (sorted, n01440764 first), OpenAI's names in the order of its notebook, and
-// Imagenette's ten ids landing on the names DESIGN.md gives them.
+// Imagenette's ten ids landing on the names of the article and fast.ai's Imagenette.
 func TestImageNetClasses(t *testing.T) {
 	classes := ImageNetClasses()
 	if len(classes) != 1000 || classes[0] != (ImageNetClass{"n01440764", "tench"}) || classes[999].WNID != "n15075141" {
@@ -42,19 +42,19 @@ func TestImageNetClasses(t *testing.T) {
 			t.Fatalf("class %d (%s): name %q, OpenAI's notebook has %q", i, c.WNID, c.Name, nb.Classes[min(i, len(nb.Classes)-1)])
 		}
 	}
-	// DESIGN.md's Imagenette label order and names.
-	design := []string{"tench", "English springer", "cassette player", "chain saw", "church", "French horn",
+	// Imagenette's label order and names, as the article and fast.ai give them.
+	imagenette := []string{"tench", "English springer", "cassette player", "chain saw", "church", "French horn",
 		"garbage truck", "gas pump", "golf ball", "parachute"}
 	names, ok := wnidClassNames(imagenetteWNIDs)
-	if !ok || !slices.Equal(names, design) {
-		t.Errorf("Imagenette: got %q want %q", names, design)
+	if !ok || !slices.Equal(names, imagenette) {
+		t.Errorf("Imagenette: got %q want %q", names, imagenette)
 	}
 	// OpenAI's names of the same ids are the same classes, spelled its way.
 	fold := func(s string) string { return strings.ReplaceAll(strings.ToLower(s), " ", "") }
 	for i, w := range imagenetteWNIDs {
 		name, _ := ImageNetClassName(w)
-		if !strings.HasPrefix(fold(name), fold(design[i])) {
-			t.Errorf("%s: OpenAI's %q is not DESIGN.md's %q", w, name, design[i])
+		if !strings.HasPrefix(fold(name), fold(imagenette[i])) {
+			t.Errorf("%s: OpenAI's %q is not Imagenette's %q", w, name, imagenette[i])
 		}
 	}
 	// Outside Imagenette, OpenAI's names; a folder that is no ImageNet id: none.
