@@ -137,15 +137,7 @@ func syntheticComparisonN(names []string) *results.Comparison {
 // more than one colour in a reasonable share of its pixels.
 func checkPNG(t *testing.T, path string, w, h int) {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
+	img := decodePNG(t, path)
 	b := img.Bounds()
 	if w > 0 && (b.Dx() != w || b.Dy() != h) {
 		t.Errorf("%s: got %dx%d pixels want %dx%d", path, b.Dx(), b.Dy(), w, h)
@@ -165,6 +157,21 @@ func checkPNG(t *testing.T, path string, w, h int) {
 	if len(colours) < 3 || nonWhite < total/100 {
 		t.Errorf("%s: looks blank: %d colours, %d of %d sampled pixels not white", path, len(colours), nonWhite, total)
 	}
+}
+
+// decodePNG reads the PNG at path.
+func decodePNG(t *testing.T, path string) image.Image {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return img
 }
 
 // checkSVG fails unless path is well-formed XML with an <svg> root.
@@ -557,15 +564,7 @@ func TestReportManyClasses(t *testing.T) {
 // of a matrix whose classes are mostly right.
 func checkDiagonal(t *testing.T, path string) {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := decodePNG(t, path)
 	b := img.Bounds()
 	top, bottom := b.Max.Y, b.Min.Y
 	var ys []int

@@ -189,23 +189,33 @@ func (r Result) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON reads fewshot_k, or the "shots" (0 = full) of older files.
 func (r *Result) UnmarshalJSON(b []byte) error {
 	type plain Result
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*r = Result(p)
+	var err error
+	r.Shots, err = readShots(b, "")
+	return err
+}
+
+// readShots returns the k of an object's fewshot_k, or of the "shots" of older files
+// (0 for the full set either way).
+func readShots(b []byte, where string) (int, error) {
 	var in struct {
-		plain
 		FewshotK *int `json:"fewshot_k"`
 		Shots    *int `json:"shots"`
 	}
 	if err := json.Unmarshal(b, &in); err != nil {
-		return err
+		return 0, err
 	}
-	*r = Result(in.plain)
-	var err error
 	switch {
 	case in.FewshotK != nil:
-		r.Shots, err = shotsOf(*in.FewshotK, "")
+		return shotsOf(*in.FewshotK, where)
 	case in.Shots != nil:
-		r.Shots = *in.Shots
+		return *in.Shots, nil
 	}
-	return err
+	return 0, nil
 }
 
 // TemplateAccuracy is the zero-shot top-1 accuracy of one template on its own.
@@ -235,22 +245,13 @@ func (s ShotSummary) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON reads fewshot_k, or the "shots" (0 = full) of older files.
 func (s *ShotSummary) UnmarshalJSON(b []byte) error {
 	type plain ShotSummary
-	var in struct {
-		plain
-		FewshotK *int `json:"fewshot_k"`
-		Shots    *int `json:"shots"`
-	}
-	if err := json.Unmarshal(b, &in); err != nil {
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
 		return err
 	}
-	*s = ShotSummary(in.plain)
+	*s = ShotSummary(p)
 	var err error
-	switch {
-	case in.FewshotK != nil:
-		s.Shots, err = shotsOf(*in.FewshotK, " in the summary")
-	case in.Shots != nil:
-		s.Shots = *in.Shots
-	}
+	s.Shots, err = readShots(b, " in the summary")
 	return err
 }
 
