@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/gorgoclip/gorgoclip/experiments"
 	"github.com/gorgoclip/gorgoclip/internal/progress"
+	"github.com/gorgoclip/gorgoclip/loaders/results"
 )
 
 // experimentFlags binds the flags zeroshot and compare share to cfg.
@@ -129,11 +129,11 @@ func runZeroShot(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(cmp, "", "  ")
+	b, err := results.Encode(cmp)
 	if err != nil {
 		return err
 	}
-	if _, err := fmt.Fprintln(env.Stdout, string(b)); err != nil {
+	if _, err := env.Stdout.Write(b); err != nil {
 		return fmt.Errorf("writing stdout: %w", err)
 	}
 	return nil

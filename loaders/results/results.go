@@ -305,11 +305,21 @@ func Save(path string, v any) error {
 		c.Provenance.Stamp()
 		v = c
 	}
-	b, err := json.Marshal(v)
+	b, err := Encode(v)
 	if err != nil {
 		return fmt.Errorf("results: encoding %s: %w", path, err)
 	}
-	return atomicfile.WriteBytes(path, indentJSON(b))
+	return atomicfile.WriteBytes(path, b)
+}
+
+// Encode returns v as Save writes it: indented JSON with arrays of numbers or
+// strings on one line, and a final newline.
+func Encode(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return indentJSON(b), nil
 }
 
 // Load reads a JSON file written by Save into v, naming the file and, for syntax
