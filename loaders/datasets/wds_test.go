@@ -113,3 +113,18 @@ func TestNaturalCompare(t *testing.T) {
 		}
 	}
 }
+
+func TestTemplatesFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if _, ok := TemplatesFile("wds:" + dir); ok {
+		t.Error("a webdataset without templates has some")
+	}
+	writeFile(t, dir, WDSTemplatesFile, []byte("a photo of a {c}.\n"))
+	if p, ok := TemplatesFile("wds:" + dir); !ok || p != filepath.Join(dir, WDSTemplatesFile) {
+		t.Errorf("got %q, %v", p, ok)
+	}
+	if _, ok := TemplatesFile("imagefolder:" + dir); ok {
+		t.Error("an image folder has templates")
+	}
+}
