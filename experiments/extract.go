@@ -96,7 +96,7 @@ func extractSplit(m *clip.Model, cfg *Config, modelID, split string, limit int, 
 	name := kind + "/" + split // as the dataset would name itself
 	if !x.streamed() {
 		var err error
-		if ds, err = datasets.Open(x.DatasetSpec, split, datasets.Options{Limit: limit, Seed: cfg.LimitSeed}); err != nil {
+		if ds, err = x.openDataset(); err != nil {
 			return ExtractReport{}, err
 		}
 		name = ds.Name()
@@ -143,7 +143,8 @@ func (cfg *Config) extraction(m *clip.Model, modelID, split string, limit int) E
 		Resolution: mc.Vision.ImageResolution, Dim: mc.EmbedDim,
 		BatchSize: cfg.BatchSize, Workers: cfg.Workers, SkipBad: cfg.SkipBad,
 		CacheDir: cfg.CacheDir, ModelID: modelID, DatasetSpec: canonicalSpec(cfg.Dataset), Split: split,
-		Limit: limit, Seed: cfg.LimitSeed, Log: cfg.Log,
+		// The training subset is class-balanced (see Config.TrainLimit).
+		Limit: limit, Seed: cfg.LimitSeed, Balanced: split == "train", Log: cfg.Log,
 	}
 }
 

@@ -165,8 +165,8 @@ func TestExtractWDSTasks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(log.String(), "features wds/test: 4 shards read from the cache, 0 computed") || rs[0].Test != 12 {
-		t.Errorf("zero-shot after the tasks (%d test items):\n%s", rs[0].Test, &log)
+	if !strings.Contains(log.String(), "features wds/test: 4 shards read from the cache, 0 computed") || rs.ZeroShot[0].Test != 12 {
+		t.Errorf("zero-shot after the tasks (%d test items):\n%s", rs.ZeroShot[0].Test, &log)
 	}
 
 	// The cached features are those of a run without a cache, bit for bit.

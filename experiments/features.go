@@ -52,9 +52,11 @@ type Extraction struct {
 	// absolute path so that processes started in other directories share it. A "wds:" spec without Limit is cut into its tar shards,
 	// each cached whole; other datasets into runs of featcache.DefaultShardSize items.
 	DatasetSpec, Split string
-	// Limit and Seed are the subset options the dataset was opened with.
-	Limit int
-	Seed  uint64
+	// Limit, Seed and Balanced are the subset options the dataset was opened with
+	// (datasets.Options).
+	Limit    int
+	Seed     uint64
+	Balanced bool
 	// Log receives progress lines (items/s, ETA); nil for silence.
 	Log io.Writer
 }
@@ -167,8 +169,23 @@ func (x *Extraction) key() featcache.Key {
 	return featcache.Key{
 		Model: x.ModelID, Dataset: x.DatasetSpec, Split: x.Split,
 		Preprocess: fmt.Sprintf("clip-bicubic-%d", x.Resolution), Kind: "image-projected",
-		Limit: fmt.Sprintf("%d/%d", x.Limit, x.Seed),
+		Limit: x.subset(),
 	}
+}
+
+// subset names the subset options in the cache key: a class-balanced subset is
+// another than a uniform one of the same size.
+func (x *Extraction) subset() string {
+	s := fmt.Sprintf("%d/%d", x.Limit, x.Seed)
+	if x.Balanced && x.Limit > 0 {
+		s += " class-balanced"
+	}
+	return s
+}
+
+// openDataset opens x's split with x's subset options.
+func (x *Extraction) openDataset() (datasets.Dataset, error) {
+	return datasets.Open(x.DatasetSpec, x.Split, datasets.Options{Limit: x.Limit, Seed: x.Seed, Balanced: x.Balanced})
 }
 
 // streamed reports whether x's dataset is cut into its webdataset tar shards, each

@@ -194,12 +194,9 @@ func runProbe(env *Env, args []string) error {
 			"lp_acc5":                  results.Float(met.Top5),
 			"lp_mean_per_class_recall": results.Float(met.MeanPerClassRecall),
 		},
-		Method: o.Method, Shots: *shots, FewshotK: *shots, Seed: int64(*seed),
+		Method: o.Method, Shots: *shots, Seed: int64(*seed),
 		C: o.C, Train: o.Train, Val: o.Val, Test: test.N,
 		Confusion: met.Confusion,
-	}
-	if *shots == 0 {
-		r.FewshotK = -1
 	}
 	for name, v := range o.Params {
 		if name != "C" { // C has its own field

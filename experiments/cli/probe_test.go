@@ -70,8 +70,8 @@ func TestProbeStdout(t *testing.T) {
 	if r.Task != results.TaskLinearProbe || r.Dataset != "toy" || r.C != 10 || r.Train != 30 || r.Test != 6 {
 		t.Errorf("got task %q dataset %q C %v n_train %d n_test %d want linear_probe toy 10 30 6", r.Task, r.Dataset, r.C, r.Train, r.Test)
 	}
-	if r.Method != "logreg" || r.FewshotK != -1 || r.Val != 0 || !strings.Contains(out, `"seed": 0`) || strings.Contains(out, "n_val") {
-		t.Errorf("got method %q fewshot_k %d n_val %d want logreg, -1 (full set), no validation and seed 0 written:\n%s", r.Method, r.FewshotK, r.Val, out)
+	if r.Method != "logreg" || r.Shots != 0 || !strings.Contains(out, `"fewshot_k": -1`) || r.Val != 0 || !strings.Contains(out, `"seed": 0`) || strings.Contains(out, "n_val") {
+		t.Errorf("got method %q shots %d n_val %d want logreg, the full set (fewshot_k -1), no validation and seed 0 written:\n%s", r.Method, r.Shots, r.Val, out)
 	}
 	if r.Metrics["lp_acc1"] != 1 || r.Metrics["lp_mean_per_class_recall"] != 1 || !strings.Contains(out, `"lp_acc5": null`) {
 		t.Errorf("got metrics %v want acc1 1, recall 1, acc5 null (3 classes)", r.Metrics)
@@ -99,8 +99,8 @@ func TestProbeSweepShotsToFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 2 shots and min(2, 4) validation images per class, none of the other 54.
-	if r.Shots != 2 || r.FewshotK != 2 || r.Seed != 3 || r.Train != 6 || r.Val != 6 || !(r.C >= 1e-6 && r.C <= 1e6) {
-		t.Errorf("got shots %d fewshot_k %d seed %d n_train %d n_val %d C %v want 2 2 3 6 6 and C in [1e-6, 1e6]", r.Shots, r.FewshotK, r.Seed, r.Train, r.Val, r.C)
+	if r.Shots != 2 || r.Seed != 3 || r.Train != 6 || r.Val != 6 || !(r.C >= 1e-6 && r.C <= 1e6) {
+		t.Errorf("got shots %d seed %d n_train %d n_val %d C %v want 2 3 6 6 and C in [1e-6, 1e6]", r.Shots, r.Seed, r.Train, r.Val, r.C)
 	}
 	if !strings.Contains(errOut, "sweep: 6 training and 6 validation examples") || !strings.Contains(errOut, "sweep: C=1e-06") {
 		t.Errorf("stderr lacks sweep progress:\n%s", errOut)
@@ -239,9 +239,9 @@ func TestProbeFewShotMethods(t *testing.T) {
 		if err := results.Load(outPath, &r); err != nil {
 			t.Fatal(err)
 		}
-		if r.Method != test.method || r.FewshotK != 4 || r.Shots != 4 || r.Train != 12 || r.Val != test.val || r.Test != 12 {
-			t.Errorf("test %d: got method %q fewshot_k %d shots %d n_train %d n_val %d n_test %d want %q 4 4 12 %d 12",
-				i, r.Method, r.FewshotK, r.Shots, r.Train, r.Val, r.Test, test.method, test.val)
+		if r.Method != test.method || r.Shots != 4 || r.Train != 12 || r.Val != test.val || r.Test != 12 {
+			t.Errorf("test %d: got method %q shots %d n_train %d n_val %d n_test %d want %q 4 12 %d 12",
+				i, r.Method, r.Shots, r.Train, r.Val, r.Test, test.method, test.val)
 		}
 		for _, p := range test.params {
 			if _, ok := r.Hyperparameters[p]; !ok {

@@ -5,13 +5,17 @@
 // A dataset is opened from a spec "KIND:PATH" and a split:
 //
 //	imagefolder:DIR     DIR/{train,val,test}/<class>/*.{jpg,jpeg,png,gif,bmp,tif,tiff,webp}
-//	                    (fast.ai Imagenette archives, torchvision ImageFolder layout)
+//	                    (fast.ai Imagenette archives, torchvision ImageFolder layout),
+//	                    or DIR/<class>/* alone: a flat class-folder directory, a test
+//	                    split (ImageNet's val/ as usually laid out). WordNet-id
+//	                    folders (n01440764) get OpenAI's ImageNet class names.
 //	parquet:FILE|DIR    Hugging Face parquet exports (frgfm/imagenette, cifar10, ...)
 //	mnist:DIR           idx files train-*/t10k-*, gzipped or not
 //	fashion-mnist:DIR   the same, with Fashion-MNIST class names
 //	cifar10:DIR         CIFAR-10 binary version (data_batch_{1..5}.bin, test_batch.bin)
 //	cifar100:DIR        CIFAR-100 binary version (train.bin, test.bin; fine labels)
-//	wds:DIR             LAION CLIP_benchmark webdataset (DIR/{split}/*.tar)
+//	wds:DIR             LAION CLIP_benchmark webdataset (DIR/{split}/*.tar; its
+//	                    zeroshot_classification_templates.txt: TemplatesFile)
 //
 // Splits are "train" and "test". "test" reads a dataset's held-out split: test/ or,
 // where there is none, the validation split (Imagenette publishes only train and
@@ -103,9 +107,15 @@ type Options struct {
 	// Limit, when positive and below the split's size, keeps Limit items: the
 	// first Limit of a permutation drawn from Seed, then put back in dataset order
 	// (so that files are read sequentially). The subset is the same for the same
-	// Seed, and a smaller limit gives a subset of a larger one. It is not
-	// stratified: a small limit may miss rare classes. Zero keeps every item.
+	// Seed, and a smaller limit gives a subset of a larger one. Without Balanced it
+	// is not stratified: a small limit may miss rare classes. Zero keeps every item.
 	Limit int
+	// Balanced makes the Limit subset class-balanced: classes take turns, in an
+	// order drawn from Seed, each adding its next item (of its own permutation drawn
+	// from Seed) until Limit items are chosen, so that every class gets Limit/C
+	// items, or all it has when it has fewer (the others then share the rest). A
+	// smaller limit still gives a subset of a larger one.
+	Balanced bool
 	// Seed draws the permutation for Limit (PCG seeded with Seed, Seed).
 	Seed uint64
 	// ClassNames, when set, replaces the dataset's class names; its length must
@@ -119,6 +129,24 @@ var kinds = []string{"imagefolder", "parquet", "mnist", "fashion-mnist", "cifar1
 
 // Kinds returns the spec kinds Open accepts.
 func Kinds() []string { return slices.Clone(kinds) }
+
+// WDSTemplatesFile is where a CLIP_benchmark webdataset keeps its zero-shot
+// templates, one a line with "{c}" for the class name.
+const WDSTemplatesFile = "zeroshot_classification_templates.txt"
+
+// TemplatesFile returns the zero-shot templates file the dataset of spec ships with,
+// when it has one: a wds: dataset's WDSTemplatesFile.
+func TemplatesFile(spec string) (string, bool) {
+	kind, path, ok := strings.Cut(spec, ":")
+	if !ok || kind != "wds" {
+		return "", false
+	}
+	p := filepath.Join(path, WDSTemplatesFile)
+	if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
+		return "", false
+	}
+	return p, true
+}
 
 // Open opens split ("train", "test", "val" or "validation") of the dataset that
 // spec ("KIND:PATH") names. See the package documentation for the layouts.
@@ -183,9 +211,40 @@ func Open(spec, split string, opts Options) (Dataset, error) {
 		return nil, fmt.Errorf("loaders: datasets: %s: no class names found: set Options.ClassNames", spec)
 	}
 	if opts.Limit > 0 && opts.Limit < ds.Len() {
-		return &subset{Dataset: ds, indices: limitIndices(ds.Len(), opts.Limit, opts.Seed)}, nil
+		idx := limitIndices(ds.Len(), opts.Limit, opts.Seed)
+		if opts.Balanced {
+			idx = balancedIndices(ds.labels, opts.Limit, opts.Seed)
+		}
+		return &subset{Dataset: ds, indices: idx}, nil
 	}
 	return ds, nil
+}
+
+// balancedIndices returns n indices of labels, classes taking turns (see
+// Options.Balanced), sorted.
+func balancedIndices(labels []int32, n int, seed uint64) []int {
+	rng := rand.New(rand.NewPCG(seed, seed))
+	var byClass [][]int
+	for i, l := range labels {
+		for int(l) >= len(byClass) {
+			byClass = append(byClass, nil)
+		}
+		byClass[l] = append(byClass[l], i)
+	}
+	for _, items := range byClass {
+		rng.Shuffle(len(items), func(a, b int) { items[a], items[b] = items[b], items[a] })
+	}
+	order := rng.Perm(len(byClass))
+	out := make([]int, 0, n)
+	for round := 0; len(out) < n; round++ {
+		for _, c := range order {
+			if round < len(byClass[c]) && len(out) < n {
+				out = append(out, byClass[c][round])
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // split is a parsed split name with the directory or file names that may hold it,

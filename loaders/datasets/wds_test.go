@@ -193,3 +193,18 @@ func TestWDSAdjacency(t *testing.T) {
 	err = StreamWDSShard(shard, func(Item) error { return nil })
 	wantErr(t, 3, err, "0.tar:a.jpg", `sample "a"`, "not adjacent")
 }
+
+func TestTemplatesFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if _, ok := TemplatesFile("wds:" + dir); ok {
+		t.Error("a webdataset without templates has some")
+	}
+	writeFile(t, dir, WDSTemplatesFile, []byte("a photo of a {c}.\n"))
+	if p, ok := TemplatesFile("wds:" + dir); !ok || p != filepath.Join(dir, WDSTemplatesFile) {
+		t.Errorf("got %q, %v", p, ok)
+	}
+	if _, ok := TemplatesFile("imagefolder:" + dir); ok {
+		t.Error("an image folder has templates")
+	}
+}
