@@ -100,7 +100,8 @@ func exImageFolder(t *testing.T, perTrain, perVal int) string {
 func exCompare(t *testing.T, bin string, common []string, cache, out string) string {
 	t.Helper()
 	vocab := testfix.Shared(t, "clip/bpe_simple_vocab_16e6.txt.gz")
-	args := append([]string{"compare", "--vocab", vocab, "--shots", "1,2", "--seeds", "2", "--C", "1", "--cache", cache, "--out", out}, common...)
+	// Raw features in the probes, as probe reads them from the cache.
+	args := append([]string{"compare", "--vocab", vocab, "--shots", "1,2", "--seeds", "2", "--C", "1", "--normalize=false", "--cache", cache, "--out", out}, common...)
 	cmd, stderr, exited := krStart(t, bin, nil, args...)
 	<-exited
 	if !cmd.ProcessState.Success() {
