@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorgoclip/gorgoclip/graph"
+	"github.com/gorgoclip/gorgoclip/internal/progress"
 	"github.com/gorgoclip/gorgoclip/layers/clip"
 	"github.com/gorgoclip/gorgoclip/loaders/datasets"
 	"github.com/gorgoclip/gorgoclip/loaders/results"
@@ -25,15 +26,21 @@ type Config struct {
 	// Weights is the model directory (any layout weights.Load reads).
 	Weights string
 	// Vocab is the BPE merges file; empty looks beside the weights, then in
-	// $GORGOCLIP_VOCAB and the download cache.
+	// $GORGOCLIP_VOCAB and the download cache, else uses the built-in vocabulary.
 	Vocab string
 	// Dataset is a dataset spec (see datasets.Open), e.g. "imagefolder:data/imagenette2-160".
 	Dataset string
+	// DatasetName names the dataset in results, as CLIP_benchmark names it
+	// ("cifar10", "imagenet1k"). Default: the spec's last path element.
+	DatasetName string
 	// TrainLimit and TestLimit keep that many items of each split (0 = all), drawn
-	// with LimitSeed.
+	// with LimitSeed: the training subset class-balanced (datasets.Options.Balanced),
+	// the test subset a uniform draw.
 	TrainLimit, TestLimit int
 	LimitSeed             uint64
-	// Prompts are prompt-set specs (see ParsePromptSet). Default: "bare", "photo".
+	// Prompts are prompt-set specs (see ParsePromptSet). Default: the dataset's own
+	// templates when it ships some (a wds: dataset's
+	// zeroshot_classification_templates.txt), else "bare" and "photo".
 	Prompts []string
 	// Shots are the k of the k-shot probes. Default: 1, 2, 4, 8, 16.
 	Shots []int
@@ -44,6 +51,9 @@ type Config struct {
 	// C fixes the probe's inverse L2 strength instead of sweeping it on a
 	// validation split (the paper's protocol, the default).
 	C float64
+	// NoNormalize fits the probes on the projected image features as they are.
+	// By default they are L2-normalised first, as CLIP_benchmark's linear probe does.
+	NoNormalize bool
 	// BatchSize is the number of images per model run (default 32).
 	BatchSize int
 	// Device runs the model: "cpu" (default) or "cuda" (a build with make cuda).
@@ -62,13 +72,26 @@ type Config struct {
 	// Model and Pretrained label the results (default: the weights' config name and
 	// the weights directory's name).
 	Model, Pretrained string
-	// Log receives progress lines; nil for silence.
+	// Provenance goes into every results file; the run fills in what it lacks (the
+	// weights' checksum, the version, the date; the command line from os.Args).
+	Provenance results.Provenance
+	// Log receives progress lines; nil for silence. A progress.Log keeps a terminal
+	// status line below the other messages.
 	Log io.Writer
 }
 
 func (c *Config) defaults() {
 	if len(c.Prompts) == 0 {
 		c.Prompts = []string{"bare", "photo"}
+		if p, ok := datasets.TemplatesFile(c.Dataset); ok {
+			c.Prompts = []string{p}
+		}
+	}
+	if c.DatasetName == "" {
+		c.DatasetName = plots.DatasetLabel(c.Dataset)
+	}
+	if c.Log != nil {
+		c.Log = progress.NewLog(c.Log)
 	}
 	if c.Shots == nil {
 		c.Shots = []int{1, 2, 4, 8, 16}
@@ -99,31 +122,11 @@ func open(cfg *Config) (*session, error) {
 	if cfg.Weights == "" || cfg.Dataset == "" {
 		return nil, fmt.Errorf("experiments: weights and dataset are required")
 	}
-	vocab := cfg.Vocab
-	if vocab == "" {
-		if p, err := tokenizer.FindVocab(cfg.Weights); err == nil {
-			vocab = p
-		}
-	}
-	vocab, err := tokenizer.Locate(vocab)
+	tok, _, err := tokenizer.Open(cfg.Vocab, cfg.Weights)
 	if err != nil {
 		return nil, err
 	}
-	tok, err := tokenizer.Load(vocab)
-	if err != nil {
-		return nil, err
-	}
-	bs := cfg.BatchSize
-	if bs <= 0 {
-		bs = clip.DefaultBatchSize
-	}
-	prec := graph.FP32
-	if cfg.Precision != "" {
-		if prec, err = graph.ParsePrecision(cfg.Precision); err != nil {
-			return nil, fmt.Errorf("experiments: %w", err)
-		}
-	}
-	m, err := clip.Load(cfg.Weights, clip.WithBatchSize(bs), clip.WithDevice(cfg.Device), clip.WithPrecision(prec))
+	m, err := loadModel(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -137,29 +140,49 @@ func open(cfg *Config) (*session, error) {
 		abs, _ := filepath.Abs(cfg.Weights)
 		cfg.Pretrained = filepath.Base(abs)
 	}
-	id := ModelID(cfg.Weights)
-	if prec != graph.FP32 {
-		id += " " + prec.String()
+	if cfg.Provenance.WeightsSHA256 == "" {
+		if cfg.Provenance.WeightsSHA256, err = WeightsSHA256(cfg.Weights); err != nil {
+			m.Close()
+			return nil, err
+		}
 	}
-	return &session{cfg: cfg, model: m, tok: tok, modelID: id}, nil
+	cfg.Provenance.Stamp()
+	return &session{cfg: cfg, model: m, tok: tok, modelID: cacheModelID(cfg, m)}, nil
+}
+
+// loadModel loads cfg's weights for cfg's batch size, device and precision.
+func loadModel(cfg *Config) (*clip.Model, error) {
+	bs := cfg.BatchSize
+	if bs <= 0 {
+		bs = clip.DefaultBatchSize
+	}
+	prec := graph.FP32
+	if cfg.Precision != "" {
+		var err error
+		if prec, err = graph.ParsePrecision(cfg.Precision); err != nil {
+			return nil, fmt.Errorf("experiments: %w", err)
+		}
+	}
+	return clip.Load(cfg.Weights, clip.WithBatchSize(bs), clip.WithDevice(cfg.Device), clip.WithPrecision(prec))
+}
+
+// cacheModelID names m's features in the cache: the weights (ModelID), and the
+// precision when it is not fp32, so that bf16 features never stand in for fp32 ones.
+func cacheModelID(cfg *Config, m *clip.Model) string {
+	id := ModelID(cfg.Weights)
+	if p := m.Precision(); p != graph.FP32 {
+		id += " " + p.String()
+	}
+	return id
 }
 
 func (s *session) features(split string, limit int) (datasets.Dataset, *Features, error) {
-	ds, err := datasets.Open(s.cfg.Dataset, split, datasets.Options{Limit: limit, Seed: s.cfg.LimitSeed})
+	x := s.cfg.extraction(s.model, s.modelID, split, limit)
+	ds, err := x.openDataset()
 	if err != nil {
 		return nil, nil, err
 	}
-	mc := s.model.Config()
-	// The cache key names the data by absolute path and size, so the same spec typed
-	// in another directory, or a dataset that grew, never reuses stale features.
-	// (Images edited in place keep their key: delete the cache after such edits.)
-	spec := fmt.Sprintf("%s (%d items)", canonicalSpec(s.cfg.Dataset), ds.Len())
-	f, err := ImageFeatures(s.model, ds, Extraction{
-		Resolution: mc.Vision.ImageResolution, Dim: mc.EmbedDim,
-		BatchSize: s.cfg.BatchSize, Workers: s.cfg.Workers, SkipBad: s.cfg.SkipBad,
-		CacheDir: s.cfg.CacheDir, ModelID: s.modelID, DatasetSpec: spec, Split: split,
-		Limit: limit, Seed: s.cfg.LimitSeed, Log: s.cfg.Log,
-	})
+	f, err := ImageFeatures(s.model, ds, x)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -169,13 +192,13 @@ func (s *session) features(split string, limit int) (datasets.Dataset, *Features
 	return ds, f, nil
 }
 
-// zeroShot evaluates every prompt set on test. It also returns the classifier of the
-// first set, for the similarity figure.
-func (s *session) zeroShot(classNames []string, test *Features) ([]results.Result, *Classifier, error) {
+// zeroShot evaluates every prompt set on test. It also returns the classifier of
+// each set, for the similarity figure.
+func (s *session) zeroShot(classNames []string, test *Features) ([]results.Result, []*Classifier, error) {
 	mc := s.model.Config()
 	scale := float32(expf(s.model.LogitScale()))
 	var out []results.Result
-	var first *Classifier
+	var cls []*Classifier
 	for _, spec := range s.cfg.Prompts {
 		set, err := ParsePromptSet(spec)
 		if err != nil {
@@ -185,29 +208,45 @@ func (s *session) zeroShot(classNames []string, test *Features) ([]results.Resul
 		if err != nil {
 			return nil, nil, err
 		}
-		if first == nil {
-			first = cl
-		}
+		cls = append(cls, cl)
 		r, err := ZeroShot(test, cl, classNames, set, scale)
 		if err != nil {
 			return nil, nil, err
 		}
 		s.label(&r)
-		s.cfg.logf("zero-shot %-28q top-1 %.2f%%  top-5 %.2f%%  mean per-class recall %.2f%%",
-			set.Name, 100*r.Metrics["acc1"], 100*r.Metrics["acc5"], 100*r.Metrics["mean_per_class_recall"])
+		r.Seed = int64(s.cfg.LimitSeed)
+		s.cfg.logf("zero-shot %-28q top-1 %.2f%% (95%% interval %.2f-%.2f)  top-5 %.2f%%  mean per-class recall %.2f%%",
+			set.Name, 100*r.Metrics["acc1"], 100*r.Metrics[results.MetricAcc1Low], 100*r.Metrics[results.MetricAcc1High],
+			100*r.Metrics["acc5"], 100*r.Metrics["mean_per_class_recall"])
 		out = append(out, r)
 	}
-	return out, first, nil
+	return out, cls, nil
 }
 
 func (s *session) label(r *results.Result) {
-	r.Dataset, r.Model, r.Pretrained = s.cfg.Dataset, s.cfg.Model, s.cfg.Pretrained
+	r.Dataset, r.Model, r.Pretrained, r.Language = s.cfg.DatasetName, s.cfg.Model, s.cfg.Pretrained, results.LanguageEnglish
 }
 
-// ZeroShotRun evaluates the prompt sets on the test split and writes
-// Out/zeroshot.json (a list of results), returning the results.
-func ZeroShotRun(cfg Config) ([]results.Result, error) {
+// comparison returns the results file's header: what was run on what, by whom.
+func (s *session) comparison(names []string) *results.Comparison {
+	return &results.Comparison{Dataset: s.cfg.DatasetName, DatasetSpec: canonicalSpec(s.cfg.Dataset),
+		Model: s.cfg.Model, Pretrained: s.cfg.Pretrained, Language: results.LanguageEnglish,
+		ClassNames: names, Provenance: s.cfg.Provenance}
+}
+
+// ZeroShotFile is the name of the results file ZeroShotRun writes.
+const ZeroShotFile = "zeroshot.json"
+
+// ZeroShotRun evaluates the prompt sets on the test split and, with an Out
+// directory, writes Out/ZeroShotFile (a Comparison without probes, which gorgoclip
+// report draws) and the CLIP_benchmark export (results.WriteCLIPBenchmark).
+func ZeroShotRun(cfg Config) (*results.Comparison, error) {
 	cfg.defaults()
+	if cfg.Out != "" {
+		if err := checkWritable(cfg.Out, "output"); err != nil {
+			return nil, err
+		}
+	}
 	s, err := open(&cfg)
 	if err != nil {
 		return nil, err
@@ -217,25 +256,36 @@ func ZeroShotRun(cfg Config) ([]results.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	rs, _, err := s.zeroShot(ds.ClassNames(), test)
-	if err != nil {
+	cmp := s.comparison(ds.ClassNames())
+	if cmp.ZeroShot, _, err = s.zeroShot(ds.ClassNames(), test); err != nil {
 		return nil, err
 	}
+	if len(test.Skipped) > 0 {
+		cmp.Skipped = map[string][]string{"test": test.Skipped}
+	}
 	if cfg.Out != "" {
-		if err := results.Save(filepath.Join(cfg.Out, "zeroshot.json"), rs); err != nil {
+		if err := results.Save(filepath.Join(cfg.Out, ZeroShotFile), cmp); err != nil {
+			return nil, err
+		}
+		if _, err := results.WriteCLIPBenchmark(cfg.Out, cmp); err != nil {
 			return nil, err
 		}
 	}
-	return rs, nil
+	return cmp, nil
 }
 
 // Compare runs zero-shot with every prompt set and linear probes at every k (over
 // Seeds draws) and on the full training set, all on the same cached image features,
-// then writes Out/results.json, the plots and Out/report.md.
+// then writes Out/results.json, the CLIP_benchmark export (results.WriteCLIPBenchmark),
+// the plots and Out/report.md.
 func Compare(cfg Config) (*results.Comparison, error) {
 	cfg.defaults()
 	if cfg.Out == "" {
 		return nil, fmt.Errorf("experiments: compare needs an output directory")
+	}
+	// Fail before the hours of feature extraction, not after.
+	if err := checkWritable(cfg.Out, "output"); err != nil {
+		return nil, err
 	}
 	s, err := open(&cfg)
 	if err != nil {
@@ -251,21 +301,59 @@ func Compare(cfg Config) (*results.Comparison, error) {
 		return nil, err
 	}
 	names := testDS.ClassNames()
-	skipped := map[string][]string{}
-	if len(train.Skipped) > 0 {
-		skipped["train"] = train.Skipped
+	cmp := s.comparison(names)
+	cmp.Features = "projected (encode_image output), L2-normalised as CLIP_benchmark's linear probe does"
+	if cfg.NoNormalize {
+		cmp.Features = "projected (encode_image output), not normalised (CLIP_benchmark normalises them)"
 	}
-	if len(test.Skipped) > 0 {
-		skipped["test"] = test.Skipped
+	for split, f := range map[string]*Features{"train": train, "test": test} {
+		if len(f.Skipped) > 0 {
+			if cmp.Skipped == nil {
+				cmp.Skipped = map[string][]string{}
+			}
+			cmp.Skipped[split] = f.Skipped
+		}
 	}
-	cmp := &results.Comparison{Dataset: cfg.Dataset, Model: cfg.Model, Pretrained: cfg.Pretrained,
-		ClassNames: names, Features: "projected (encode_image output, as CLIP_benchmark)", Skipped: skipped}
-	var cl *Classifier
-	if cmp.ZeroShot, cl, err = s.zeroShot(names, test); err != nil {
+	var cls []*Classifier
+	if cmp.ZeroShot, cls, err = s.zeroShot(names, test); err != nil {
 		return nil, err
 	}
+	if cmp.Probes, cmp.SkippedShots, err = s.probes(train, test, names); err != nil {
+		return nil, err
+	}
+	cmp.Summary = summarize(cmp.Probes)
+	if err := results.Save(filepath.Join(cfg.Out, "results.json"), cmp); err != nil {
+		return nil, err
+	}
+	if _, err := results.WriteCLIPBenchmark(cfg.Out, cmp); err != nil {
+		return nil, err
+	}
+	if best, ok := plots.BestZeroShot(cmp.ZeroShot); ok {
+		sim := similarity{ds: testDS, test: test, cl: cls[best], names: names, prompts: cmp.ZeroShot[best].Prompts,
+			title: plots.DatasetLabel(cmp.Dataset) + ", " + plots.ModelName(cmp.Model, cmp.Pretrained)}
+		if err := sim.save(filepath.Join(cfg.Out, plots.FileSimilarity)); err != nil {
+			return nil, err
+		}
+	}
+	if err := plots.Report(cmp, cfg.Out); err != nil {
+		return nil, err
+	}
+	cfg.logf("wrote %s, %s and %s", filepath.Join(cfg.Out, "results.json"), filepath.Join(cfg.Out, results.CLIPBenchmarkDir),
+		filepath.Join(cfg.Out, "report.md"))
+	return cmp, nil
+}
+
+// probes fits the k-shot probes over the seeds and the full-data probe, showing
+// their progress, and returns their results and the k that the data could not give.
+func (s *session) probes(train, test *Features, names []string) ([]results.Result, []int, error) {
+	cfg := s.cfg
 	trainD := probes.Dataset{X: train.X, Y: train.Y, N: train.N, D: train.Dim}
 	testD := probes.Dataset{X: test.X, Y: test.Y, N: test.N, D: test.Dim}
+	if !cfg.NoNormalize {
+		trainD.X, testD.X = slices.Clone(train.X), slices.Clone(test.X)
+		clip.L2Normalize(trainD.X, train.Dim)
+		clip.L2Normalize(testD.X, test.Dim)
+	}
 	type run struct{ shots, seed int }
 	var runs []run
 	for _, k := range cfg.Shots {
@@ -276,20 +364,31 @@ func Compare(cfg Config) (*results.Comparison, error) {
 	if !cfg.NoFull {
 		runs = append(runs, run{0, 0})
 	}
+	bar := progress.New(cfg.Log, "probes", len(runs), "fits")
+	var out []results.Result
+	var skipped []int
 	for _, r := range runs {
 		t0 := time.Now()
-		p := probes.Protocol{Sweep: cfg.C == 0, Fit: probes.Config{C: cfg.C}, Shots: r.shots, Seed: uint64(r.seed)}
+		k := fmt.Sprint(r.shots)
+		if r.shots == 0 {
+			k = "full"
+		}
+		p := probes.Protocol{Sweep: cfg.C == 0, Fit: probes.Config{C: cfg.C}, Shots: r.shots, Seed: uint64(r.seed),
+			Logf: func(format string, args ...any) {
+				bar.Detail("k=%s seed=%d: %s", k, r.seed, fmt.Sprintf(format, args...))
+			}}
 		o, err := probes.Run(trainD, testD, len(names), p)
+		bar.Add(1)
 		if errors.Is(err, probes.ErrTooFewExamples) {
 			// A small --train-limit cannot give every k: the curve stops where the data does.
 			cfg.logf("probe k=%d seed=%d skipped: %v", r.shots, r.seed, err)
-			if !slices.Contains(cmp.SkippedShots, r.shots) {
-				cmp.SkippedShots = append(cmp.SkippedShots, r.shots)
+			if !slices.Contains(skipped, r.shots) {
+				skipped = append(skipped, r.shots)
 			}
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("experiments: probe k=%d seed=%d: %w", r.shots, r.seed, err)
+			return nil, nil, fmt.Errorf("experiments: probe k=%d seed=%d: %w", r.shots, r.seed, err)
 		}
 		res := results.Result{Task: results.TaskLinearProbe, Shots: r.shots, Seed: int64(r.seed), C: o.C,
 			Train: o.Train, Test: test.N, ClassNames: names,
@@ -300,26 +399,11 @@ func Compare(cfg Config) (*results.Comparison, error) {
 			PerClassAccuracy: floats(o.Metrics.PerClass), Confusion: o.Metrics.Confusion,
 		}
 		s.label(&res)
-		k := fmt.Sprint(r.shots)
-		if r.shots == 0 {
-			k = "full"
-		}
 		cfg.logf("probe k=%-4s seed=%d C=%-9.3g top-1 %.2f%% (%d train, %.1fs)", k, r.seed, o.C, 100*o.Metrics.Top1, o.Train, time.Since(t0).Seconds())
-		cmp.Probes = append(cmp.Probes, res)
+		out = append(out, res)
 	}
-	cmp.Summary = summarize(cmp.Probes)
-	if err := results.Save(filepath.Join(cfg.Out, "results.json"), cmp); err != nil {
-		return nil, err
-	}
-	first, _ := ParsePromptSet(cfg.Prompts[0]) // parsed without error by zeroShot
-	if err := similarityFigure(testDS, test, cl, names, first.Name, filepath.Join(cfg.Out, plots.FileSimilarity)); err != nil {
-		return nil, err
-	}
-	if err := plots.Report(cmp, cfg.Out); err != nil {
-		return nil, err
-	}
-	cfg.logf("wrote %s and %s", filepath.Join(cfg.Out, "results.json"), filepath.Join(cfg.Out, "report.md"))
-	return cmp, nil
+	bar.Done()
+	return out, skipped, nil
 }
 
 // summarize gives mean and sample standard deviation of lp_acc1 over seeds per k.
@@ -353,40 +437,53 @@ func canonicalSpec(spec string) string {
 	return spec
 }
 
-// similarityFigure draws the cosine similarity between one test image per class (up
-// to eight classes) and each of those classes' zero-shot embeddings, with thumbnails,
-// as in OpenAI's CLIP notebook. base is the output path without extension.
-func similarityFigure(ds datasets.Dataset, test *Features, cl *Classifier, names []string, prompts, base string) error {
-	const maxClasses = 8
+// similarity is the cosine similarity between one test image per class (the first
+// of each of up to plots.MaxSimilarityClasses classes) and those classes' zero-shot
+// embeddings with one prompt set, drawn with thumbnails as in OpenAI's CLIP notebook.
+type similarity struct {
+	ds      datasets.Dataset
+	test    *Features
+	cl      *Classifier
+	names   []string
+	prompts string // the prompt set's name
+	title   string // dataset and model
+}
+
+// save draws the figure to base (without extension).
+func (s similarity) save(base string) error {
 	var classes, rows []int
 	seen := map[int]bool{}
-	for r, y := range test.Y {
-		if !seen[y] && len(classes) < maxClasses {
+	for r, y := range s.test.Y {
+		if !seen[y] && len(classes) < plots.MaxSimilarityClasses {
 			seen[y] = true
 			classes, rows = append(classes, y), append(rows, r)
 		}
 	}
-	if len(classes) == 0 || cl == nil {
+	if len(classes) == 0 {
 		return nil
 	}
 	sort.Sort(byClass{classes, rows})
-	dim := test.Dim
-	sim := plots.Similarity{Title: "Cosine similarity of test images and class prompts (" + prompts + ")", Min: 0, Max: 0}
+	dim := s.test.Dim
+	fig := plots.Similarity{
+		Title: fmt.Sprintf("%s: cosine similarity of images and class prompts, %q", s.title, s.prompts),
+		Subtitle: fmt.Sprintf("the first test image of %d of the %d classes (at most %d drawn), captioned with its true class",
+			len(classes), len(s.names), plots.MaxSimilarityClasses),
+	}
 	for _, c := range classes {
-		sim.Texts = append(sim.Texts, names[c])
-		sim.Values = append(sim.Values, make([]float64, len(rows)))
+		fig.Texts = append(fig.Texts, s.names[c])
+		fig.Values = append(fig.Values, make([]float64, len(rows)))
 	}
 	for j, r := range rows {
-		img := append([]float32(nil), test.X[r*dim:(r+1)*dim]...)
+		img := append([]float32(nil), s.test.X[r*dim:(r+1)*dim]...)
 		clip.L2Normalize(img, dim)
 		for i, c := range classes {
 			var dot float64
-			for k, v := range cl.Weights[c*dim : (c+1)*dim] {
+			for k, v := range s.cl.Weights[c*dim : (c+1)*dim] {
 				dot += float64(v) * float64(img[k])
 			}
-			sim.Values[i][j] = dot
+			fig.Values[i][j] = dot
 		}
-		it, err := ds.Item(test.Index[r])
+		it, err := s.ds.Item(s.test.Index[r])
 		if err != nil {
 			return err
 		}
@@ -394,9 +491,10 @@ func similarityFigure(ds datasets.Dataset, test *Features, cl *Classifier, names
 		if err != nil {
 			return err
 		}
-		sim.Images = append(sim.Images, m)
+		fig.Images = append(fig.Images, m)
+		fig.Captions = append(fig.Captions, s.names[s.test.Y[r]])
 	}
-	f, err := plots.SimilarityFigure(sim)
+	f, err := plots.SimilarityFigure(fig)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,9 @@ package experiments
 import (
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gorgoclip/gorgoclip/internal/testfix"
@@ -44,11 +46,39 @@ func TestCompareFashionMNIST(t *testing.T) {
 	if err := results.Load(filepath.Join(out, "results.json"), &back); err != nil {
 		t.Fatal(err)
 	}
+	if back.Dataset != "fashion-mnist" || back.DatasetSpec != "fashion-mnist:"+fm || back.Language != "en" {
+		t.Errorf("dataset %q, spec %q, language %q", back.Dataset, back.DatasetSpec, back.Language)
+	}
+	if back.Version == "" || back.Date == "" || back.Command == "" {
+		t.Errorf("provenance %+v", back.Provenance)
+	}
+	// The weights checksum is what sha256sum gives for the .npy files.
+	if sum, err := exec.Command("sh", "-c", "cd '"+weights+"' && sha256sum *.npy | sha256sum").Output(); err == nil {
+		if want := strings.Fields(string(sum))[0]; back.WeightsSHA256 != want {
+			t.Errorf("weights checksum %s, sha256sum says %s", back.WeightsSHA256, want)
+		}
+	}
+	if !strings.Contains(back.Features, "L2-normalised") {
+		t.Errorf("features %q", back.Features)
+	}
+	raw, _ := os.ReadFile(filepath.Join(out, "results.json"))
+	for _, want := range []string{`"seed": 0,`, `"fewshot_k": -1`, `"fewshot_k": 4`, `"acc1_ci95_low": `} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("results.json lacks %s", want)
+		}
+	}
+	exported, _ := filepath.Glob(filepath.Join(out, results.CLIPBenchmarkDir, "fashion-mnist_openai_*.json"))
+	if len(exported) != 7 {
+		t.Errorf("CLIP_benchmark export: %d files, want 2 zero-shot and 5 probes: %v", len(exported), exported)
+	}
 	for i, r := range back.ZeroShot {
-		for _, k := range []string{"acc1", "acc5", "mean_per_class_recall"} {
+		for _, k := range []string{"acc1", "acc5", "mean_per_class_recall", results.MetricAcc1Low, results.MetricAcc1High} {
 			if v, ok := r.Metrics[k]; !ok || math.IsNaN(float64(v)) {
 				t.Errorf("zero-shot %d: metric %s = %v", i, k, v)
 			}
+		}
+		if lo, a, hi := r.Metrics[results.MetricAcc1Low], r.Metrics["acc1"], r.Metrics[results.MetricAcc1High]; !(lo < a && a < hi) {
+			t.Errorf("zero-shot %d: acc1 %v outside its interval [%v, %v]", i, a, lo, hi)
 		}
 	}
 	full := back.Probes[len(back.Probes)-1]
@@ -62,5 +92,74 @@ func TestCompareFashionMNIST(t *testing.T) {
 	cfg.Shots, cfg.NoFull = []int{1}, true
 	if _, err := Compare(cfg); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestWilson(t *testing.T) {
+	for i, test := range []struct {
+		k, n   int
+		lo, hi float64
+	}{
+		{81, 263, 0.2552885, 0.3662096}, // Newcombe (1998), table I
+		{0, 10, 0, 0.2775328},
+		{10, 10, 0.7224672, 1},
+	} {
+		lo, hi := Wilson(test.k, test.n)
+		if math.Abs(lo-test.lo) > 1e-6 || math.Abs(hi-test.hi) > 1e-6 {
+			t.Errorf("test %d: got [%.7f, %.7f] want [%.7f, %.7f]", i, lo, hi, test.lo, test.hi)
+		}
+	}
+	if lo, hi := Wilson(0, 0); !math.IsNaN(lo) || !math.IsNaN(hi) {
+		t.Errorf("no examples: got [%v, %v]", lo, hi)
+	}
+}
+
+// TestParsePromptSetOpenAICache resolves openai:prompts.md#DATASET in the folder
+// fetch templates writes to when the working directory has no prompts.md.
+func TestParsePromptSetOpenAICache(t *testing.T) {
+	md := testfix.Shared(t, "clip/prompts.md")
+	cache := t.TempDir()
+	t.Setenv("GORGOCLIP_CACHE", cache)
+	t.Chdir(t.TempDir())
+	if _, err := ParsePromptSet("openai:prompts.md#CIFAR10"); err == nil || !strings.Contains(err.Error(), "gorgoclip fetch templates") {
+		t.Errorf("no prompts.md anywhere: got %v", err)
+	}
+	b, err := os.ReadFile(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(cache, "templates"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cache, "templates", "prompts.md"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	set, err := ParsePromptSet("openai:prompts.md#CIFAR10")
+	if err != nil || set.Name != "CIFAR10 ensemble (18 templates)" || len(set.Templates) != 18 {
+		t.Errorf("from the cache: got %+v, %v", set, err)
+	}
+}
+
+// TestDefaultPromptsWDS checks that a CLIP_benchmark webdataset's own templates are
+// the default prompt set, named by their file.
+func TestDefaultPromptsWDS(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "zeroshot_classification_templates.txt")
+	if err := os.WriteFile(path, []byte("a photo of a {c}.\na blurry photo of a {c}.\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Dataset: "wds:" + dir}
+	cfg.defaults()
+	if len(cfg.Prompts) != 1 || cfg.Prompts[0] != path || cfg.DatasetName != filepath.Base(dir) {
+		t.Fatalf("prompts %q, dataset name %q", cfg.Prompts, cfg.DatasetName)
+	}
+	set, err := ParsePromptSet(cfg.Prompts[0])
+	if err != nil || set.Name != "zeroshot_classification_templates.txt (2 templates)" || len(set.Templates) != 2 {
+		t.Errorf("got %+v, %v", set, err)
+	}
+	other := Config{Dataset: "imagefolder:" + dir}
+	other.defaults()
+	if len(other.Prompts) != 2 || other.Prompts[0] != "bare" {
+		t.Errorf("image folder: prompts %q", other.Prompts)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/gorgoclip/gorgoclip/layers/clip"
@@ -39,7 +40,9 @@ const ImageNet80 = "imagenet80"
 // alone, "photo" for "a photo of a {}.", "article" for "a photo of a {}"), "imagenet80"
 // for the 80-template ImageNet ensemble (fetched by `gorgoclip fetch templates`), a
 // literal template containing "{}" or "{c}", "openai:PATH#DATASET" for one section of
-// OpenAI's prompts.md, or a templates file.
+// OpenAI's prompts.md, or a templates file. A relative PATH of openai: that is not in
+// the working directory is looked for where `gorgoclip fetch templates` saves
+// prompts.md (download.TemplatesPath).
 func ParsePromptSet(spec string) (PromptSet, error) {
 	if spec == ImageNet80 {
 		return imageNet80()
@@ -47,20 +50,51 @@ func ParsePromptSet(spec string) (PromptSet, error) {
 	if prompts.HasPlaceholder(spec) && !strings.HasPrefix(spec, "openai:") {
 		return PromptSet{Name: spec, Templates: []string{spec}}, nil
 	}
-	t, err := prompts.Load(spec)
+	load := spec
+	if rest, ok := strings.CutPrefix(spec, "openai:"); ok {
+		var err error
+		if load, err = openAISpec(rest); err != nil {
+			return PromptSet{}, fmt.Errorf("experiments: prompts %q: %w", spec, err)
+		}
+	}
+	t, err := prompts.Load(load)
 	if err != nil {
 		return PromptSet{}, fmt.Errorf("experiments: prompts %q: %w", spec, err)
 	}
 	name := spec
-	if len(t) == 1 {
+	switch i := strings.LastIndex(spec, "#"); {
+	case len(t) == 1:
 		name = t[0]
 		if name == "{}" {
 			name = "bare labels"
 		}
-	} else if i := strings.LastIndex(spec, "#"); i >= 0 {
+	case i >= 0:
 		name = fmt.Sprintf("%s ensemble (%d templates)", spec[i+1:], len(t))
+	default:
+		name = fmt.Sprintf("%s (%d templates)", filepath.Base(spec), len(t))
 	}
 	return PromptSet{Name: name, Templates: t}, nil
+}
+
+// openAISpec resolves the PATH of "openai:PATH#DATASET" (rest is what follows
+// "openai:"): as given when it exists, else in the folder fetch templates writes to.
+func openAISpec(rest string) (string, error) {
+	path, dataset, ok := strings.Cut(rest, "#")
+	if !ok || path == "" || dataset == "" {
+		return "", fmt.Errorf("want openai:PATH#DATASET, e.g. openai:prompts.md#CIFAR10")
+	}
+	if _, err := os.Stat(path); err == nil || filepath.IsAbs(path) {
+		return "openai:" + rest, nil
+	}
+	cached, err := download.TemplatesPath()
+	if err != nil {
+		return "", err
+	}
+	alt := filepath.Join(filepath.Dir(cached), path)
+	if _, err := os.Stat(alt); err != nil {
+		return "", fmt.Errorf("%s is neither in the working directory nor in %s: run gorgoclip fetch templates", path, filepath.Dir(cached))
+	}
+	return "openai:" + alt + "#" + dataset, nil
 }
 
 // imageNet80 reads the cached ImageNet ensemble.
@@ -134,8 +168,9 @@ func BuildClassifier(enc TextEncoder, tok *tokenizer.Tokenizer, classNames []str
 }
 
 // ZeroShot classifies test features with cl and returns CLIP_benchmark metrics
-// (acc1, acc5, mean_per_class_recall) with per-class accuracy and the confusion matrix.
-// scale is exp(logit_scale); it does not change the ranking.
+// (acc1, acc5, mean_per_class_recall, and acc1's 95% Wilson interval) with per-class
+// accuracy and the confusion matrix. scale is exp(logit_scale); it does not change
+// the ranking.
 func ZeroShot(test *Features, cl *Classifier, classNames []string, set PromptSet, scale float32) (results.Result, error) {
 	// Normalise the image features once for the ensemble and every single template.
 	img := append([]float32(nil), test.X...)
@@ -146,6 +181,7 @@ func ZeroShot(test *Features, cl *Classifier, classNames []string, set PromptSet
 	}
 	r := results.Result{
 		Task: results.TaskZeroShot, Prompts: set.Name, Test: test.N, ClassNames: classNames,
+		Language: results.LanguageEnglish,
 		Metrics: map[string]results.Float{
 			"acc1": results.Float(m.Top1), "acc5": results.Float(m.Top5),
 			"mean_per_class_recall": results.Float(m.MeanPerClassRecall),
@@ -154,6 +190,12 @@ func ZeroShot(test *Features, cl *Classifier, classNames []string, set PromptSet
 		Confusion:        m.Confusion,
 		Skipped:          test.Skipped,
 	}
+	right := 0
+	for c, row := range m.Confusion {
+		right += row[c]
+	}
+	lo, hi := Wilson(right, test.N)
+	r.Metrics[results.MetricAcc1Low], r.Metrics[results.MetricAcc1High] = results.Float(lo), results.Float(hi)
 	for t, w := range cl.PerTemplate {
 		mt, err := zeroShotMetrics(img, test.Y, w, cl.Dim, len(classNames), scale)
 		if err != nil {
@@ -171,6 +213,22 @@ func zeroShotMetrics(img []float32, labels []int, w []float32, dim, classes int,
 		return probes.Metrics{}, err
 	}
 	return probes.Evaluate(logits, labels, classes)
+}
+
+// wilsonZ is the standard normal quantile of a two-sided 95% interval.
+const wilsonZ = 1.959963984540054
+
+// Wilson returns the 95% Wilson score interval of an accuracy of k right out of n
+// (Wilson 1927): unlike the normal approximation it stays inside [0, 1] and is sound
+// near 0% and 100%. n = 0 gives NaN.
+func Wilson(k, n int) (lo, hi float64) {
+	if n <= 0 {
+		return math.NaN(), math.NaN()
+	}
+	p, fn, z2 := float64(k)/float64(n), float64(n), wilsonZ*wilsonZ
+	centre := (p + z2/(2*fn)) / (1 + z2/fn)
+	half := wilsonZ * math.Sqrt(p*(1-p)/fn+z2/(4*fn*fn)) / (1 + z2/fn)
+	return math.Max(0, centre-half), math.Min(1, centre+half)
 }
 
 func floats(xs []float64) []results.Float {

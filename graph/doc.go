@@ -1,8 +1,19 @@
 // Package graph is gorgoclip's gorgonia plumbing: fused custom operations for CLIP's
-// transformer (LayerNorm, Linear with bias/QuickGELU/GELU/residual, multi-head
-// attention over the packed qkv projection, patch embedding, positional embedding,
-// row selection), a Builder that names inputs, weights and outputs, and a Machine that
-// compiles a graph once and runs it many times (Let inputs, RunAll, Reset).
+// towers (LayerNorm, Linear with bias/scale/residual/activation, multi-head attention
+// over the packed qkv projection, patch embedding, positional embedding, row selection;
+// for the ResNets, channels-last Conv2d, AvgPool, the attention pool's PoolTokens and
+// QueryAttention, ChannelsFirst), a Builder that names inputs, weights and outputs,
+// and a Machine that compiles a graph once and runs it many times (Let inputs, RunAll,
+// Reset).
+//
+// Each op lives in its own file, op_X.go (the type, its shape rules and its CPU code),
+// with its CUDA implementation beside it in op_X_cuda.go (build tag gorgoclip_cuda),
+// which embeds the op's kernels (cuda/X.cu) and registers both with registerCUDA. There
+// is no central switch: adding an op is adding those files. A Builder made for a device
+// (NewBuilderOn) refuses, at Compile, any op without an implementation on that device
+// (a built-in gorgonia op such as G.Mul, or a custom op without a registration) and
+// names it: run on the device, it would read device memory from the host. On the CPU
+// any gorgonia op may be mixed in.
 //
 // The model stays a gorgonia graph, but the work is done inside the ops: each is
 // inference-only (no Diff), calls BLAS sgemm directly on its inputs' backing slices

@@ -118,6 +118,15 @@ func (v VisionConfig) Grid() int {
 	return v.ImageResolution / v.PatchSize
 }
 
+// String describes the tower in a line, by kind: "vit 224px/32, width 768 x 12
+// layers, 12 heads" or "resnet 224px, width 64, stages [3 4 6 3], 32 heads".
+func (v VisionConfig) String() string {
+	if v.Kind == "resnet" {
+		return fmt.Sprintf("resnet %dpx, width %d, stages %v, %d heads", v.ImageResolution, v.Width, v.StageBlocks, v.Heads)
+	}
+	return fmt.Sprintf("%s %dpx/%d, width %d x %d layers, %d heads", v.Kind, v.ImageResolution, v.PatchSize, v.Width, v.Layers, v.Heads)
+}
+
 // Tokens is the vit sequence length: one class token plus Grid()^2 patches.
 func (v VisionConfig) Tokens() int { return v.Grid()*v.Grid() + 1 }
 

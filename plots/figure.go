@@ -4,12 +4,17 @@
 // image-text similarity heatmap of OpenAI's CLIP notebook.
 //
 // Every figure builder returns a Figure, which Save writes as PNG and SVG side by
-// side, atomically. Accuracies in results files are fractions (CLIP_benchmark's
-// convention); figures and the report show them as percentages. The package reads
-// results and draws them: it holds no model code.
+// side, atomically. Figures are sized as a paper prints them: ColumnWidth wide (a
+// confusion matrix of many classes TextWidth), with 7 to 9 point text, so that they
+// can go into a single column at 100% and stay readable. Each zero-shot prompt set
+// keeps one colour (PromptColour) and one dash pattern across every figure.
+// Accuracies in results files are fractions (CLIP_benchmark's convention); figures
+// and the report show them as percentages. The package reads results and draws them:
+// it holds no model code.
 package plots
 
 import (
+	"bytes"
 	"fmt"
 	"image/color"
 	"io"
@@ -28,8 +33,25 @@ import (
 	"github.com/gorgoclip/gorgoclip/internal/atomicfile"
 )
 
-// DPI is the resolution of PNG output: a 6 inch wide figure is 900 pixels wide.
-const DPI = 150
+// DPI is the resolution of PNG output: print resolution, so a ColumnWidth figure is
+// 1050 pixels wide.
+const DPI = 300
+
+// Figure widths of a two-column paper (a 3.5 inch column, a 7 inch text block).
+const (
+	ColumnWidth = 3.5 * vg.Inch
+	TextWidth   = 7 * vg.Inch
+)
+
+// Text sizes in points at print size: ColumnWidth figures are meant to be printed at
+// 100%, where 7 points is the smallest comfortable size.
+const (
+	titleSize  = 9
+	labelSize  = 8
+	tickSize   = 7.5
+	legendSize = 7.5
+	noteSize   = 7
+)
 
 // Figure is a drawing of a fixed size, ready to be written as PNG or SVG.
 type Figure struct {
@@ -65,7 +87,17 @@ func (f Figure) WriteTo(w io.Writer, format string) error {
 		return fmt.Errorf("plots: unsupported format %q (want png or svg)", format)
 	}
 	f.Draw(draw.New(cw))
-	_, err := cw.WriteTo(w)
+	if format == "png" {
+		_, err := cw.WriteTo(w)
+		return err
+	}
+	// vgsvg encodes embedded rasters as PNG but labels them image/jpg, which strict
+	// viewers refuse to show.
+	var buf bytes.Buffer
+	if _, err := cw.WriteTo(&buf); err != nil {
+		return err
+	}
+	_, err := w.Write(bytes.ReplaceAll(buf.Bytes(), []byte("data:image/jpg;base64,"), []byte("data:image/png;base64,")))
 	return err
 }
 
@@ -98,6 +130,29 @@ var tab10 = []color.Color{
 
 func colourAt(i int) color.Color { return tab10[i%len(tab10)] }
 
+// ProbeColour draws the linear probe in every figure.
+var ProbeColour = tab10[0]
+
+// chanceColour draws the chance level; no prompt set uses it.
+var chanceColour = tab10[7]
+
+// PromptColour returns the colour of the i-th zero-shot prompt set of a comparison,
+// the same in every figure: tab10 without the probe's blue and the chance grey.
+func PromptColour(i int) color.Color {
+	order := []int{1, 2, 3, 4, 5, 6, 8, 9}
+	return tab10[order[i%len(order)]]
+}
+
+// promptDashes returns the dash pattern of the i-th prompt set's zero-shot line.
+func promptDashes(i int) []vg.Length {
+	p := vg.Points
+	patterns := [][]vg.Length{
+		{p(5), p(2)}, {p(1.5), p(1.5)}, {p(7), p(2), p(1.5), p(2)}, {p(3), p(3)},
+		{p(7), p(2), p(1.5), p(2), p(1.5), p(2)}, {p(10), p(3)},
+	}
+	return patterns[i%len(patterns)]
+}
+
 // newGrid returns light grey grid lines, to be added before the data.
 func newGrid() *plotter.Grid {
 	g := plotter.NewGrid()
@@ -115,26 +170,36 @@ func sans(size float64) text.Style {
 	}
 }
 
-// newPlot returns a plot whose text is sans-serif: title 12pt, labels 10pt, ticks 9pt.
+// newPlot returns a plot whose text is sans-serif at print sizes (titleSize,
+// labelSize, tickSize), with thin axes.
 func newPlot(title string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
-	p.Title.TextStyle.Font = sans(12).Font
-	p.Title.Padding = vg.Points(8)
+	p.Title.TextStyle.Font = sans(titleSize).Font
+	p.Title.Padding = vg.Points(5)
 	for _, a := range []*plot.Axis{&p.X, &p.Y} {
-		a.Label.TextStyle.Font = sans(10).Font
-		a.Tick.Label.Font = sans(9).Font
+		a.Label.TextStyle.Font = sans(labelSize).Font
+		a.Tick.Label.Font = sans(tickSize).Font
+		a.LineStyle.Width = vg.Points(0.6)
+		a.Tick.LineStyle.Width = vg.Points(0.6)
+		a.Tick.Length = vg.Points(3)
+		a.Label.Padding = vg.Points(2)
 	}
+	// gonum raises vertical-axis tick labels by their font's descent; lower them back
+	// so that a class name sits level with its row.
+	sty := sans(tickSize)
+	p.Y.Tick.Label.YAlign = draw.YAlignment(-0.5 - float64(sty.FontExtents().Descent/sty.Height("Mg")))
 	return p
 }
 
-// newLegend returns a legend in 9pt sans-serif, entries stacked from the top left.
+// newLegend returns a legend in legendSize sans-serif, entries stacked from the top
+// left.
 func newLegend() plot.Legend {
 	l := plot.NewLegend()
-	l.TextStyle = sans(9)
+	l.TextStyle = sans(legendSize)
 	l.Top, l.Left = true, true
-	l.ThumbnailWidth = vg.Points(24)
-	l.Padding = vg.Points(2)
+	l.ThumbnailWidth = vg.Points(20)
+	l.Padding = vg.Points(1.5)
 	return l
 }
 
@@ -155,7 +220,7 @@ func drawWithLegendBelow(c draw.Canvas, p *plot.Plot, leg plot.Legend, n int) {
 		p.Draw(c)
 		return
 	}
-	gap := vg.Points(10)
+	gap := vg.Points(6)
 	p.Draw(draw.Crop(c, 0, 0, lh+gap, 0))
 	// Indent the legend to the data area's left edge.
 	dc := p.DataCanvas(draw.Crop(c, 0, 0, lh+gap, 0))
@@ -167,7 +232,7 @@ func drawWithLegendBelow(c draw.Canvas, p *plot.Plot, leg plot.Legend, n int) {
 
 // pad returns c shrunk by the figure margin on every side.
 func pad(c draw.Canvas) draw.Canvas {
-	m := vg.Points(6)
+	m := vg.Points(3)
 	return draw.Crop(c, m, -m, m, -m)
 }
 
@@ -192,7 +257,7 @@ func (t percentTicks) Ticks(lo, hi float64) []plot.Tick {
 	for v := math.Ceil(lo/step*2) * step / 2; v <= hi+1e-9; v += step / 2 {
 		label := ""
 		if math.Abs(math.Remainder(v, step)) < 1e-9 {
-			label = strconv.FormatFloat(v, 'f', -1, 64)
+			label = strconv.FormatFloat(v+0, 'f', -1, 64) // +0 turns -0 into 0
 		}
 		out = append(out, plot.Tick{Value: v, Label: label})
 	}
@@ -214,6 +279,28 @@ func maxWidth(sty text.Style, texts []string) vg.Length {
 		}
 	}
 	return w
+}
+
+// fitWidth shortens s (with an ellipsis) until it is at most w wide in sty.
+func fitWidth(sty text.Style, s string, w vg.Length) string {
+	out := s
+	for n := len([]rune(s)); sty.Width(out) > w && n > 2; n-- {
+		out = shorten(s, n)
+	}
+	return out
+}
+
+// drawTitle draws title centred at the top of c in the title style, shortened to
+// c's width, and returns the canvas below it.
+func drawTitle(c draw.Canvas, title string) draw.Canvas {
+	if title == "" {
+		return c
+	}
+	sty := sans(titleSize)
+	sty.XAlign, sty.YAlign = draw.XCenter, draw.YTop
+	title = fitWidth(sty, title, c.Max.X-c.Min.X)
+	c.FillText(sty, vg.Point{X: (c.Min.X + c.Max.X) / 2, Y: c.Max.Y}, title)
+	return draw.Crop(c, 0, 0, 0, -(sty.Rectangle(title).Size().Y + vg.Points(5)))
 }
 
 // shorten truncates s to at most n runes, marking the cut with an ellipsis.

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 
+	"gonum.org/v1/plot/vg"
+
 	"github.com/gorgoclip/gorgoclip/loaders/results"
 )
 
@@ -63,22 +65,41 @@ func accuracies(m [][]int) (acc1, recall float64, per []results.Float) {
 
 // syntheticComparison builds a 10-class comparison: k = 1, 2, 4, 8, 16 and full data
 // with 3 seeds each, two zero-shot prompt sets, confusion matrices everywhere.
-func syntheticComparison() *results.Comparison {
+func syntheticComparison() *results.Comparison { return syntheticComparisonN(imagenette) }
+
+// classNamesN returns n class names, Imagenette's for n = 10.
+func classNamesN(n int) []string {
+	if n == len(imagenette) {
+		return imagenette
+	}
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("class number %d", i)
+	}
+	return names
+}
+
+// syntheticComparisonN is syntheticComparison over the given classes, with a third
+// prompt set whose accuracy equals the second's (their lines coincide).
+func syntheticComparisonN(names []string) *results.Comparison {
 	rng := rand.New(rand.NewPCG(1, 2))
 	cmp := &results.Comparison{Dataset: "imagenette", Model: "ViT-B/32", Pretrained: "openai",
-		ClassNames: imagenette, Features: "pre-projection"}
+		ClassNames: names, Features: "pre-projection"}
 	const perClass = 50
 	result := func(task string, acc float64) results.Result {
-		m := confusionFor(rng, len(imagenette), perClass, acc)
+		m := confusionFor(rng, len(names), perClass, acc)
 		a1, rec, per := accuracies(m)
 		r := results.Result{Dataset: cmp.Dataset, Model: cmp.Model, Pretrained: cmp.Pretrained, Task: task,
-			Test: perClass * len(imagenette), ClassNames: imagenette, PerClassAccuracy: per, Confusion: m}
+			Test: perClass * len(names), ClassNames: names, PerClassAccuracy: per, Confusion: m}
 		prefix := ""
 		if task == results.TaskLinearProbe {
 			prefix = "lp_"
 		}
 		r.Metrics = map[string]results.Float{prefix + "acc1": results.Float(a1),
 			prefix + "acc5": results.Float(math.Min(1, a1+0.08)), prefix + "mean_per_class_recall": results.Float(rec)}
+		if task == results.TaskZeroShot {
+			r.Metrics[results.MetricAcc1Low], r.Metrics[results.MetricAcc1High] = results.Float(a1-0.02), results.Float(a1+0.02)
+		}
 		return r
 	}
 	for _, z := range []struct {
@@ -89,6 +110,9 @@ func syntheticComparison() *results.Comparison {
 		r.Prompts = z.prompts
 		cmp.ZeroShot = append(cmp.ZeroShot, r)
 	}
+	same := cmp.ZeroShot[1]
+	same.Prompts = "ImageNet ensemble (80 templates)"
+	cmp.ZeroShot = append(cmp.ZeroShot, same)
 	for _, k := range []int{1, 2, 4, 8, 16, 0} {
 		acc := 0.97
 		if k > 0 {
@@ -97,13 +121,15 @@ func syntheticComparison() *results.Comparison {
 		for seed := int64(0); seed < 3; seed++ {
 			r := result(results.TaskLinearProbe, acc)
 			r.Shots, r.Seed, r.C = k, seed, 0.316*float64(seed+1)
-			r.Train = len(imagenette) * k
+			r.Train = len(names) * k
 			if k == 0 {
-				r.Train = 9469
+				r.Train = 947 * len(names)
 			}
 			cmp.Probes = append(cmp.Probes, r)
 		}
 	}
+	// One class the zero-shot classifier never gets right.
+	cmp.ZeroShot[1].PerClassAccuracy[len(names)/2] = 0
 	return cmp
 }
 
@@ -111,15 +137,7 @@ func syntheticComparison() *results.Comparison {
 // more than one colour in a reasonable share of its pixels.
 func checkPNG(t *testing.T, path string, w, h int) {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
+	img := decodePNG(t, path)
 	b := img.Bounds()
 	if w > 0 && (b.Dx() != w || b.Dy() != h) {
 		t.Errorf("%s: got %dx%d pixels want %dx%d", path, b.Dx(), b.Dy(), w, h)
@@ -139,6 +157,21 @@ func checkPNG(t *testing.T, path string, w, h int) {
 	if len(colours) < 3 || nonWhite < total/100 {
 		t.Errorf("%s: looks blank: %d colours, %d of %d sampled pixels not white", path, len(colours), nonWhite, total)
 	}
+}
+
+// decodePNG reads the PNG at path.
+func decodePNG(t *testing.T, path string) image.Image {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return img
 }
 
 // checkSVG fails unless path is well-formed XML with an <svg> root.
@@ -203,7 +236,8 @@ func TestReport(t *testing.T) {
 		}
 	}
 	figures := []string{FileShots, FileTemplates, FilePerClass,
-		ConfusionZeroShotPrefix + "1_labels", ConfusionZeroShotPrefix + "2_a-photo-of-a", ConfusionProbePrefix + "full"}
+		ConfusionZeroShotPrefix + "1_labels", ConfusionZeroShotPrefix + "2_a-photo-of-a",
+		ConfusionZeroShotPrefix + "3_imagenet-ensemble-80-templates", ConfusionProbePrefix + "full"}
 	md, err := os.ReadFile(filepath.Join(dir, FileReport))
 	if err != nil {
 		t.Fatal(err)
@@ -229,10 +263,12 @@ func TestReport(t *testing.T) {
 
 	stats := SummarizeProbes(cmp.Probes)
 	want := []string{"imagenette", "ViT-B/32", "openai", "pre-projection", "| Classes | 10 |",
-		"| Training images (full data) | 9469 |", "| Probe seeds per k | 3 |"}
+		"| Training images (full data) | 9470 |", "| Probe seeds per k | 3 |",
+		"No figure: similarity.png is drawn by gorgoclip compare"}
 	for _, z := range cmp.ZeroShot {
-		want = append(want, fmt.Sprintf("| %s | %.1f | %.1f | %.1f | 500 |", mdEscape(z.Prompts),
-			100*z.Metrics["acc1"], 100*z.Metrics["acc5"], 100*z.Metrics["mean_per_class_recall"]))
+		want = append(want, fmt.Sprintf("| %s | %.1f | %.1f–%.1f | %.1f | %.1f | 500 |", mdEscape(z.Prompts),
+			100*z.Metrics["acc1"], 100*z.Metrics[results.MetricAcc1Low], 100*z.Metrics[results.MetricAcc1High],
+			100*z.Metrics["acc5"], 100*z.Metrics["mean_per_class_recall"]))
 		m := MatchShots(float64(z.Metrics["acc1"]), stats)
 		if m.Kind != MatchBetween {
 			t.Fatalf("zero-shot %q: match %+v, want between two k", z.Prompts, m)
@@ -298,8 +334,15 @@ func TestFigures(t *testing.T) {
 	saveAndCheck(t, f, err, "shots")
 	f, err = TemplatesFigure(cmp)
 	saveAndCheck(t, f, err, "templates")
+	// Results of earlier versions have no interval.
+	old := *cmp
+	old.ZeroShot = []results.Result{{Prompts: "old", Metrics: map[string]results.Float{"acc1": 0.9}}}
+	f, err = TemplatesFigure(&old)
+	saveAndCheck(t, f, err, "templates_old")
+	f, err = ShotsFigure(&old)
+	saveAndCheck(t, f, err, "shots_old")
 	zs, lp := perClass(cmp.ZeroShot[1]), probePerClass(cmp.Probes, 0, 10)
-	f, err = PerClassFigure("per class", imagenette, []Series{{"zero-shot", zs}, {"linear probe", lp}})
+	f, err = PerClassFigure("per class", imagenette, []Series{{Name: "zero-shot", Values: zs}, {Name: "linear probe", Values: lp}})
 	saveAndCheck(t, f, err, "per_class")
 	f, err = ConfusionFigure("confusion, 10 classes", imagenette, cmp.ZeroShot[1].Confusion)
 	saveAndCheck(t, f, err, "confusion10")
@@ -317,7 +360,7 @@ func TestFigures(t *testing.T) {
 	f, err = SimilarityFigure(syntheticSimilarity(rng))
 	saveAndCheck(t, f, err, "similarity")
 	s := syntheticSimilarity(rng)
-	s.Images, s.Title = nil, ""
+	s.Images, s.Title, s.Subtitle, s.Captions = nil, "", "", nil
 	f, err = SimilarityFigure(s)
 	saveAndCheck(t, f, err, "similarity_noimages")
 }
@@ -325,7 +368,8 @@ func TestFigures(t *testing.T) {
 // syntheticSimilarity is an 8x8 similarity matrix whose diagonal stands out, with
 // striped and gradient thumbnails of different shapes.
 func syntheticSimilarity(rng *rand.Rand) Similarity {
-	s := Similarity{Title: "Cosine similarity between text and image features"}
+	s := Similarity{Title: "Cosine similarity between text and image features",
+		Subtitle: "8 of 10 classes, the first test image of each"}
 	for i := 0; i < 8; i++ {
 		s.Texts = append(s.Texts, fmt.Sprintf("This is a photo of a %s", []string{"page of text", "rocket", "motorcycle", "portrait", "hard hat", "cup of coffee", "cat", "horse"}[i]))
 		w, h := 300, 200+40*i
@@ -340,6 +384,7 @@ func syntheticSimilarity(rng *rand.Rand) Similarity {
 			}
 		}
 		s.Images = append(s.Images, img)
+		s.Captions = append(s.Captions, []string{"text", "rocket", "motorcycle", "portrait", "hard hat", "coffee", "cat", "horse with a long name"}[i])
 		row := make([]float64, 8)
 		for j := range row {
 			row[j] = 0.12 + 0.05*rng.Float64()
@@ -358,7 +403,7 @@ func TestFigureErrors(t *testing.T) {
 		{"confusion not square", second(ConfusionFigure("x", nil, [][]int{{1, 2}, {3}}))},
 		{"confusion names", second(ConfusionFigure("x", []string{"a"}, [][]int{{1, 2}, {3, 4}}))},
 		{"confusion empty", second(ConfusionFigure("x", nil, nil))},
-		{"per-class length", second(PerClassFigure("x", []string{"a", "b"}, []Series{{"s", []float64{1}}}))},
+		{"per-class length", second(PerClassFigure("x", []string{"a", "b"}, []Series{{Name: "s", Values: []float64{1}}}))},
 		{"similarity rows", second(SimilarityFigure(Similarity{Texts: []string{"a"}, Values: [][]float64{{1}, {2}}}))},
 		{"similarity images", second(SimilarityFigure(Similarity{Texts: []string{"a"}, Values: [][]float64{{1, 2}}, Images: []image.Image{image.NewRGBA(image.Rect(0, 0, 1, 1))}}))},
 		{"templates", second(TemplatesFigure(&results.Comparison{}))},
@@ -454,6 +499,110 @@ func TestDatasetLabel(t *testing.T) {
 	} {
 		if got := DatasetLabel(test.spec); got != test.want {
 			t.Errorf("test %d: got %q want %q", i, got, test.want)
+		}
+	}
+}
+
+// TestReportManyClasses renders the report at 40 and 100 classes, where the
+// confusion matrix is one raster image: its PNG must show the diagonal from the
+// first class to the last, and its SVG must embed the raster as PNG with a positive
+// size.
+func TestReportManyClasses(t *testing.T) {
+	for _, n := range []int{40, 100} {
+		cmp := syntheticComparisonN(classNamesN(n))
+		dir := t.TempDir()
+		if err := Report(cmp, dir); err != nil {
+			t.Fatal(err)
+		}
+		if rd := os.Getenv("PLOTS_REVIEW_DIR"); rd != "" {
+			if err := Report(cmp, filepath.Join(rd, fmt.Sprintf("report%d", n))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		base := filepath.Join(dir, ConfusionZeroShotPrefix+"2_a-photo-of-a")
+		checkPNG(t, base+".png", 0, 0)
+		checkSVG(t, base+".svg")
+		checkDiagonal(t, base+".png")
+		svg, err := os.ReadFile(base + ".svg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		images := 0
+		d := xml.NewDecoder(bytes.NewReader(svg))
+		for {
+			tok, err := d.Token()
+			if err != nil {
+				break
+			}
+			se, ok := tok.(xml.StartElement)
+			if !ok || se.Name.Local != "image" {
+				continue
+			}
+			images++
+			for _, a := range se.Attr {
+				switch {
+				case (a.Name.Local == "height" || a.Name.Local == "width") && strings.HasPrefix(a.Value, "-"):
+					t.Errorf("%d classes: SVG image %s %s", n, a.Name.Local, a.Value)
+				case a.Name.Local == "href" && !strings.HasPrefix(a.Value, "data:image/png;base64,"):
+					t.Errorf("%d classes: SVG image data %.30s…, want data:image/png", n, a.Value)
+				}
+			}
+		}
+		if images != 1 {
+			t.Errorf("%d classes: %d images in the SVG, want the one raster", n, images)
+		}
+		checkPNG(t, filepath.Join(dir, FilePerClass+".png"), 0, 0)
+		md, _ := os.ReadFile(filepath.Join(dir, FileReport))
+		if want := fmt.Sprintf("the best and the worst %d of the %d classes", MaxClassRows/2, n); (n > MaxClassRows) != strings.Contains(string(md), want) {
+			t.Errorf("%d classes: report has %q: %v", n, want, !(n > MaxClassRows))
+		}
+	}
+}
+
+// checkDiagonal fails unless the confusion matrix in the PNG at path has saturated
+// blue cells in at least 18 of 20 horizontal bands of its data area: the diagonal
+// of a matrix whose classes are mostly right.
+func checkDiagonal(t *testing.T, path string) {
+	t.Helper()
+	img := decodePNG(t, path)
+	b := img.Bounds()
+	top, bottom := b.Max.Y, b.Min.Y
+	var ys []int
+	// The colour bar on the right is blue from top to bottom: leave it out.
+	right := b.Min.X + b.Dx()*85/100
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < right; x += 2 {
+			c := color.RGBAModel.Convert(img.At(x, y)).(color.RGBA)
+			if int(c.B)-int(c.R) > 80 && c.R < 120 {
+				ys = append(ys, y)
+				top, bottom = min(top, y), max(bottom, y)
+				break
+			}
+		}
+	}
+	bands := map[int]bool{}
+	for _, y := range ys {
+		bands[20*(y-top)/(bottom-top+1)] = true
+	}
+	if len(bands) < 18 {
+		t.Errorf("%s: dark cells in %d of 20 bands of rows %d..%d", path, len(bands), top, bottom)
+	}
+}
+
+func TestPlaceLabels(t *testing.T) {
+	for i, test := range []struct {
+		ys, want []vg.Length
+	}{
+		{[]vg.Length{10, 50}, []vg.Length{10, 50}},               // apart: unmoved
+		{[]vg.Length{50, 50, 50}, []vg.Length{45, 50, 55}},       // equal values: spread around them
+		{[]vg.Length{98, 99}, []vg.Length{95, 100}},              // at the top: pushed down inside
+		{[]vg.Length{0, 20, 2}, []vg.Length{0, 20, 5}},           // order kept by value
+		{[]vg.Length{50, 52, 100}, []vg.Length{48.5, 53.5, 100}}, // both move, around their mean
+		{[]vg.Length{1, 1, 1}, []vg.Length{0, 5, 10}},            // at the bottom: pushed up inside
+	} {
+		got := placeLabels(test.ys, 5, 0, 100)
+		if fmt.Sprint(got) != fmt.Sprint(test.want) {
+			t.Errorf("test %d: got %v want %v", i, got, test.want)
 		}
 	}
 }

@@ -12,6 +12,10 @@ import (
 	"github.com/gorgoclip/gorgoclip/loaders/results"
 )
 
+// MaxSimilarityClasses is how many classes the similarity figure shows at most: one
+// test image each, against those classes' prompts.
+const MaxSimilarityClasses = 8
+
 // File names (without extension) of the figures Report writes. Confusion matrices
 // are named ConfusionZeroShotPrefix + "<i>_<prompt-slug>" and ConfusionProbePrefix +
 // "full" or "<k>shot".
@@ -23,7 +27,7 @@ const (
 	ConfusionProbePrefix    = "confusion_probe_"
 	// FileSimilarity is the image-text similarity heatmap that the experiment writes
 	// itself (Report cannot: results files hold no images); Report embeds it when
-	// present.
+	// present and says so when not.
 	FileSimilarity = "similarity"
 	// FileReport is the Markdown report.
 	FileReport = "report.md"
@@ -74,9 +78,11 @@ func Report(cmp *results.Comparison, dir string) error {
 			return err
 		}
 		md.WriteString("## Accuracy against shots\n\n")
-		md.WriteString("Linear-probe top-1 accuracy against the number of training examples per class " +
-			"(log2 axis; \"full\" is the whole training set), mean over seeds with one standard deviation " +
-			"as error bars, and zero-shot accuracy of each prompt set as a dashed line (the CLIP paper's Figure 6).\n\n")
+		md.WriteString("Linear-probe top-1 accuracy against the number of training images per class " +
+			"(log2 axis; \"full\" is the whole training set, after the break, with its images per class), " +
+			"the mean over seeds with a band of one standard deviation, each zero-shot prompt set as a " +
+			"horizontal line labelled at its right end (shaded: its 95% interval), and chance as a dotted " +
+			"line (the CLIP paper's Figure 6).\n\n")
 		embed(&md, "Accuracy against shots", FileShots)
 	}
 	writeTables(&md, cmp, stats)
@@ -94,36 +100,45 @@ func Report(cmp *results.Comparison, dir string) error {
 		embed(&md, "Zero-shot top-1 by prompt set", FileTemplates)
 	}
 
+	md.WriteString("## Image-text similarity\n\n")
 	if _, err := os.Stat(filepath.Join(dir, FileSimilarity+".png")); err == nil {
-		md.WriteString("## Image-text similarity\n\nCosine similarity between test images (one per class) " +
-			"and each class's zero-shot text embedding, as in OpenAI's CLIP notebook: the diagonal is the " +
-			"right class.\n\n")
+		md.WriteString("Cosine similarity between test images (the first test image of each of up to " +
+			fmt.Sprint(MaxSimilarityClasses) + " classes, captioned with its true label) and those classes' " +
+			"zero-shot text embeddings with the best prompt set, as in OpenAI's CLIP notebook: the diagonal " +
+			"is the right class.\n\n")
 		embed(&md, "Image-text cosine similarity", FileSimilarity)
+	} else {
+		fmt.Fprintf(&md, "No figure: %s.png is drawn by gorgoclip compare from the test images, which results "+
+			"files do not hold, and there is none in this directory.\n\n", FileSimilarity)
 	}
 
 	// Per-class accuracy: the best prompt set against the reference probe.
 	var series []Series
 	var captions []string
-	if i, ok := bestZeroShot(cmp.ZeroShot); ok {
+	if i, ok := BestZeroShot(cmp.ZeroShot); ok {
 		if v := perClass(cmp.ZeroShot[i]); len(v) == len(names) {
-			series = append(series, Series{Name: "zero-shot, " + promptLabel(cmp.ZeroShot[i], i), Values: v})
+			series = append(series, Series{Name: "zero-shot, " + promptLabel(cmp.ZeroShot[i], i), Values: v, Colour: PromptColour(i)})
 			captions = append(captions, fmt.Sprintf("zero-shot with the best prompt set (%s)", quoted(cmp.ZeroShot[i], i)))
 		}
 	}
 	ref, hasRef := referenceProbe(stats)
 	if hasRef {
 		if v := probePerClass(cmp.Probes, ref.Shots, len(names)); v != nil {
-			series = append(series, Series{Name: "linear probe, " + shotsName(ref.Shots) + seedsSuffix(ref.Seeds), Values: v})
+			series = append(series, Series{Name: "linear probe, " + shotsName(ref.Shots) + seedsSuffix(ref.Seeds), Values: v, Colour: ProbeColour})
 			captions = append(captions, "the "+probeName(ref.Shots)+seedsSuffix(ref.Seeds))
 		}
 	}
-	if len(series) > 0 {
-		f, err := PerClassFigure(fmt.Sprintf("%s, %s: accuracy per class", DatasetLabel(cmp.Dataset), modelName(cmp.Model, cmp.Pretrained)), names, series)
+	if len(series) > 0 && len(names) > 0 {
+		f, err := PerClassFigure(fmt.Sprintf("%s, %s: accuracy per class", DatasetLabel(cmp.Dataset), ModelName(cmp.Model, cmp.Pretrained)), names, series)
 		if err := save(f, err, FilePerClass); err != nil {
 			return err
 		}
 		md.WriteString("## Per-class accuracy\n\n")
-		fmt.Fprintf(&md, "Accuracy on each class's test images: %s.\n\n", strings.Join(captions, " against "))
+		fmt.Fprintf(&md, "Accuracy on each class's test images: %s, sorted by the first", strings.Join(captions, " against "))
+		if len(names) > MaxClassRows {
+			fmt.Fprintf(&md, "; the best and the worst %d of the %d classes", MaxClassRows/2, len(names))
+		}
+		md.WriteString(".\n\n")
 		embed(&md, "Per-class accuracy", FilePerClass)
 	}
 
@@ -161,7 +176,8 @@ func Report(cmp *results.Comparison, dir string) error {
 		}
 	}
 	if conf.Len() > 0 {
-		md.WriteString("## Confusion matrices\n\nRows are true classes, columns predicted classes; each row is normalised to sum to 1.\n\n")
+		md.WriteString("## Confusion matrices\n\nRows are true classes, columns predicted classes; each row is normalised to sum to 1. " +
+			"Each title gives the matrix's top-1 accuracy and number of test images.\n\n")
 		md.WriteString(conf.String())
 	}
 
@@ -191,9 +207,22 @@ func writeInfo(md *strings.Builder, cmp *results.Comparison, stats []ShotStats, 
 	}
 	fmt.Fprintf(md, "| Model | %s |\n", mdEscape(orDash(cmp.Model)))
 	fmt.Fprintf(md, "| Pretrained | %s |\n", mdEscape(orDash(cmp.Pretrained)))
-	fmt.Fprintf(md, "| Probe features | %s |\n", mdEscape(orDash(cmp.Features)))
+	if cmp.Features != "" {
+		fmt.Fprintf(md, "| Probe features | %s |\n", mdEscape(cmp.Features))
+	}
 	if n := maxSeeds(stats); n > 0 {
 		fmt.Fprintf(md, "| Probe seeds per k | %d |\n", n)
+	}
+	for _, row := range []struct{ name, value string }{
+		{"Dataset spec", cmp.DatasetSpec}, {"Weights SHA-256", cmp.WeightsSHA256},
+		{"gorgoclip", cmp.Version}, {"Date", cmp.Date},
+	} {
+		if row.value != "" {
+			fmt.Fprintf(md, "| %s | %s |\n", row.name, mdEscape(row.value))
+		}
+	}
+	if cmp.Command != "" {
+		fmt.Fprintf(md, "| Command | `%s` |\n", strings.NewReplacer("`", "'", "|", `\|`).Replace(cmp.Command))
 	}
 	md.WriteString("\n")
 }
@@ -229,7 +258,7 @@ func writeMatches(md *strings.Builder, cmp *results.Comparison, stats []ShotStat
 			continue
 		}
 		line := fmt.Sprintf("- The full-data linear probe reaches %.1f%% top-1", percent(s.Acc1.Mean))
-		if i, ok := bestZeroShot(cmp.ZeroShot); ok {
+		if i, ok := BestZeroShot(cmp.ZeroShot); ok {
 			d := percent(s.Acc1.Mean - metric(cmp.ZeroShot[i], metricAcc1))
 			dir := "above"
 			if d < 0 {
@@ -245,10 +274,12 @@ func writeMatches(md *strings.Builder, cmp *results.Comparison, stats []ShotStat
 func writeTables(md *strings.Builder, cmp *results.Comparison, stats []ShotStats) {
 	md.WriteString("## Numbers\n\nAccuracies in %.\n\n")
 	if len(cmp.ZeroShot) > 0 {
-		md.WriteString("### Zero-shot\n\n| Prompt set | Top-1 % | Top-5 % | Mean per-class recall % | Test images |\n| --- | ---: | ---: | ---: | ---: |\n")
+		md.WriteString("### Zero-shot\n\nTop-1 with its 95% Wilson interval.\n\n" +
+			"| Prompt set | Top-1 % | 95% interval | Top-5 % | Mean per-class recall % | Test images |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
 		for i, r := range cmp.ZeroShot {
-			fmt.Fprintf(md, "| %s | %s | %s | %s | %s |\n", mdEscape(promptLabel(r, i)),
-				pct(metric(r, metricAcc1)), pct(metric(r, metricAcc5)), pct(metric(r, metricRecall)), count(r.Test))
+			fmt.Fprintf(md, "| %s | %s | %s | %s | %s | %s |\n", mdEscape(promptLabel(r, i)),
+				pct(metric(r, metricAcc1)), interval(metric(r, metricAcc1Low), metric(r, metricAcc1High)),
+				pct(metric(r, metricAcc5)), pct(metric(r, metricRecall)), count(r.Test))
 		}
 		md.WriteString("\n")
 	}
@@ -296,7 +327,7 @@ func namesFor(names []string, n int) []string {
 }
 
 // bestZeroShot returns the index of the zero-shot result with the highest acc1.
-func bestZeroShot(zs []results.Result) (int, bool) {
+func BestZeroShot(zs []results.Result) (int, bool) {
 	best, ok := -1, false
 	for i, r := range zs {
 		a := metric(r, metricAcc1)
@@ -425,6 +456,14 @@ func pct(f float64) string {
 		return "–"
 	}
 	return fmt.Sprintf("%.1f", percent(f))
+}
+
+// interval formats a 95% interval of fractions as "61.0–63.6"; "–" when unknown.
+func interval(lo, hi float64) string {
+	if math.IsNaN(lo) || math.IsNaN(hi) {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f–%.1f", percent(lo), percent(hi))
 }
 
 func pctStd(s MeanStd) string {

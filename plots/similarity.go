@@ -17,13 +17,17 @@ import (
 // with the images shown above their columns. It is an input to SimilarityFigure, not
 // a results file.
 type Similarity struct {
-	// Title is drawn above the figure when not empty.
-	Title string
+	// Title is drawn above the figure when not empty, and Subtitle under it in
+	// smaller type (what was chosen and what was left out).
+	Title, Subtitle string
 	// Texts are the row labels, one per prompt.
 	Texts []string
 	// Images are the column thumbnails, one per image; nil leaves the row of
 	// thumbnails out and numbers the columns. Large images are downscaled.
 	Images []image.Image
+	// Captions, when set, go under the columns' thumbnails (the images' true labels),
+	// one per column.
+	Captions []string
 	// Values holds the cosine similarities, [len(Texts)][columns].
 	Values [][]float64
 	// Min and Max are the ends of the colour scale; when both are zero the data's
@@ -50,6 +54,9 @@ func SimilarityFigure(s Similarity) (Figure, error) {
 	if s.Images != nil && len(s.Images) != cols {
 		return Figure{}, fmt.Errorf("plots: similarity %q: %d images for %d columns", s.Title, len(s.Images), cols)
 	}
+	if s.Captions != nil && len(s.Captions) != cols {
+		return Figure{}, fmt.Errorf("plots: similarity %q: %d captions for %d columns", s.Title, len(s.Captions), cols)
+	}
 	lo, hi := s.Min, s.Max
 	if lo == 0 && hi == 0 {
 		lo, hi = math.Inf(1), math.Inf(-1)
@@ -68,36 +75,55 @@ func SimilarityFigure(s Similarity) (Figure, error) {
 		}
 	}
 
-	cell := vg.Length(clamp(7/float64(max(cols, rows)), 0.4, 0.75)) * vg.Inch
-	labelSty := sans(9)
+	labelSty := sans(tickSize)
 	labelSty.XAlign, labelSty.YAlign = draw.XRight, draw.YCenter
 	texts := make([]string, rows)
 	for i, t := range s.Texts {
-		texts[i] = shorten(t, 60)
+		texts[i] = shorten(t, 40)
 	}
-	margin := vg.Points(8)
-	labelW := maxWidth(labelSty, texts) + vg.Points(6)
-	titleSty := sans(12)
+	margin := vg.Points(4)
+	labelW := maxWidth(labelSty, texts) + vg.Points(4)
+	barW := vg.Points(8) + vg.Points(50)
+	// Cells fill the text width, between 0.3 and 0.65 inch.
+	cell := clamp(float64((TextWidth-2*margin-labelW-barW)/vg.Length(cols)), float64(0.3*vg.Inch), float64(0.65*vg.Inch))
+	cellL := vg.Length(cell)
+	titleSty := sans(titleSize)
 	titleSty.XAlign, titleSty.YAlign = draw.XCenter, draw.YTop
-	var titleH vg.Length
+	subSty := sans(noteSize)
+	subSty.XAlign, subSty.YAlign = draw.XCenter, draw.YTop
+	var titleH, subH vg.Length
 	if s.Title != "" {
-		titleH = titleSty.Rectangle(s.Title).Size().Y + vg.Points(8)
+		titleH = titleSty.Rectangle(s.Title).Size().Y + vg.Points(3)
 	}
-	thumbH, colLabelH := cell, vg.Length(0)
+	if s.Subtitle != "" {
+		subH = subSty.Rectangle(s.Subtitle).Size().Y + vg.Points(4)
+	}
+	capSty := sans(6.5)
+	capSty.XAlign, capSty.YAlign = draw.XCenter, draw.YTop
+	captions := make([]string, len(s.Captions))
+	var capH vg.Length
+	for i, t := range s.Captions {
+		captions[i] = t
+		for r := len([]rune(t)); capSty.Width(captions[i]) > cellL-vg.Points(2) && r > 2; r-- {
+			captions[i] = shorten(t, r)
+		}
+		capH = capSty.Height("Mg") + vg.Points(2)
+	}
+	thumbH, colLabelH := cellL, vg.Length(0)
 	if s.Images == nil {
 		thumbH = 0
-		colLabelH = vg.Points(14)
+		colLabelH = vg.Points(12)
 	}
-	barX := margin + labelW + vg.Length(cols)*cell + vg.Points(12)
-	w := barX + vg.Points(12) + vg.Points(60) + margin
+	barX := margin + labelW + vg.Length(cols)*cellL + vg.Points(8)
+	w := barX + barW + margin
 	// The heatmap is at least as wide as the title.
-	if tw := titleSty.Width(s.Title) + 2*margin; tw > w {
-		w = tw
+	for _, t := range []vg.Length{titleSty.Width(s.Title), subSty.Width(s.Subtitle)} {
+		w = max(w, t+2*margin)
 	}
-	h := margin + titleH + thumbH + colLabelH + vg.Points(4) + vg.Length(rows)*cell + margin
+	h := margin + titleH + subH + thumbH + capH + colLabelH + vg.Points(3) + vg.Length(rows)*cellL + margin
 
 	thumbs := make([]image.Image, len(s.Images))
-	maxPx := int(cell/vg.Inch*DPI*2 + 0.5)
+	maxPx := int(cellL/vg.Inch*DPI + 0.5)
 	for i, img := range s.Images {
 		thumbs[i] = thumbnail(img, maxPx)
 	}
@@ -105,31 +131,39 @@ func SimilarityFigure(s Similarity) (Figure, error) {
 	cm.SetMin(lo)
 	cm.SetMax(hi)
 
-	valueSize := math.Min(9, float64(cell)*0.28)
+	valueSize := math.Min(7, cell*0.22)
 	return Figure{Width: w, Height: h, draw: func(c draw.Canvas) {
 		top := c.Max.Y - margin
 		if s.Title != "" {
 			c.FillText(titleSty, vg.Point{X: (c.Min.X + c.Max.X) / 2, Y: top}, s.Title)
 			top -= titleH
 		}
+		if s.Subtitle != "" {
+			c.FillText(subSty, vg.Point{X: (c.Min.X + c.Max.X) / 2, Y: top}, s.Subtitle)
+			top -= subH
+		}
 		x0 := c.Min.X + margin + labelW
-		// Thumbnails, each fitted in a cell-sized square keeping its aspect ratio.
+		// Thumbnails, each fitted in a cellL-sized square keeping its aspect ratio.
 		for j, img := range thumbs {
 			b := img.Bounds()
 			pad := vg.Points(1.5)
-			bw, bh := cell-2*pad, thumbH-2*pad
+			bw, bh := cellL-2*pad, thumbH-2*pad
 			sc := math.Min(float64(bw)/float64(b.Dx()), float64(bh)/float64(b.Dy()))
 			iw, ih := vg.Length(float64(b.Dx())*sc), vg.Length(float64(b.Dy())*sc)
-			cx := x0 + vg.Length(j)*cell + cell/2
+			cx := x0 + vg.Length(j)*cellL + cellL/2
 			cy := top - thumbH/2
 			c.DrawImage(vg.Rectangle{Min: vg.Point{X: cx - iw/2, Y: cy - ih/2}, Max: vg.Point{X: cx + iw/2, Y: cy + ih/2}}, img)
 		}
 		top -= thumbH
+		for j, t := range captions {
+			c.FillText(capSty, vg.Point{X: x0 + vg.Length(j)*cellL + cellL/2, Y: top - vg.Points(1)}, t)
+		}
+		top -= capH
 		if s.Images == nil {
-			sty := sans(8)
+			sty := sans(noteSize)
 			sty.XAlign, sty.YAlign = draw.XCenter, draw.YBottom
 			for j := 0; j < cols; j++ {
-				c.FillText(sty, vg.Point{X: x0 + vg.Length(j)*cell + cell/2, Y: top - colLabelH + vg.Points(3)}, fmt.Sprintf("image %d", j))
+				c.FillText(sty, vg.Point{X: x0 + vg.Length(j)*cellL + cellL/2, Y: top - colLabelH + vg.Points(3)}, fmt.Sprintf("image %d", j))
 			}
 			top -= colLabelH
 		}
@@ -137,21 +171,21 @@ func SimilarityFigure(s Similarity) (Figure, error) {
 		valSty := sans(valueSize)
 		valSty.XAlign, valSty.YAlign = draw.XCenter, draw.YCenter
 		for i := 0; i < rows; i++ {
-			yTop := top - vg.Length(i)*cell
-			c.FillText(labelSty, vg.Point{X: x0 - vg.Points(6), Y: yTop - cell/2}, texts[i])
+			yTop := top - vg.Length(i)*cellL
+			c.FillText(labelSty, vg.Point{X: x0 - vg.Points(4), Y: yTop - cellL/2}, texts[i])
 			for j := 0; j < cols; j++ {
 				v := s.Values[i][j]
-				xl := x0 + vg.Length(j)*cell
+				xl := x0 + vg.Length(j)*cellL
 				bg := cellColour(cm, v)
-				c.FillPolygon(bg, []vg.Point{{X: xl, Y: yTop - cell}, {X: xl + cell, Y: yTop - cell}, {X: xl + cell, Y: yTop}, {X: xl, Y: yTop}})
+				c.FillPolygon(bg, []vg.Point{{X: xl, Y: yTop - cellL}, {X: xl + cellL, Y: yTop - cellL}, {X: xl + cellL, Y: yTop}, {X: xl, Y: yTop}})
 				if !math.IsNaN(v) {
 					valSty.Color = cellTextColour(bg)
-					c.FillText(valSty, vg.Point{X: xl + cell/2, Y: yTop - cell/2}, fmt.Sprintf("%.2f", v))
+					c.FillText(valSty, vg.Point{X: xl + cellL/2, Y: yTop - cellL/2}, fmt.Sprintf("%.2f", v))
 				}
 			}
 		}
-		bottom := top - vg.Length(rows)*cell
-		drawColourBar(c, cm, c.Min.X+barX, vg.Points(12), bottom, top, niceTicks(lo, hi), "%.2f", "cosine similarity")
+		bottom := top - vg.Length(rows)*cellL
+		drawColourBar(c, cm, c.Min.X+barX, vg.Points(8), bottom, top, niceTicks(lo, hi), "%.2f", "cosine similarity")
 	}}, nil
 }
 

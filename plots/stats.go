@@ -16,9 +16,11 @@ const (
 
 // Metric names of zero-shot results.
 const (
-	metricAcc1   = "acc1"
-	metricAcc5   = "acc5"
-	metricRecall = "mean_per_class_recall"
+	metricAcc1     = "acc1"
+	metricAcc5     = "acc5"
+	metricRecall   = "mean_per_class_recall"
+	metricAcc1Low  = results.MetricAcc1Low
+	metricAcc1High = results.MetricAcc1High
 )
 
 // MeanStd is a mean and sample standard deviation (n-1 in the denominator; 0 for a

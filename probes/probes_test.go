@@ -255,11 +255,18 @@ func TestSweepChoosesC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("chosen C %.3g, test acc %.3f; C=1e-6 acc %.3f; %d sweep fits", o.C, o.Metrics.Top1, strong.Metrics.Top1, len(o.Sweep.Points))
+	t.Logf("chosen C %.3g, test acc %.3f; C=1e-6 acc %.3f", o.C, o.Metrics.Top1, strong.Metrics.Top1)
 	if o.C < 1e-3 || o.Metrics.Top1 < 0.9 || o.Metrics.Top1 < strong.Metrics.Top1+0.2 {
 		t.Errorf("got C %.3g acc %.3f; want C >= 1e-3 and acc >= 0.9, 0.2 above C=1e-6's %.3f", o.C, o.Metrics.Top1, strong.Metrics.Top1)
 	}
-	if n := len(o.Sweep.Points); n < 7 || n > 7+2*4 {
+	if o.Val != 80 || o.Train != 400 {
+		t.Errorf("got %d validation and %d training examples want 80 (20%%) and 400 (refit on all)", o.Val, o.Train)
+	}
+	sw, err := Sweep(train, test, 2, SweepConfig{Fit: Config{Threads: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(sw.Points); n < 7 || n > 7+2*4 {
 		t.Errorf("got %d sweep fits want 7 coarse + at most 8 refinements", n)
 	}
 	scaled, err := Run(make2D(1, 400, 10), make2D(2, 400, 10), 2, Protocol{Sweep: true, Fit: Config{Threads: 2}, Seed: 1})

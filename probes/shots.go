@@ -25,26 +25,75 @@ func SampleShots(labels []int, numClasses, k int, seed uint64) ([]int, error) {
 	if k < 1 {
 		return nil, fmt.Errorf("probes: %d shots; need at least 1", k)
 	}
-	taken := make([]int, numClasses)
-	var idx []int
-	for _, i := range newRand(seed).Perm(len(labels)) {
-		y := labels[i]
-		if y < 0 || y >= numClasses {
-			return nil, fmt.Errorf("probes: label %d of example %d is outside [0, %d)", y, i, numClasses)
-		}
-		if taken[y] < k {
-			taken[y]++
-			idx = append(idx, i)
-		}
+	idx, count, err := firstPerClass(labels, numClasses, k, newRand(seed), nil)
+	if err != nil {
+		return nil, err
 	}
-	for c, n := range taken {
+	for c, n := range count {
 		if n < k {
 			return nil, fmt.Errorf("probes: class %d has %d examples, fewer than %d shots: %w", c, n, k, ErrTooFewExamples)
 		}
 	}
-	sort.Ints(idx)
 	return idx, nil
 }
+
+// firstPerClass returns, in increasing order, the indices of the first per examples
+// of each class in a permutation of labels drawn from rng, passing over those marked
+// in skip (nil: none), and how many it found of each class.
+func firstPerClass(labels []int, numClasses, per int, rng *rand.Rand, skip []bool) (idx, count []int, err error) {
+	count = make([]int, numClasses)
+	for _, i := range rng.Perm(len(labels)) {
+		y := labels[i]
+		if y < 0 || y >= numClasses {
+			return nil, nil, fmt.Errorf("probes: label %d of example %d is outside [0, %d)", y, i, numClasses)
+		}
+		if (skip == nil || !skip[i]) && count[y] < per {
+			count[y]++
+			idx = append(idx, i)
+		}
+	}
+	sort.Ints(idx)
+	return idx, count, nil
+}
+
+// MaxValidationShots caps the validation examples per class of a k-shot problem: CoOp's
+// protocol (Zhou et al. 2022), used by the few-shot CLIP literature, validates on
+// min(k, 4) images per class.
+const MaxValidationShots = 4
+
+// ValidationShots is the validation size per class for k shots: min(k, 4).
+func ValidationShots(k int) int { return min(k, MaxValidationShots) }
+
+// SampleValidation draws per examples of each class from those not in shots, for
+// validating a k-shot problem whose shots were drawn by SampleShots with the same
+// seed. The draw has its own random stream, so the shots do not depend on whether a
+// validation set is drawn. It returns the indices in increasing order, or an error
+// naming a class with fewer than per examples left (wrapping ErrTooFewExamples).
+func SampleValidation(labels []int, numClasses int, shots []int, per int, seed uint64) ([]int, error) {
+	if per < 1 {
+		return nil, fmt.Errorf("probes: %d validation examples per class; need at least 1", per)
+	}
+	taken := make([]bool, len(labels))
+	for _, i := range shots {
+		if i < 0 || i >= len(labels) {
+			return nil, fmt.Errorf("probes: shot index %d outside [0, %d)", i, len(labels))
+		}
+		taken[i] = true
+	}
+	idx, count, err := firstPerClass(labels, numClasses, per, rand.New(rand.NewPCG(seed, validationStream)), taken)
+	if err != nil {
+		return nil, err
+	}
+	for c, n := range count {
+		if n < per {
+			return nil, fmt.Errorf("probes: class %d has %d examples besides its shots, fewer than the %d validation examples: %w", c, n, per, ErrTooFewExamples)
+		}
+	}
+	return idx, nil
+}
+
+// validationStream is the PCG stream of SampleValidation (SampleShots uses newRand's).
+const validationStream = 0x5851f42d4c957f2d
 
 // SplitValidation holds out about fraction of each class's examples for validation,
 // chosen by seed; classes with a single example stay in training. Both index lists

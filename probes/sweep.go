@@ -42,8 +42,10 @@ type SweepResult struct {
 	// C is the chosen value: the best validation accuracy, ties going to the smaller C
 	// (the stronger penalty).
 	C float64
-	// Model is the fit at C on the sweep's training set.
-	Model *Model
+	// Model is the fit at C on the sweep's training set, ValAccuracy its accuracy
+	// on the validation set.
+	Model       *Model
+	ValAccuracy float64
 	// Points lists every fit in the order made.
 	Points []SweepPoint
 }
@@ -129,6 +131,6 @@ func Sweep(train, val Dataset, numClasses int, cfg SweepConfig) (*SweepResult, e
 			return nil, err
 		}
 	}
-	res.C, res.Model = cAt(best), models[best]
+	res.C, res.Model, res.ValAccuracy = cAt(best), models[best], acc[best]
 	return res, nil
 }

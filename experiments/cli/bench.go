@@ -142,6 +142,9 @@ func runBench(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if w := implausible(*r); w != "" {
+		fmt.Fprintln(env.Stderr, "bench: warning: "+w)
+	}
 	if *asJSON {
 		return json.NewEncoder(env.Stdout).Encode(r)
 	}
@@ -157,6 +160,18 @@ func runBench(env *Env, args []string) error {
 		_, err = fmt.Fprintf(env.Stdout, "JPEG folder pipeline: %.2f images/s, %.0f%% of the model alone\n", r.PipelinePerS, 100*r.PipelineRatio)
 	}
 	return err
+}
+
+// implausible says why r cannot be trusted, "" when nothing shows: the whole image
+// tower, attention and LayerNorm included, cannot run faster than the BLAS alone on
+// its own GEMMs, so image_vs_sgemm above 1 means that the cores were slower while
+// the SGEMM reference ran (another process, a frequency change).
+func implausible(r BenchResult) string {
+	if r.ImageVsSGEMM <= 1 {
+		return ""
+	}
+	return fmt.Sprintf("image_vs_sgemm %.2f > 1: the image tower cannot beat the SGEMM alone on its own products, so the cores "+
+		"were busier during one of the two timings (other processes, frequency scaling): rerun on idle cores before comparing", r.ImageVsSGEMM)
 }
 
 // Bench times cfg's towers with random weights: iters batches of batch images and of

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/gorgoclip/gorgoclip/layers"
@@ -34,5 +35,17 @@ func TestBenchUsage(t *testing.T) {
 	var r BenchResult
 	if err := json.Unmarshal([]byte(`{"image_per_s":1,"peak_rss_mb":2,"sgemm_gflop_per_s":3}`), &r); err != nil || r.PeakRSSMB != 2 || r.SGEMMGFLOP != 3 {
 		t.Errorf("JSON field names changed: %+v %v", r, err)
+	}
+}
+
+func TestBenchImplausible(t *testing.T) {
+	for i, test := range []struct {
+		ratio float64
+		warn  bool
+	}{{0, false}, {0.8, false}, {1, false}, {2.02, true}} {
+		w := implausible(BenchResult{ImageVsSGEMM: test.ratio})
+		if (w != "") != test.warn || test.warn && !strings.Contains(w, "image_vs_sgemm 2.02 > 1") {
+			t.Errorf("test %d: ratio %v: got %q", i, test.ratio, w)
+		}
 	}
 }

@@ -12,6 +12,9 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+
+	"github.com/gorgoclip/gorgoclip/internal/version"
+	"github.com/gorgoclip/gorgoclip/loaders/results"
 )
 
 // Env is what a command may touch of the outside world.
@@ -19,6 +22,13 @@ type Env struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
+	// args are the command line after "gorgoclip", for the provenance of results.
+	args []string
+}
+
+// commandLine returns the command being run, shell-quoted, as results files record it.
+func (e *Env) commandLine() string {
+	return results.CommandLine(append([]string{"gorgoclip"}, e.args...))
 }
 
 // Command is one gorgoclip subcommand.
@@ -55,7 +65,7 @@ func register(c Command) {
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "gorgoclip: OpenAI CLIP in Go (gorgonia): zero-shot and linear-probe experiments")
-	fmt.Fprintln(w, "\nUsage: gorgoclip COMMAND [flags]   (gorgoclip COMMAND --help for its flags)")
+	fmt.Fprintln(w, "\nUsage: gorgoclip COMMAND [flags]   (gorgoclip COMMAND --help for its flags; gorgoclip --version)")
 	fmt.Fprintln(w, "\nCommands:")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
@@ -74,6 +84,10 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		if len(args) == 0 {
 			return 2
 		}
+		return 0
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		fmt.Fprintln(stdout, version.Full())
 		return 0
 	}
 	c, ok := commands[args[0]]
@@ -95,7 +109,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 			code = 3
 		}
 	}()
-	err := c.Run(&Env{Stdin: stdin, Stdout: stdout, Stderr: stderr}, args[1:])
+	err := c.Run(&Env{Stdin: stdin, Stdout: stdout, Stderr: stderr, args: args}, args[1:])
 	if err == nil {
 		return 0
 	}

@@ -1,31 +1,44 @@
 package cli
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 
 	"github.com/gorgoclip/gorgoclip/experiments"
+	"github.com/gorgoclip/gorgoclip/internal/progress"
+	"github.com/gorgoclip/gorgoclip/loaders/results"
 )
 
-// experimentFlags binds the flags zeroshot and compare share to cfg.
-func experimentFlags(fs *flag.FlagSet, cfg *experiments.Config, prompts *listFlag) {
+// featureFlags binds the flags that decide which image features are computed, and
+// how, to cfg: zeroshot, compare and extract share them, and share a cache when they
+// agree on them.
+func featureFlags(fs *flag.FlagSet, cfg *experiments.Config) {
 	fs.StringVar(&cfg.Weights, "weights", "", "model directory: OpenAI .npy, Hugging Face (safetensors or pytorch_model.bin) or converted (required)")
-	fs.StringVar(&cfg.Vocab, "vocab", "", "BPE merges file (default: beside the weights, $GORGOCLIP_VOCAB, or the fetch cache)")
-	fs.StringVar(&cfg.Dataset, "dataset", "", "dataset spec: imagefolder:DIR, parquet:FILE|DIR, fashion-mnist:DIR, mnist:DIR, cifar10:DIR, cifar100:DIR, wds:DIR (required)")
+	fs.StringVar(&cfg.Dataset, "dataset", "", "dataset spec: imagefolder:DIR (DIR/train/, DIR/val/, or DIR/<class>/ as a test split), parquet:FILE|DIR, fashion-mnist:DIR, mnist:DIR, cifar10:DIR, cifar100:DIR, wds:DIR (required)")
 	fs.IntVar(&cfg.TestLimit, "test-limit", 0, "use this many test images (0 = all), a seeded random subset")
 	fs.Uint64Var(&cfg.LimitSeed, "limit-seed", 0, "seed of the --train-limit/--test-limit subsets")
-	fs.Var(prompts, "prompts", `prompt sets, comma-separated or repeated: bare, photo ("a photo of a {}."), article ("a photo of a {}"), imagenet80 (the 80-template ImageNet ensemble; run gorgoclip fetch templates first), a literal template with {}, openai:PROMPTS.md#DATASET, or a templates file (default bare,photo)`)
 	fs.IntVar(&cfg.BatchSize, "batch", 32, "images per model run")
 	fs.StringVar(&cfg.Device, "device", "cpu", deviceHelp)
 	fs.StringVar(&cfg.Precision, "precision", "fp32", precisionHelp)
 	fs.IntVar(&cfg.Workers, "workers", 0, "image decoding goroutines (0 = number of CPUs)")
-	fs.StringVar(&cfg.CacheDir, "cache", "", "feature cache directory (default OUT/cache); an interrupted run resumes from it")
 	fs.BoolVar(&cfg.SkipBad, "skip-bad", false, "skip unreadable images and list them in the results instead of failing")
+}
+
+// experimentFlags binds the flags zeroshot and compare share to cfg.
+func experimentFlags(env *Env, fs *flag.FlagSet, cfg *experiments.Config, prompts *listFlag) {
+	featureFlags(fs, cfg)
+	fs.StringVar(&cfg.Vocab, "vocab", "", "BPE merges file (default: beside the weights, $GORGOCLIP_VOCAB, or the fetch cache)")
+	fs.StringVar(&cfg.DatasetName, "dataset-name", "", "dataset name for the results, as CLIP_benchmark names it (cifar10, imagenet1k; default: the spec's last path element)")
+	fs.Var(prompts, "prompts", `prompt sets, comma-separated or repeated: bare, photo ("a photo of a {}."), article ("a photo of a {}"), imagenet80 (the 80-template ImageNet ensemble; run gorgoclip fetch templates first), a literal template with {}, openai:prompts.md#DATASET (prompts.md from the working directory or where fetch templates saved it), or a templates file (default: a wds: dataset's own templates, else bare,photo)`)
+	fs.StringVar(&cfg.CacheDir, "cache", "", "feature cache directory (default OUT/cache): an interrupted run resumes from it, and features that gorgoclip extract tasks wrote there are read, not computed")
 	fs.StringVar(&cfg.Model, "model-name", "", "model name for the results (default: from the config)")
 	fs.StringVar(&cfg.Pretrained, "pretrained", "", "weights name for the results (default: the weights directory's name)")
+	cfg.Provenance.Command = env.commandLine()
 }
 
 func init() {
@@ -37,8 +50,9 @@ func runCompare(env *Env, args []string) error {
 	var cfg experiments.Config
 	var prompts, shots listFlag
 	fs := newFlags(env, "compare", "--weights DIR --dataset SPEC --out DIR [flags]")
-	experimentFlags(fs, &cfg, &prompts)
-	fs.IntVar(&cfg.TrainLimit, "train-limit", 0, "use this many training images (0 = all), a seeded random subset")
+	experimentFlags(env, fs, &cfg, &prompts)
+	fs.IntVar(&cfg.TrainLimit, "train-limit", 0, "use this many training images (0 = all), a seeded class-balanced subset")
+	normalize := fs.Bool("normalize", true, "L2-normalise the image features before the probes, as CLIP_benchmark does (--normalize=false: raw projected features)")
 	fs.Var(&shots, "shots", "k of the k-shot probes, comma-separated (default 1,2,4,8,16)")
 	fs.IntVar(&cfg.Seeds, "seeds", 3, "k-shot draws per k")
 	fs.BoolVar(&cfg.NoFull, "no-full", false, "skip the probe on the whole training set")
@@ -64,7 +78,9 @@ func runCompare(env *Env, args []string) error {
 		cfg.Shots = append(cfg.Shots, k)
 	}
 	cfg.Prompts = prompts
-	cfg.Log = env.Stderr
+	cfg.NoNormalize = !*normalize
+	cfg.Log = progress.NewLog(env.Stderr)
+	defer resumeOnInterrupt(cfg.Log, "compare", cacheDir(cfg))()
 	if _, err := experiments.Compare(cfg); err != nil {
 		return err
 	}
@@ -72,12 +88,42 @@ func runCompare(env *Env, args []string) error {
 	return nil
 }
 
+// cacheDir is where cfg's features are cached (experiments.Config.CacheDir's default).
+func cacheDir(cfg experiments.Config) string {
+	if cfg.CacheDir == "" && cfg.Out != "" {
+		return filepath.Join(cfg.Out, "cache")
+	}
+	return cfg.CacheDir
+}
+
+// resumeOnInterrupt makes Ctrl-C end the run with a word on how to go on: the
+// features computed so far are in cache, and the same command resumes from them.
+// It returns the function that stops listening.
+func resumeOnInterrupt(w io.Writer, name, cache string) (stop func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ch:
+			msg := "the same command starts again from the beginning"
+			if cache != "" {
+				msg = fmt.Sprintf("the image features computed so far are kept in %s: rerun the same command to resume from them", cache)
+			}
+			fmt.Fprintf(w, "\ngorgoclip %s: interrupted; %s\n", name, msg)
+			os.Exit(130)
+		case <-done:
+		}
+	}()
+	return func() { signal.Stop(ch); close(done) }
+}
+
 func runZeroShot(env *Env, args []string) error {
 	var cfg experiments.Config
 	var prompts listFlag
 	fs := newFlags(env, "zeroshot", "--weights DIR --dataset SPEC [--out DIR] [flags]")
-	experimentFlags(fs, &cfg, &prompts)
-	fs.StringVar(&cfg.Out, "out", "", "write OUT/zeroshot.json (default: print the JSON to stdout only)")
+	experimentFlags(env, fs, &cfg, &prompts)
+	fs.StringVar(&cfg.Out, "out", "", "write OUT/zeroshot.json and the CLIP_benchmark export OUT/clip_benchmark/ (default: print the JSON to stdout only)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -91,15 +137,18 @@ func runZeroShot(env *Env, args []string) error {
 		return err
 	}
 	cfg.Prompts = prompts
-	cfg.Log = env.Stderr
-	rs, err := experiments.ZeroShotRun(cfg)
+	cfg.Log = progress.NewLog(env.Stderr)
+	defer resumeOnInterrupt(cfg.Log, "zeroshot", cfg.CacheDir)()
+	cmp, err := experiments.ZeroShotRun(cfg)
 	if err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(rs, "", "  ")
+	b, err := results.Encode(cmp)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(env.Stdout, string(b))
+	if _, err := env.Stdout.Write(b); err != nil {
+		return fmt.Errorf("writing stdout: %w", err)
+	}
 	return nil
 }

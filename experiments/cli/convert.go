@@ -65,9 +65,8 @@ func runConvert(env *Env, args []string) error {
 		fmt.Fprintf(env.Stderr, "copied %s\n", name)
 	}
 	c := ck.Config
-	fmt.Fprintf(env.Stderr, "wrote %s: embed %d; vision %dpx/%d width %d x %d layers, %d heads; text width %d x %d layers, %d heads\n",
-		*to, c.EmbedDim, c.Vision.ImageResolution, c.Vision.PatchSize, c.Vision.Width, c.Vision.Layers, c.Vision.Heads,
-		c.Text.Width, c.Text.Layers, c.Text.Heads)
+	fmt.Fprintf(env.Stderr, "wrote %s: embed %d; vision %v; text width %d x %d layers, %d heads\n",
+		*to, c.EmbedDim, c.Vision, c.Text.Width, c.Text.Layers, c.Text.Heads)
 	return nil
 }
 

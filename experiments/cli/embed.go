@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gorgoclip/gorgoclip/internal/progress"
 	"github.com/gorgoclip/gorgoclip/layers/clip"
 	"github.com/gorgoclip/gorgoclip/loaders/featcache"
 	"github.com/gorgoclip/gorgoclip/loaders/images"
@@ -33,8 +34,8 @@ func runEmbed(env *Env, args []string) error {
 	tokens := fs.String("tokens", "", "integer .npy of token ids [M,L], zero padded, L <= the context length")
 	var imageList listFlag
 	fs.Var(&imageList, "images", "image files (comma-separated or repeated; further file arguments are images too)")
-	texts := fs.String("texts", "", "text file of prompts, one a line (\"-\" reads stdin)")
-	vocab := fs.String("vocab", "", "BPE vocabulary for --texts (default: beside --weights, $GORGOCLIP_VOCAB, or the user cache)")
+	texts := fs.String("texts", "", "text file of prompts, one a line, blank lines skipped as tokenize skips them (\"-\" reads stdin)")
+	vocab := fs.String("vocab", "", "BPE vocabulary for --texts (default: beside --weights, $GORGOCLIP_VOCAB, the user cache, else the built-in one)")
 	out := fs.String("o", "", "output .npy, float32 [N,E]")
 	batch := fs.Int("batch", clip.DefaultBatchSize, "images or prompts per graph run")
 	pooled := fs.Bool("pooled", false, "write the pre-projection features [N,D] (ln_post / ln_final output) instead")
@@ -70,8 +71,10 @@ func runEmbed(env *Env, args []string) error {
 	}
 
 	start := time.Now()
-	prog := &progress{w: env.Stderr, start: start}
-	m, err := clip.Load(*weightsDir, clip.WithBatchSize(*batch), clip.WithProgress(prog.report), clip.WithDevice(*device), clip.WithPrecision(prec))
+	log := progress.NewLog(env.Stderr)
+	var bar *progress.Bar // set once the input is known to span several batches
+	m, err := clip.Load(*weightsDir, clip.WithBatchSize(*batch), clip.WithDevice(*device), clip.WithPrecision(prec),
+		clip.WithProgress(func(done, _ int) { bar.Set(done) }))
 	if err != nil {
 		return err
 	}
@@ -84,7 +87,7 @@ func runEmbed(env *Env, args []string) error {
 	var what string
 	if *pixels != "" || len(imageList) > 0 {
 		if *pooled {
-			stage, width = clip.StagePooled, cfg.Vision.Width
+			stage = clip.StagePooled
 		}
 		r := cfg.Vision.ImageResolution
 		var data []float32
@@ -102,7 +105,7 @@ func runEmbed(env *Env, args []string) error {
 			}
 			data, n = p.Data, shape[0]
 		} else {
-			fmt.Fprintf(env.Stderr, "embed: preprocessing %d image(s) at %dx%d\n", len(imageList), r, r)
+			fmt.Fprintf(log, "embed: preprocessing %d image(s) at %dx%d\n", len(imageList), r, r)
 			if data, err = images.PreprocessFiles(imageList, r, *workers); err != nil {
 				return err
 			}
@@ -112,7 +115,7 @@ func runEmbed(env *Env, args []string) error {
 			return fmt.Errorf("no images in the input")
 		}
 		what = "images"
-		prog.what = what
+		bar = newEmbedBar(log, n, *batch, what)
 		res, err := m.ImageStages(data, n, stage)
 		if err != nil {
 			return err
@@ -120,7 +123,7 @@ func runEmbed(env *Env, args []string) error {
 		feats = res[stage]
 	} else {
 		if *pooled {
-			stage, width = clip.StagePooled, cfg.Text.Width
+			stage = clip.StagePooled
 		}
 		var ids []int32
 		if *tokens != "" {
@@ -140,14 +143,17 @@ func runEmbed(env *Env, args []string) error {
 			}
 			n = t.Shape[0]
 		} else {
-			prompts, err := readLines(env, *texts)
+			prompts, blank, err := readPrompts(env, *texts)
 			if err != nil {
 				return err
 			}
 			if len(prompts) == 0 {
 				return fmt.Errorf("%s: no prompts", *texts)
 			}
-			tok, err := loadTokenizer(*vocab, *weightsDir)
+			if blank > 0 {
+				fmt.Fprintf(log, "embed: skipped %d blank line(s) of %s: row i of the output is its i-th non-blank line\n", blank, *texts)
+			}
+			tok, _, err := tokenizer.Open(*vocab, *weightsDir)
 			if err != nil {
 				return err
 			}
@@ -157,13 +163,14 @@ func runEmbed(env *Env, args []string) error {
 			n = len(prompts)
 		}
 		what = "prompts"
-		prog.what = what
+		bar = newEmbedBar(log, n, *batch, what)
 		res, err := m.TextStages(ids, n, stage)
 		if err != nil {
 			return err
 		}
 		feats = res[stage]
 	}
+	width = len(feats) / n // the pooled width depends on the tower (ResNet: 32x its width)
 	if r, c := featcache.FirstNonFinite(feats, width); r >= 0 {
 		return fmt.Errorf("%s %d gives a non-finite feature (%v at column %d): check the input; %s not written", what[:len(what)-1], r, feats[r*width+c], c, *out)
 	}
@@ -171,62 +178,59 @@ func runEmbed(env *Env, args []string) error {
 		return err
 	}
 	el := time.Since(start).Seconds()
-	fmt.Fprintf(env.Stderr, "embed: %d %s -> %s [%d,%d] in %.1fs (%.2f %s/s)\n", n, what, *out, n, width, el, float64(n)/el, what)
+	fmt.Fprintf(log, "embed: %d %s -> %s [%d,%d] in %.1fs (%.2f %s/s)\n", n, what, *out, n, width, el, float64(n)/el, what)
 	return nil
 }
 
-// loadTokenizer finds the BPE vocabulary: explicit, beside the weights, or Locate's default.
-func loadTokenizer(explicit, weightsDir string) (*tokenizer.Tokenizer, error) {
-	path := explicit
-	if path == "" {
-		if p, err := tokenizer.FindVocab(weightsDir); err == nil {
-			path = p
-		}
+// newEmbedBar returns a progress bar for n items, nil when they fit in one batch.
+func newEmbedBar(log *progress.Log, n, batch int, what string) *progress.Bar {
+	if n <= batch {
+		return nil
 	}
-	p, err := tokenizer.Locate(path)
-	if err != nil {
-		return nil, err
-	}
-	return tokenizer.Load(p)
+	return progress.New(log, "embed", n, what)
 }
 
-// readLines returns the lines of path ("-" for stdin), without line endings. Empty
-// lines are prompts too (the empty prompt), except a final newline's.
-func readLines(env *Env, path string) ([]string, error) {
+// maxPromptLine bounds a line of --texts: a prompt is at most 77 tokens, so a longer
+// line is a file that is not one prompt a line (and would only be truncated).
+const maxPromptLine = 1 << 20
+
+// readPrompts returns the non-blank lines of path ("-" for stdin) without line
+// endings, and how many blank (or all-space) lines it skipped, as tokenize skips
+// them. A line over maxPromptLine bytes is an error naming the file and line.
+func readPrompts(env *Env, path string) (prompts []string, blank int, err error) {
 	var r io.Reader = env.Stdin
+	name := "stdin"
 	if path != "-" {
 		f, err := os.Open(path)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		defer f.Close()
-		r = f
+		r, name = f, path
 	}
-	var lines []string
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
-	for sc.Scan() {
-		lines = append(lines, strings.TrimSuffix(sc.Text(), "\r"))
+	br := bufio.NewReaderSize(r, 64*1024)
+	for line := 1; ; line++ {
+		var b []byte
+		for {
+			chunk, isPrefix, err := br.ReadLine()
+			if err == io.EOF && len(b) == 0 {
+				return prompts, blank, nil
+			}
+			if err != nil && err != io.EOF {
+				return nil, 0, fmt.Errorf("%s: line %d: %w", name, line, err)
+			}
+			if len(b)+len(chunk) > maxPromptLine {
+				return nil, 0, fmt.Errorf("%s:%d: line longer than %d MiB: --texts wants one prompt a line (a prompt is at most 77 tokens)", name, line, maxPromptLine>>20)
+			}
+			b = append(b, chunk...)
+			if !isPrefix || err == io.EOF {
+				break
+			}
+		}
+		if s := string(b); strings.TrimSpace(s) == "" {
+			blank++
+		} else {
+			prompts = append(prompts, s)
+		}
 	}
-	return lines, sc.Err()
-}
-
-// progress prints items/s and an ETA to stderr, at most every two seconds, once the
-// input spans more than one batch.
-type progress struct {
-	w     io.Writer
-	what  string
-	start time.Time
-	last  time.Time
-}
-
-func (p *progress) report(done, total int) {
-	now := time.Now()
-	if done == total || now.Sub(p.last) < 2*time.Second {
-		return
-	}
-	p.last = now
-	rate := float64(done) / now.Sub(p.start).Seconds()
-	eta := time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second)
-	fmt.Fprintf(p.w, "embed: %d/%d %s, %.2f/s, ETA %s\n", done, total, p.what, rate, eta)
 }

@@ -32,7 +32,9 @@ func TestEmbedMatchesGolden(t *testing.T) {
 	lines := []string{"a photo of a tench", "a photo of a English springer", "a photo of a cassette player",
 		"a photo of a chain saw", "a photo of a church", "a photo of a French horn", "a photo of a garbage truck",
 		"a photo of a gas pump", "a photo of a golf ball", "a photo of a parachute"}
-	if err := os.WriteFile(prompts, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+	// Blank lines are skipped, as tokenize skips them; a CRLF ending is no part of a prompt.
+	text := strings.Join(lines[:3], "\n") + "\n\n  \r\n" + strings.Join(lines[3:], "\r\n") + "\n"
+	if err := os.WriteFile(prompts, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for i, test := range []struct {
@@ -103,6 +105,14 @@ func TestEmbedErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := filepath.Join(tiny, "openai")
+	// A 16 MB line (issue #20): the error names the file and line, not bufio's limit.
+	huge, blank := filepath.Join(tmp, "huge.txt"), filepath.Join(tmp, "blank.txt")
+	if err := os.WriteFile(huge, []byte("a photo\n"+strings.Repeat("x", 16<<20)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(blank, []byte("\n \n\t\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for i, test := range []struct {
 		args []string
 		code int
@@ -115,6 +125,8 @@ func TestEmbedErrors(t *testing.T) {
 		{[]string{"--weights", w, "-o", filepath.Join(tmp, "o.npy"), "--pixels", bad}, 1, "[N,3,64,64]"},
 		{[]string{"--weights", w, "-o", filepath.Join(tmp, "o.npy"), "--tokens", bad}, 1, "integer"},
 		{[]string{"--weights", tmp, "-o", filepath.Join(tmp, "o.npy"), "--pixels", bad}, 1, "weights"},
+		{[]string{"--weights", w, "-o", filepath.Join(tmp, "o.npy"), "--texts", huge}, 1, huge + ":2: line longer than 1 MiB"},
+		{[]string{"--weights", w, "-o", filepath.Join(tmp, "o.npy"), "--texts", blank}, 1, blank + ": no prompts"},
 	} {
 		code, _, stderr := run("", append([]string{"embed"}, test.args...)...)
 		if code != test.code || !strings.Contains(stderr, test.msg) {

@@ -35,7 +35,12 @@ Environment:
   HF_ENDPOINT      Hugging Face hub (default https://huggingface.co)
   HF_TOKEN         hub token for gated or private repositories
 
-Without network, fetch fails at once and says which URL to download and where to put it.
+Without network, fetch uses what is already there once it checks out: a model
+directory against the hub's listing recorded when it was fetched (sizes, SHA-256),
+or, for files copied by hand, the four files above and a config.json that agrees
+with the repository's name (patch size, resolution, width); an extracted
+imagenet_templates.json without its notebook. Otherwise it fails at once and says
+which URL to download and where to put it.
 Run gorgoclip fetch KIND --help for the flags of each kind.
 `
 

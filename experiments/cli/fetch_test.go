@@ -197,3 +197,23 @@ func TestFetchOfflineSaysWhatToDo(t *testing.T) {
 		t.Errorf("offline: exit %d stderr %q, want instructions naming %s", code, errOut, want)
 	}
 }
+
+// TestFetchTemplatesOffline reruns fetch templates with no network once prompts.md
+// and imagenet_templates.json are there, as make experiment does: the notebook the
+// JSON came from is not needed.
+func TestFetchTemplatesOffline(t *testing.T) {
+	ts, _ := fakeFetchServer(t, map[string][]byte{"/prompts.md": []byte("## CIFAR10\n"), "/imagenet.ipynb": fakeImageNetNotebook})
+	dir := t.TempDir()
+	args := []string{"fetch", "templates", "--dir", dir, "--url", ts.URL + "/prompts.md", "--notebook-url", ts.URL + "/imagenet.ipynb"}
+	if code, _, errOut := run("", args...); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	ts.Close()
+	if err := os.Remove(filepath.Join(dir, "Prompt_Engineering_for_ImageNet.ipynb")); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := run("", args...)
+	if want := filepath.Join(dir, "prompts.md") + "\n" + filepath.Join(dir, "imagenet_templates.json") + "\n"; code != 0 || out != want {
+		t.Errorf("offline: exit %d stdout %q stderr %q, want %q", code, out, errOut, want)
+	}
+}

@@ -111,13 +111,12 @@ func krKill(t *testing.T, cmd *exec.Cmd, exited chan struct{}) {
 	<-exited
 }
 
-var krShardRE = regexp.MustCompile(`^shard-\d{6}\.npy$`)
-var krSkippedRE = regexp.MustCompile(`^shard-\d{6}\.skipped\.json$`)
+var krShardRE = regexp.MustCompile(`^(shard-\d{6}|tar-[A-Za-z0-9._-]+)\.(npy|json)$`)
 
 // krCheckCache verifies that every file in the cache directories is complete: key.json
-// and skip lists parse, every shard reads as float32 [rows,dim] with rows the shard
-// size or fewer, only dot-files (atomic-write temporaries) are allowed besides. It
-// returns the number of shards.
+// and shard records parse, every shard's features read as float32 [rows,dim] with rows
+// the shard size or fewer; only dot-files (atomic-write temporaries) are allowed
+// besides. It returns the number of complete shards: records with their features.
 func krCheckCache(t *testing.T, cache string, dim int) int {
 	t.Helper()
 	dirs, err := os.ReadDir(cache)
@@ -142,7 +141,7 @@ func krCheckCache(t *testing.T, cache string, dim int) int {
 			switch name := f.Name(); {
 			case strings.HasPrefix(name, "."):
 				// a temporary of an atomic write that was in progress
-			case name == "key.json" || krSkippedRE.MatchString(name):
+			case name == "key.json" || (krShardRE.MatchString(name) && strings.HasSuffix(name, ".json")):
 				b, err := os.ReadFile(p)
 				if err == nil && !json.Valid(b) {
 					err = fmt.Errorf("not valid JSON: %q", b)
@@ -150,6 +149,14 @@ func krCheckCache(t *testing.T, cache string, dim int) int {
 				if err != nil {
 					t.Errorf("cache: %s: %v", p, err)
 				}
+				if name == "key.json" {
+					continue
+				}
+				if _, err := os.Stat(strings.TrimSuffix(p, ".json") + ".npy"); err != nil {
+					t.Errorf("cache: a record without its features: %v", err)
+					continue
+				}
+				shards++
 			case krShardRE.MatchString(name):
 				a, err := npy.ReadFloat32(p)
 				if err != nil {
@@ -159,7 +166,6 @@ func krCheckCache(t *testing.T, cache string, dim int) int {
 				if len(a.Shape) != 2 || a.Shape[1] != dim || a.Shape[0] < 1 || a.Shape[0] > 256 {
 					t.Errorf("cache: %s has shape %v, want [n<=256, %d]", p, a.Shape, dim)
 				}
-				shards++
 			default:
 				t.Errorf("cache: unexpected file %s", p)
 			}
@@ -231,7 +237,7 @@ func TestKillResumeFeatureCache(t *testing.T) {
 	}
 	cache := filepath.Join(dir, "killed", "cache")
 	countShards := func() int {
-		m, _ := filepath.Glob(filepath.Join(cache, "*", "shard-*.npy"))
+		m, _ := filepath.Glob(filepath.Join(cache, "*", "shard-*.json"))
 		return len(m)
 	}
 

@@ -12,10 +12,13 @@ import (
 	"github.com/gorgoclip/gorgoclip/loaders/npy"
 )
 
-// TestPrecisionFlag: every model command takes --precision; a bad value is a usage
+// TestPrecisionFlag: every model command (embed, classify, zeroshot, compare, extract,
+// bench) takes --precision; a bad value is a usage
 // error naming the flag; fp16 and tf32 on the CPU say they need CUDA.
 func TestPrecisionFlag(t *testing.T) {
 	for cmd, args := range map[string][]string{"embed": {"--weights", "w", "-o", "o.npy", "--pixels", "x.npy"},
+		"classify": {"--weights", "w", "--labels", "l", "img.png"},
+		"extract":  {"--weights", "w", "--dataset", "d", "--cache", "c", "--shard", "0/1"},
 		"zeroshot": {"--weights", "w", "--dataset", "d"}, "compare": {"--weights", "w", "--dataset", "d", "--out", "o"}, "bench": nil} {
 		if _, _, errOut := run("", cmd, "--help"); !strings.Contains(errOut, "-precision") {
 			t.Errorf("%s --help does not mention --precision:\n%s", cmd, errOut)

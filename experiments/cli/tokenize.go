@@ -15,16 +15,18 @@ const tokenizeHelp = `[--vocab FILE] [--context-length N [--truncate] [--pad]] <
 
 Reads JSON lines {"text": ...} on stdin and writes JSON lines {"text": ..., "ids": [...]}
 on stdout: CLIP's BPE ids with <|startoftext|> (49406) and <|endoftext|> (49407), as
-OpenAI's tokenizer gives them (without ftfy's text repair). Blank lines are skipped.
+OpenAI's tokenizer gives them (without ftfy's text repair). Blank lines are skipped,
+as embed --texts skips them; {"text": ""} is the empty text. For plain text, one text
+a line: jq -R '{text: .}' FILE | gorgoclip tokenize.
 
 With --context-length N, a text of more than N ids is an error naming its line, or,
 with --truncate, is cut to N ids ending in <|endoftext|> (clip.tokenize(truncate=True)).
 --pad adds zeros up to N, as clip.tokenize does.
 
 The vocabulary is --vocab (a file, or a directory holding one), else $GORGOCLIP_VOCAB,
-else the cache's vocab/ directory ($GORGOCLIP_CACHE, default the user cache's gorgoclip/).
-Accepted: OpenAI's bpe_simple_vocab_16e6.txt.gz, Hugging Face merges.txt (+ vocab.json)
-or tokenizer.json.`
+else the cache's vocab/ directory ($GORGOCLIP_CACHE, default the user cache's gorgoclip/),
+else OpenAI's bpe_simple_vocab_16e6.txt.gz built into gorgoclip. Accepted: OpenAI's
+bpe_simple_vocab_16e6.txt.gz, Hugging Face merges.txt (+ vocab.json) or tokenizer.json.`
 
 func init() {
 	register(Command{Name: "tokenize", Summary: "turn JSON lines of text into CLIP token ids", Run: runTokenize})
@@ -32,7 +34,7 @@ func init() {
 
 func runTokenize(env *Env, args []string) error {
 	fs := newFlags(env, "tokenize", tokenizeHelp)
-	vocab := fs.String("vocab", "", "BPE vocabulary file or directory (default $GORGOCLIP_VOCAB, then the cache)")
+	vocab := fs.String("vocab", "", "BPE vocabulary file or directory (default $GORGOCLIP_VOCAB, then the cache, then the built-in one)")
 	contextLength := fs.Int("context-length", 0, "maximum ids per text, start and end included (CLIP: 77); 0: no limit")
 	truncate := fs.Bool("truncate", false, "cut texts longer than --context-length instead of failing")
 	pad := fs.Bool("pad", false, "pad ids with zeros to --context-length")
@@ -47,11 +49,7 @@ func runTokenize(env *Env, args []string) error {
 	case (*truncate || *pad) && *contextLength == 0:
 		return Usagef("--truncate and --pad need --context-length")
 	}
-	path, err := tokenizer.Locate(*vocab)
-	if err != nil {
-		return err
-	}
-	tok, err := tokenizer.Load(path)
+	tok, _, err := tokenizer.Open(*vocab)
 	if err != nil {
 		return err
 	}
@@ -84,6 +82,10 @@ func tokenizeLines(tok *tokenizer.Tokenizer, in *bufio.Reader, out *bufio.Writer
 		if len(bytes.TrimSpace(b)) > 0 {
 			rec.Text = nil
 			if err := json.Unmarshal(b, &rec); err != nil {
+				if t := bytes.TrimSpace(b); t[0] != '{' && t[0] != '[' {
+					return fmt.Errorf("stdin line %d: %q is not a JSON object: tokenize reads JSON lines such as {\"text\": \"a photo of a dog.\"}; "+
+						"for plain text, one text a line, run jq -R '{text: .}' FILE | gorgoclip tokenize", line, shortText(string(t), 40))
+				}
 				return fmt.Errorf("stdin line %d: %v", line, err)
 			}
 			if rec.Text == nil {
@@ -130,4 +132,12 @@ func tokenizeLines(tok *tokenizer.Tokenizer, in *bufio.Reader, out *bufio.Writer
 			return nil
 		}
 	}
+}
+
+// shortText cuts s to n runes, marking the cut.
+func shortText(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
 }

@@ -85,6 +85,8 @@ func TestTokenizeErrors(t *testing.T) {
 		{"", []string{"--context-length", "-3"}, 2, "--context-length -3"},
 		{"", []string{"extra"}, 2, `unexpected argument "extra"`},
 		{"", []string{"--vocab", "/nonexistent/bpe.txt.gz"}, 1, "/nonexistent/bpe.txt.gz"},
+		{"a photo of a dog\n", nil, 1, `stdin line 1: "a photo of a dog" is not a JSON object: tokenize reads JSON lines`},
+		{`{"text": "ok"}` + "\n" + `"a photo"` + "\n", nil, 1, "stdin line 2: \"\\\"a photo\\\"\" is not a JSON object"},
 	} {
 		args := append([]string{"tokenize", "--vocab", vocab}, test.args...)
 		code, _, errOut := run(test.stdin, args...)
@@ -92,12 +94,16 @@ func TestTokenizeErrors(t *testing.T) {
 			t.Errorf("test %d: got exit %d, stderr %q want exit %d and %q", i, code, errOut, test.code, test.want)
 		}
 	}
-	// With no vocabulary anywhere the error says how to get one.
+}
+
+// TestTokenizeBuiltIn tokenizes with nothing configured: the vocabulary built into
+// the binary.
+func TestTokenizeBuiltIn(t *testing.T) {
 	t.Setenv("GORGOCLIP_VOCAB", "")
 	t.Setenv("GORGOCLIP_CACHE", t.TempDir())
-	code, _, errOut := run(`{"text": "ok"}`, "tokenize")
-	if code != 1 || !strings.Contains(errOut, "bpe_simple_vocab_16e6.txt.gz") || !strings.Contains(errOut, "--vocab") {
-		t.Errorf("without a vocabulary: got exit %d, stderr %q", code, errOut)
+	code, out, errOut := run(`{"text": "a photo of a dog."}`, "tokenize")
+	if want := `{"text": "a photo of a dog.", "ids": [49406, 320, 1125, 539, 320, 1929, 269, 49407]}` + "\n"; code != 0 || out != want {
+		t.Errorf("without a vocabulary: got exit %d, %q (stderr %q) want %q", code, out, errOut, want)
 	}
 }
 

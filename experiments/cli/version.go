@@ -2,14 +2,12 @@ package cli
 
 import (
 	"fmt"
-	"runtime"
+
+	"github.com/gorgoclip/gorgoclip/internal/version"
 )
 
-// Version is the gorgoclip release, set with -ldflags "-X .../cli.Version=..." by make.
-var Version = "dev"
-
 func init() {
-	register(Command{Name: "version", Summary: "print the gorgoclip version", Run: func(env *Env, args []string) error {
+	register(Command{Name: "version", Summary: "print the gorgoclip version (also gorgoclip --version)", Run: func(env *Env, args []string) error {
 		fs := newFlags(env, "version", "")
 		if err := parseFlags(fs, args); err != nil {
 			return err
@@ -17,7 +15,7 @@ func init() {
 		if fs.NArg() > 0 {
 			return Usagef("unexpected arguments %q", fs.Args())
 		}
-		fmt.Fprintf(env.Stdout, "gorgoclip %s (%s %s/%s)\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-		return nil
+		_, err := fmt.Fprintln(env.Stdout, version.Full())
+		return err
 	}})
 }

@@ -184,5 +184,8 @@ func benchImages(b *testing.B, name string, n int, opts ...Option) {
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "img/s")
 }
 
+// BenchmarkRN50Images8 times RN50's image tower at batch 8 (random weights).
+func BenchmarkRN50Images8(b *testing.B) { benchImages(b, "RN50", 8) }
+
 // BenchmarkViTB32Images32 times ViT-B/32 images at batch 32, the default batch size.
 func BenchmarkViTB32Images32(b *testing.B) { benchImages(b, "ViT-B/32", 32) }

@@ -88,6 +88,7 @@ func openCIFAR(dir string, sp split, lay cifarLayout, kind string) (*base, error
 		first int // index of the file's first item
 	}
 	var files []span
+	var paths []string
 	var labels []int32
 	for _, n := range names {
 		path := filepath.Join(dir, n)
@@ -99,6 +100,7 @@ func openCIFAR(dir string, sp split, lay cifarLayout, kind string) (*base, error
 			return nil, fmt.Errorf("loaders: datasets: %s: %d bytes is not a whole number of %d-byte %s records", path, len(data), record, kind)
 		}
 		files = append(files, span{path, len(labels)})
+		paths = append(paths, path)
 		first := len(labels)
 		for r := 0; r < len(data)/record; r++ {
 			labels = append(labels, int32(data[r*record+lay.labelAt]))
@@ -126,6 +128,7 @@ func openCIFAR(dir string, sp split, lay cifarLayout, kind string) (*base, error
 		classes:    classes,
 		numClasses: lay.numClasses,
 		labels:     labels,
+		files:      paths,
 		read: func(i int) (Item, error) {
 			f := files[0]
 			for _, s := range files[1:] {

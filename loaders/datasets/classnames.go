@@ -1,24 +1,101 @@
 package datasets
 
 import (
+	_ "embed"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 )
 
-// imagenetteClasses maps Imagenette's WordNet ids to the names of its article
-// (label order is the sorted ids, as in ImageFolder).
-var imagenetteClasses = map[string]string{
-	"n01440764": "tench",
+// imagenetTable is the ImageNet-1k class table: per line a WordNet id, a tab and the
+// class name of OpenAI's prompt-engineering notebook, in class-index order (the ids
+// sorted, as torchvision's ImageFolder numbers them). OpenAI's names are MIT
+// licensed (LICENSE-openai-clip beside the table).
+//
+//go:embed imagenet_classes.tsv
+var imagenetTable string
+
+// ImageNetClass is one ImageNet-1k class.
+type ImageNetClass struct {
+	// WNID is the WordNet id, the class folder's name ("n01440764").
+	WNID string
+	// Name is OpenAI's class name ("tench"), cleaned for prompts.
+	Name string
+}
+
+var imagenet struct {
+	once    sync.Once
+	classes []ImageNetClass
+	byWNID  map[string]string
+}
+
+func loadImageNet() {
+	imagenet.byWNID = map[string]string{}
+	for _, line := range strings.Split(imagenetTable, "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		wnid, name, ok := strings.Cut(line, "\t")
+		if !ok {
+			panic("datasets: imagenet_classes.tsv: line without a tab: " + line) // embedded data
+		}
+		imagenet.classes = append(imagenet.classes, ImageNetClass{WNID: wnid, Name: name})
+		imagenet.byWNID[wnid] = name
+	}
+}
+
+// ImageNetClasses returns the 1000 ImageNet-1k classes in class-index order, named
+// as in OpenAI's Prompt_Engineering_for_ImageNet.ipynb. The slice is a copy.
+func ImageNetClasses() []ImageNetClass {
+	imagenet.once.Do(loadImageNet)
+	return append([]ImageNetClass(nil), imagenet.classes...)
+}
+
+// ImageNetClassName returns OpenAI's name of the ImageNet-1k class with WordNet id
+// wnid, and whether it is one.
+func ImageNetClassName(wnid string) (string, bool) {
+	imagenet.once.Do(loadImageNet)
+	name, ok := imagenet.byWNID[wnid]
+	return name, ok
+}
+
+// imagenetteSpelling holds the two Imagenette classes whose names in the article
+// reproduced here (and in fast.ai's and Hugging Face's Imagenette) differ from
+// OpenAI's ("English Springer Spaniel", "chainsaw"); Imagenette's other eight names
+// are OpenAI's.
+var imagenetteSpelling = map[string]string{
 	"n02102040": "English springer",
-	"n02979186": "cassette player",
 	"n03000684": "chain saw",
-	"n03028079": "church",
-	"n03394916": "French horn",
-	"n03417042": "garbage truck",
-	"n03425413": "gas pump",
-	"n03445777": "golf ball",
-	"n03888257": "parachute",
+}
+
+// imagenetteWNIDs are Imagenette's ten classes.
+var imagenetteWNIDs = []string{"n01440764", "n02102040", "n02979186", "n03000684", "n03028079",
+	"n03394916", "n03417042", "n03425413", "n03445777", "n03888257"}
+
+// wnidClassNames names class folders that are all ImageNet WordNet ids: with the
+// article's spelling when they are all Imagenette classes, with OpenAI's names
+// otherwise. ok is false when some folder is not an ImageNet id.
+func wnidClassNames(folders []string) (names []string, ok bool) {
+	names = make([]string, len(folders))
+	imagenette := true
+	for i, f := range folders {
+		name, known := ImageNetClassName(f)
+		if !known {
+			return nil, false
+		}
+		names[i] = name
+		imagenette = imagenette && slices.Contains(imagenetteWNIDs, f)
+	}
+	if imagenette {
+		for i, f := range folders {
+			if s, ok := imagenetteSpelling[f]; ok {
+				names[i] = s
+			}
+		}
+	}
+	return names, true
 }
 
 // fashionMNISTClasses are Fashion-MNIST's labels 0..9 (Xiao et al. 2017).

@@ -5,13 +5,17 @@
 // A dataset is opened from a spec "KIND:PATH" and a split:
 //
 //	imagefolder:DIR     DIR/{train,val,test}/<class>/*.{jpg,jpeg,png,gif,bmp,tif,tiff,webp}
-//	                    (fast.ai Imagenette archives, torchvision ImageFolder layout)
+//	                    (fast.ai Imagenette archives, torchvision ImageFolder layout),
+//	                    or DIR/<class>/* alone: a flat class-folder directory, a test
+//	                    split (ImageNet's val/ as usually laid out). WordNet-id
+//	                    folders (n01440764) get OpenAI's ImageNet class names.
 //	parquet:FILE|DIR    Hugging Face parquet exports (frgfm/imagenette, cifar10, ...)
 //	mnist:DIR           idx files train-*/t10k-*, gzipped or not
 //	fashion-mnist:DIR   the same, with Fashion-MNIST class names
 //	cifar10:DIR         CIFAR-10 binary version (data_batch_{1..5}.bin, test_batch.bin)
 //	cifar100:DIR        CIFAR-100 binary version (train.bin, test.bin; fine labels)
-//	wds:DIR             LAION CLIP_benchmark webdataset (DIR/{split}/*.tar)
+//	wds:DIR             LAION CLIP_benchmark webdataset (DIR/{split}/*.tar; its
+//	                    zeroshot_classification_templates.txt: TemplatesFile)
 //
 // Splits are "train" and "test". "test" reads a dataset's held-out split: test/ or,
 // where there is none, the validation split (Imagenette publishes only train and
@@ -103,9 +107,15 @@ type Options struct {
 	// Limit, when positive and below the split's size, keeps Limit items: the
 	// first Limit of a permutation drawn from Seed, then put back in dataset order
 	// (so that files are read sequentially). The subset is the same for the same
-	// Seed, and a smaller limit gives a subset of a larger one. It is not
-	// stratified: a small limit may miss rare classes. Zero keeps every item.
+	// Seed, and a smaller limit gives a subset of a larger one. Without Balanced it
+	// is not stratified: a small limit may miss rare classes. Zero keeps every item.
 	Limit int
+	// Balanced makes the Limit subset class-balanced: classes take turns, in an
+	// order drawn from Seed, each adding its next item (of its own permutation drawn
+	// from Seed) until Limit items are chosen, so that every class gets Limit/C
+	// items, or all it has when it has fewer (the others then share the rest). A
+	// smaller limit still gives a subset of a larger one.
+	Balanced bool
 	// Seed draws the permutation for Limit (PCG seeded with Seed, Seed).
 	Seed uint64
 	// ClassNames, when set, replaces the dataset's class names; its length must
@@ -119,6 +129,24 @@ var kinds = []string{"imagefolder", "parquet", "mnist", "fashion-mnist", "cifar1
 
 // Kinds returns the spec kinds Open accepts.
 func Kinds() []string { return slices.Clone(kinds) }
+
+// WDSTemplatesFile is where a CLIP_benchmark webdataset keeps its zero-shot
+// templates, one a line with "{c}" for the class name.
+const WDSTemplatesFile = "zeroshot_classification_templates.txt"
+
+// TemplatesFile returns the zero-shot templates file the dataset of spec ships with,
+// when it has one: a wds: dataset's WDSTemplatesFile.
+func TemplatesFile(spec string) (string, bool) {
+	kind, path, ok := strings.Cut(spec, ":")
+	if !ok || kind != "wds" {
+		return "", false
+	}
+	p := filepath.Join(path, WDSTemplatesFile)
+	if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
+		return "", false
+	}
+	return p, true
+}
 
 // Open opens split ("train", "test", "val" or "validation") of the dataset that
 // spec ("KIND:PATH") names. See the package documentation for the layouts.
@@ -183,9 +211,40 @@ func Open(spec, split string, opts Options) (Dataset, error) {
 		return nil, fmt.Errorf("loaders: datasets: %s: no class names found: set Options.ClassNames", spec)
 	}
 	if opts.Limit > 0 && opts.Limit < ds.Len() {
-		return &subset{Dataset: ds, indices: limitIndices(ds.Len(), opts.Limit, opts.Seed)}, nil
+		idx := limitIndices(ds.Len(), opts.Limit, opts.Seed)
+		if opts.Balanced {
+			idx = balancedIndices(ds.labels, opts.Limit, opts.Seed)
+		}
+		return &subset{Dataset: ds, indices: idx}, nil
 	}
 	return ds, nil
+}
+
+// balancedIndices returns n indices of labels, classes taking turns (see
+// Options.Balanced), sorted.
+func balancedIndices(labels []int32, n int, seed uint64) []int {
+	rng := rand.New(rand.NewPCG(seed, seed))
+	var byClass [][]int
+	for i, l := range labels {
+		for int(l) >= len(byClass) {
+			byClass = append(byClass, nil)
+		}
+		byClass[l] = append(byClass[l], i)
+	}
+	for _, items := range byClass {
+		rng.Shuffle(len(items), func(a, b int) { items[a], items[b] = items[b], items[a] })
+	}
+	order := rng.Perm(len(byClass))
+	out := make([]int, 0, n)
+	for round := 0; len(out) < n; round++ {
+		for _, c := range order {
+			if round < len(byClass[c]) && len(out) < n {
+				out = append(out, byClass[c][round])
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // split is a parsed split name with the directory or file names that may hold it,
@@ -232,6 +291,15 @@ type Labeler interface {
 	Label(i int) int
 }
 
+// Sourcer is implemented by every Dataset Open returns: the files an item's image and
+// label are read from, so that a feature cache can notice when they change (by size
+// and modification time) without reading them.
+type Sourcer interface {
+	// Sources returns the files item i (0 <= i < Len()) is read from. Callers must
+	// not modify the slice.
+	Sources(i int) []string
+}
+
 // base is the Dataset every kind returns: a label per item and a function that
 // reads item i's pixels or bytes.
 type base struct {
@@ -239,6 +307,11 @@ type base struct {
 	classes    []string // nil when the source has no names
 	numClasses int      // 0 when the source does not say; labels are checked against it
 	labels     []int32
+	// files lists what every item is read from (idx, CIFAR and parquet datasets read
+	// their items out of a few shared files); source, when set, names item i's own
+	// file instead (an image file, a tar shard).
+	files  []string
+	source func(i int) string
 	// where names item i's label in errors: "FILE[row N]", "SHARD.tar:KEY.cls".
 	where func(i int) string
 	// read fills in Name and Encoded or Image for item i; Index and Label are set
@@ -252,6 +325,14 @@ func (d *base) Len() int             { return len(d.labels) }
 
 // Label returns item i's label without reading its image (0 <= i < Len()).
 func (d *base) Label(i int) int { return int(d.labels[i]) }
+
+// Sources returns the files item i is read from (0 <= i < Len()).
+func (d *base) Sources(i int) []string {
+	if d.source != nil {
+		return []string{d.source(i)}
+	}
+	return d.files
+}
 
 func (d *base) Item(i int) (Item, error) {
 	if i < 0 || i >= len(d.labels) {
@@ -276,6 +357,9 @@ func (s *subset) Len() int { return len(s.indices) }
 // Label returns item i's label without reading its image (0 <= i < Len()).
 func (s *subset) Label(i int) int { return s.Dataset.(Labeler).Label(s.indices[i]) }
 
+// Sources returns the files item i is read from (0 <= i < Len()).
+func (s *subset) Sources(i int) []string { return s.Dataset.(Sourcer).Sources(s.indices[i]) }
+
 func (s *subset) Item(i int) (Item, error) {
 	if i < 0 || i >= len(s.indices) {
 		return Item{}, fmt.Errorf("loaders: datasets: %s: item %d out of range [0, %d)", s.Name(), i, len(s.indices))
@@ -288,4 +372,6 @@ func (s *subset) Item(i int) (Item, error) {
 var (
 	_ Dataset = (*base)(nil)
 	_ Dataset = (*subset)(nil)
+	_ Sourcer = (*base)(nil)
+	_ Sourcer = (*subset)(nil)
 )

@@ -86,6 +86,21 @@ func FuzzWDS(f *testing.F) {
 			t.Fatal(err)
 		}
 		fuzzOpen(t, "wds:"+dir, "test", Options{}, file, len(data))
+		// Streaming the shard finds the samples Open does, or fails naming it.
+		ds, openErr := Open("wds:"+dir, "test", Options{})
+		var streamed []Item
+		err := StreamWDSShard(file, func(it Item) error {
+			streamed = append(streamed, it)
+			return nil
+		})
+		switch {
+		case err != nil && !strings.Contains(err.Error(), file):
+			t.Fatalf("stream error does not name %s: %v", file, err)
+		case openErr == nil && err != nil:
+			t.Fatalf("Open read the shard but streaming failed: %v", err)
+		case openErr == nil && len(streamed) != ds.Len():
+			t.Fatalf("streamed %d samples, Open found %d", len(streamed), ds.Len())
+		}
 	})
 }
 

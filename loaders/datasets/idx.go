@@ -53,7 +53,8 @@ func openIdx(dir string, sp split, classes []string) (*base, error) {
 	if len(labels) != images.N {
 		return nil, fmt.Errorf("loaders: datasets: %s has %d labels but %s has %d images", labelsPath, len(labels), imagesPath, images.N)
 	}
-	ds := &base{classes: classes, numClasses: len(classes), labels: make([]int32, len(labels))}
+	ds := &base{classes: classes, numClasses: len(classes), labels: make([]int32, len(labels)),
+		files: []string{imagesPath, labelsPath}}
 	for i, l := range labels {
 		ds.labels[i] = int32(l)
 	}

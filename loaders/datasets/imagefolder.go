@@ -13,35 +13,59 @@ import (
 // plus gif.
 var imageExts = []string{".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp"}
 
-// openImageFolder reads root/<split>/<class>/<file>.
+// splitFolders are the split folders an image folder may hold.
+var splitFolders = []string{"train", "val", "validation", "test"}
+
+// openImageFolder reads root/<split>/<class>/<file>, or root/<class>/<file> when
+// root holds class folders and no split folder (a flat class-folder directory, as
+// ImageNet's validation set is usually laid out), which serves as the test split.
 //
 // Classes are the sorted union of the class folders of every split folder present
 // (train, val, validation, test), so that labels agree between splits even when one
 // lacks a class; with identical folders this is torchvision's ImageFolder order.
 // Class names come from root/classnames.txt when present (one a line, in label
-// order), else from the Imagenette table when every folder is an Imagenette WordNet
-// id, else from the folder names with underscores as spaces.
+// order); else, when every folder is an ImageNet WordNet id, from OpenAI's ImageNet
+// class names (ImageNetClassName; Imagenette's ten with its article's spelling);
+// else from the folder names with underscores as spaces.
 func openImageFolder(root string, sp split) (*base, error) {
-	dir, err := sp.folder(root)
-	if err != nil {
-		return nil, err
+	flat := hasSubfolder(root)
+	for _, s := range splitFolders {
+		if st, err := os.Stat(filepath.Join(root, s)); err == nil && st.IsDir() {
+			flat = false
+		}
+	}
+	var dir string
+	var err error
+	var parents []string // folders whose subfolders are classes
+	if flat {
+		if sp.name == "train" {
+			return nil, fmt.Errorf("loaders: datasets: %s has class folders but no train/ folder: a flat class-folder directory is a test split only (give DIR with train/ and val/ for training)", root)
+		}
+		dir, parents = root, []string{root}
+	} else {
+		if dir, err = sp.folder(root); err != nil {
+			return nil, err
+		}
+		for _, s := range splitFolders {
+			parents = append(parents, filepath.Join(root, s))
+		}
 	}
 
 	var folders []string
-	for _, s := range []string{"train", "val", "validation", "test"} {
-		entries, err := os.ReadDir(filepath.Join(root, s))
+	for _, parent := range parents {
+		entries, err := os.ReadDir(parent)
 		if err != nil {
 			continue // that split is absent
 		}
 		for _, e := range entries {
-			if isDir(filepath.Join(root, s), e) && !strings.HasPrefix(e.Name(), ".") && !slices.Contains(folders, e.Name()) {
+			if isDir(parent, e) && !strings.HasPrefix(e.Name(), ".") && !slices.Contains(folders, e.Name()) {
 				folders = append(folders, e.Name())
 			}
 		}
 	}
 	slices.Sort(folders)
 	if len(folders) == 0 {
-		return nil, fmt.Errorf("loaders: datasets: %s: no class folders", dir)
+		return nil, fmt.Errorf("loaders: datasets: %s: no class folders (want DIR/<class>/*.jpg, or DIR/train/<class>/ and DIR/val/<class>/)", dir)
 	}
 
 	classes, err := folderClassNames(root, folders)
@@ -75,6 +99,7 @@ func openImageFolder(root string, sp split) (*base, error) {
 		classes:    classes,
 		numClasses: len(folders),
 		labels:     labels,
+		source:     func(i int) string { return files[i] },
 		read: func(i int) (Item, error) {
 			data, err := os.ReadFile(files[i])
 			if err != nil {
@@ -83,6 +108,17 @@ func openImageFolder(root string, sp split) (*base, error) {
 			return Item{Name: files[i], Encoded: data}, nil
 		},
 	}, nil
+}
+
+// hasSubfolder reports whether dir holds a folder not hidden by a leading dot.
+func hasSubfolder(dir string) bool {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if isDir(dir, e) && !strings.HasPrefix(e.Name(), ".") {
+			return true
+		}
+	}
+	return false
 }
 
 // isDir reports whether e (in dir) is a directory, following symbolic links.
@@ -110,16 +146,10 @@ func folderClassNames(root string, folders []string) ([]string, error) {
 		}
 		return names, nil
 	}
-	names := make([]string, len(folders))
-	imagenette := true
-	for i, f := range folders {
-		n, ok := imagenetteClasses[f]
-		imagenette = imagenette && ok
-		names[i] = n
-	}
-	if imagenette {
+	if names, ok := wnidClassNames(folders); ok {
 		return names, nil
 	}
+	names := make([]string, len(folders))
 	for i, f := range folders {
 		names[i] = strings.ReplaceAll(f, "_", " ")
 	}

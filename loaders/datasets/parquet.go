@@ -77,7 +77,7 @@ func openParquet(root string, sp split) (*base, error) {
 		return nil, err
 	}
 	pd := &pqDataset{}
-	ds := &base{}
+	ds := &base{files: files}
 	for _, path := range files {
 		f, labels, classes, err := scanParquet(path)
 		if err != nil {

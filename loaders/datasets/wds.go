@@ -2,6 +2,7 @@ package datasets
 
 import (
 	"archive/tar"
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -25,12 +26,18 @@ type wdsSample struct {
 	off, size int64
 }
 
-// openWDS reads a CLIP_benchmark webdataset: DIR/classnames.txt and
-// DIR/<split>/*.tar, whose members KEY.<image ext> and KEY.cls (the label as
-// decimal text) make one sample. Shards are read in natural order (2.tar before
-// 10.tar), samples in the order their first member appears. The headers of every
-// shard are scanned once here; Item then reads one member at its offset.
-func openWDS(root string, sp split) (*base, error) {
+// WDSShards returns the tar shards of split ("train", "test", ...) of the
+// CLIP_benchmark webdataset in dir, in natural order (2.tar before 10.tar): the order
+// in which a wds: dataset lists its samples.
+func WDSShards(dir, split string) ([]string, error) {
+	sp, err := parseSplit(split)
+	if err != nil {
+		return nil, err
+	}
+	return wdsShards(dir, sp)
+}
+
+func wdsShards(root string, sp split) ([]string, error) {
 	dir, err := sp.folder(root)
 	if err != nil {
 		return nil, err
@@ -43,21 +50,34 @@ func openWDS(root string, sp split) (*base, error) {
 		return nil, fmt.Errorf("loaders: datasets: %s: no .tar shards", dir)
 	}
 	slices.SortStableFunc(shards, naturalCompare)
+	return shards, nil
+}
 
+// openWDS reads a CLIP_benchmark webdataset: DIR/classnames.txt and
+// DIR/<split>/*.tar, whose members KEY.<image ext> and KEY.cls (the label as
+// decimal text) make one sample. Shards are read in natural order (2.tar before
+// 10.tar), samples in the order they appear. The headers of every shard are scanned
+// once here; Item then reads one member at its offset.
+func openWDS(root string, sp split) (*base, error) {
+	shards, err := wdsShards(root, sp)
+	if err != nil {
+		return nil, err
+	}
 	var samples []wdsSample
 	var labels []int32
 	for _, s := range shards {
-		ss, ls, err := scanShard(s)
-		if err != nil {
+		if err := scanShard(s, false, func(smp wdsSample, label int32, _ []byte) error {
+			samples = append(samples, smp)
+			labels = append(labels, label)
+			return nil
+		}); err != nil {
 			return nil, err
 		}
-		samples = append(samples, ss...)
-		labels = append(labels, ls...)
 	}
 
 	ds := &base{labels: labels, where: func(i int) string {
 		return samples[i].shard + ":" + samples[i].key + ".cls"
-	}}
+	}, source: func(i int) string { return samples[i].shard }}
 	if p := filepath.Join(root, "classnames.txt"); fileExists(p) {
 		if ds.classes, err = readNames(p); err != nil {
 			return nil, err
@@ -79,36 +99,75 @@ func openWDS(root string, sp split) (*base, error) {
 	return ds, nil
 }
 
-// scanShard lists the samples of one tar shard with their labels.
-func scanShard(shard string) ([]wdsSample, []int32, error) {
+// StreamWDSShard reads one webdataset tar shard front to back, without seeking or
+// extracting, and calls fn with each sample in order: Index is the sample's position
+// in the shard, Name "SHARD.tar:KEY", Encoded its image and Label its .cls (not
+// checked against classnames.txt, which Open does). This is how an array task reads
+// whole shards of a large webdataset without scanning the others. An error from fn
+// stops the reading and is returned as it is.
+func StreamWDSShard(shard string, fn func(Item) error) error {
+	i := 0
+	return scanShard(shard, true, func(s wdsSample, label int32, data []byte) error {
+		it := Item{Index: i, Label: int(label), Name: s.shard + ":" + s.key, Encoded: data}
+		i++
+		return fn(it)
+	})
+}
+
+// scanShard reads one tar shard and calls emit with each sample once its members
+// have been read: members of a sample are adjacent, as webdataset requires (it groups
+// consecutive members by key). With stream set the shard is read front to back and
+// emit gets the image's bytes; otherwise member data is skipped by seeking and
+// emit gets the image's offset and size only. emit's errors are returned as they are.
+func scanShard(shard string, stream bool, emit func(s wdsSample, label int32, data []byte) error) error {
 	f, err := os.Open(shard)
 	if err != nil {
-		return nil, nil, fmt.Errorf("loaders: datasets: %w", err)
+		return fmt.Errorf("loaders: datasets: %w", err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, nil, fmt.Errorf("loaders: datasets: %w", err)
+		return fmt.Errorf("loaders: datasets: %w", err)
 	}
 
 	type partial struct {
 		sample   wdsSample
 		imageExt string // "" until an image member is seen
+		data     []byte
 		label    int32
 		hasLabel bool
 	}
-	var order []string
-	byKey := map[string]*partial{}
-	// tar.Reader reads headers straight from f without buffering, so after Next
-	// the file offset is where the member's data starts.
-	tr := tar.NewReader(f)
+	var cur *partial
+	seen := map[string]bool{}
+	n := 0
+	flush := func() error {
+		if cur == nil {
+			return nil
+		}
+		switch {
+		case cur.imageExt == "":
+			return fmt.Errorf("loaders: datasets: %s: sample %q has no image member (%s) among its adjacent members", shard, cur.sample.key, strings.Join(wdsImageExts, ", "))
+		case !cur.hasLabel:
+			return fmt.Errorf("loaders: datasets: %s: sample %q has no .cls member among its adjacent members", shard, cur.sample.key)
+		}
+		n++
+		return emit(cur.sample, cur.label, cur.data)
+	}
+	// Without stream, tar.Reader reads headers straight from f without buffering and
+	// skips member data by seeking, so after Next the file offset is where the
+	// member's data starts. With stream, reads are sequential and buffered.
+	var r io.Reader = f
+	if stream {
+		r = bufio.NewReaderSize(f, 1<<20)
+	}
+	tr := tar.NewReader(r)
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("loaders: datasets: %s: reading tar headers: %w", shard, err)
+			return fmt.Errorf("loaders: datasets: %s: reading tar headers: %w", shard, err)
 		}
 		if hdr.Typeflag != tar.TypeReg {
 			continue
@@ -118,54 +177,60 @@ func scanShard(shard string) ([]wdsSample, []int32, error) {
 		if ext != "cls" && !isImage {
 			continue
 		}
-		p := byKey[key]
-		if p == nil {
-			p = &partial{sample: wdsSample{shard: shard, key: key}}
-			byKey[key] = p
-			order = append(order, key)
+		if cur == nil || cur.sample.key != key {
+			if err := flush(); err != nil {
+				return err
+			}
+			if seen[key] {
+				return fmt.Errorf("loaders: datasets: %s:%s: members of sample %q are not adjacent (webdataset groups consecutive members by key)", shard, hdr.Name, key)
+			}
+			seen[key] = true
+			cur = &partial{sample: wdsSample{shard: shard, key: key}}
 		}
 		switch {
 		case ext == "cls":
-			if p.hasLabel {
-				return nil, nil, fmt.Errorf("loaders: datasets: %s: sample %q has two .cls members", shard, key)
+			if cur.hasLabel {
+				return fmt.Errorf("loaders: datasets: %s: sample %q has two .cls members", shard, key)
 			}
 			text, err := io.ReadAll(io.LimitReader(tr, 64))
 			if err != nil {
-				return nil, nil, fmt.Errorf("loaders: datasets: %s:%s: %w", shard, hdr.Name, err)
+				return fmt.Errorf("loaders: datasets: %s:%s: %w", shard, hdr.Name, err)
 			}
 			l, err := strconv.ParseInt(strings.TrimSpace(string(text)), 10, 32)
 			if err != nil {
-				return nil, nil, fmt.Errorf("loaders: datasets: %s:%s: label %q is not an integer", shard, hdr.Name, text)
+				return fmt.Errorf("loaders: datasets: %s:%s: label %q is not an integer", shard, hdr.Name, text)
 			}
-			p.label, p.hasLabel = int32(l), true
-		case p.imageExt == "" ||
-			slices.Index(wdsImageExts, ext) < slices.Index(wdsImageExts, p.imageExt):
+			cur.label, cur.hasLabel = int32(l), true
+		case cur.imageExt == "" ||
+			slices.Index(wdsImageExts, ext) < slices.Index(wdsImageExts, cur.imageExt):
+			if hdr.Size > st.Size() {
+				return fmt.Errorf("loaders: datasets: %s:%s: member truncated (%d bytes, file has %d)", shard, hdr.Name, hdr.Size, st.Size())
+			}
+			cur.imageExt, cur.sample.size = ext, hdr.Size
+			if stream {
+				cur.data = make([]byte, hdr.Size)
+				if _, err := io.ReadFull(tr, cur.data); err != nil {
+					return fmt.Errorf("loaders: datasets: %s:%s: member truncated: %w", shard, hdr.Name, err)
+				}
+				continue
+			}
 			off, err := f.Seek(0, io.SeekCurrent)
 			if err != nil {
-				return nil, nil, fmt.Errorf("loaders: datasets: %s: %w", shard, err)
+				return fmt.Errorf("loaders: datasets: %s: %w", shard, err)
 			}
 			if off+hdr.Size > st.Size() {
-				return nil, nil, fmt.Errorf("loaders: datasets: %s:%s: member truncated (%d bytes at offset %d, file has %d)", shard, hdr.Name, hdr.Size, off, st.Size())
+				return fmt.Errorf("loaders: datasets: %s:%s: member truncated (%d bytes at offset %d, file has %d)", shard, hdr.Name, hdr.Size, off, st.Size())
 			}
-			p.imageExt, p.sample.off, p.sample.size = ext, off, hdr.Size
+			cur.sample.off = off
 		}
 	}
-	if len(order) == 0 {
-		return nil, nil, fmt.Errorf("loaders: datasets: %s: no samples (members KEY.cls with KEY.jpg/png/webp/...)", shard)
+	if err := flush(); err != nil {
+		return err
 	}
-	samples := make([]wdsSample, len(order))
-	labels := make([]int32, len(order))
-	for i, k := range order {
-		p := byKey[k]
-		switch {
-		case p.imageExt == "":
-			return nil, nil, fmt.Errorf("loaders: datasets: %s: sample %q has no image member (%s)", shard, k, strings.Join(wdsImageExts, ", "))
-		case !p.hasLabel:
-			return nil, nil, fmt.Errorf("loaders: datasets: %s: sample %q has no .cls member", shard, k)
-		}
-		samples[i], labels[i] = p.sample, p.label
+	if n == 0 {
+		return fmt.Errorf("loaders: datasets: %s: no samples (members KEY.cls with KEY.jpg/png/webp/...)", shard)
 	}
-	return samples, labels, nil
+	return nil
 }
 
 // wdsSplitName splits a member name as webdataset does: the key is everything up

@@ -222,7 +222,10 @@ func FetchModel(ctx context.Context, repo string, opts HubOptions) (string, erro
 	var off *OfflineError
 	if errors.As(err, &off) {
 		if haveModel(dir) {
-			note(opts.Progress, "%s: hub unreachable; using the files already in %s", repo, dir)
+			if err := checkCachedModel(dir, repo, rev); err != nil {
+				return "", err
+			}
+			note(opts.Progress, "%s: hub unreachable; using the files already in %s (checked)", repo, dir)
 			return dir, nil
 		}
 		off.Path = dir
@@ -266,7 +269,7 @@ func FetchModel(ctx context.Context, repo string, opts HubOptions) (string, erro
 		"repo": repo, "revision": rev, "sha": m.SHA, "endpoint": opts.endpoint(),
 		"files": plan,
 	}, "", "  ")
-	if err := atomicfile.WriteBytes(filepath.Join(dir, ".gorgoclip-source.json"), append(src, '\n')); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(dir, SourceRecordName), append(src, '\n')); err != nil {
 		return "", fmt.Errorf("loaders: download: %w", err)
 	}
 	return dir, nil

@@ -196,13 +196,81 @@ func TestFetchModelOffline(t *testing.T) {
 	if !errors.Is(err, ErrOffline) || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "model.safetensors") {
 		t.Fatalf("got %v, want an offline error naming the files and %s", err, dir)
 	}
-	// With the files already there, offline is fine.
+	// Files copied by hand are checked against what the repository holds.
 	os.MkdirAll(dir, 0o755)
-	os.WriteFile(filepath.Join(dir, "config.json"), []byte("{}"), 0o644)
-	os.WriteFile(filepath.Join(dir, "model.safetensors"), []byte("x"), 0o644)
-	got, err := FetchModel(context.Background(), "openai/clip-vit-base-patch32", HubOptions{Endpoint: endpoint, Dir: dir, Token: "-"})
-	if err != nil || got != dir {
-		t.Errorf("offline with files present: got %q, %v", got, err)
+	write := func(name, text string) { os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644) }
+	write("config.json", "{}")
+	write("model.safetensors", "x")
+	fetch := func() (string, error) {
+		return FetchModel(context.Background(), "openai/clip-vit-base-patch32", HubOptions{Endpoint: endpoint, Dir: dir, Token: "-"})
+	}
+	if _, err := fetch(); err == nil || !strings.Contains(err.Error(), "lacks vocab.json, merges.txt") {
+		t.Errorf("offline without the tokenizer files: got %v", err)
+	}
+	write("vocab.json", "{}")
+	write("merges.txt", "#version: 0.2\n")
+	// The 64-px tiny fixture model is not ViT-B/32.
+	write("config.json", `{"vision_config": {"patch_size": 16, "image_size": 64, "hidden_size": 128}}`)
+	if _, err := fetch(); err == nil || !strings.Contains(err.Error(), "vision_config.patch_size 16, but openai/clip-vit-base-patch32 has 32") {
+		t.Errorf("offline with another model's config: got %v", err)
+	}
+	write("config.json", `{"vision_config": {"patch_size": 32, "image_size": 224, "hidden_size": 768}}`)
+	if got, err := fetch(); err != nil || got != dir {
+		t.Errorf("offline with the files present: got %q, %v", got, err)
+	}
+}
+
+// TestFetchModelOfflineRecord checks a fetched directory against the hub's listing
+// that FetchModel recorded, when the hub is unreachable.
+func TestFetchModelOfflineRecord(t *testing.T) {
+	t.Parallel()
+	hub := newHub()
+	ts := httptest.NewServer(hub)
+	dir := t.TempDir()
+	if _, err := FetchModel(context.Background(), hub.repo, HubOptions{Options: fastOpts(), Endpoint: ts.URL, Dir: dir, Token: "-"}); err != nil {
+		t.Fatal(err)
+	}
+	endpoint := ts.URL
+	ts.Close()
+	offline := func(repo string) error {
+		_, err := FetchModel(context.Background(), repo, HubOptions{Endpoint: endpoint, Dir: dir, Token: "-"})
+		return err
+	}
+	if err := offline(hub.repo); err != nil {
+		t.Errorf("offline after a fetch: %v", err)
+	}
+	if err := offline("openai/clip-vit-base-patch32"); err == nil || !strings.Contains(err.Error(), "holds openai/clip-tiny at main, not openai/clip-vit-base-patch32") {
+		t.Errorf("another repository's directory: got %v", err)
+	}
+	weights := filepath.Join(dir, "model.safetensors")
+	b, _ := os.ReadFile(weights)
+	b[100] ^= 1
+	os.WriteFile(weights, b, 0o644)
+	if err := offline(hub.repo); err == nil || !strings.Contains(err.Error(), weights) || !strings.Contains(err.Error(), "sha256 ") {
+		t.Errorf("altered weights: got %v", err)
+	}
+	os.Remove(filepath.Join(dir, "vocab.json"))
+	os.WriteFile(weights, testData(70_000), 0o644)
+	if err := offline(hub.repo); err == nil || !strings.Contains(err.Error(), "vocab.json is missing") {
+		t.Errorf("missing vocab.json: got %v", err)
+	}
+}
+
+func TestRepoShape(t *testing.T) {
+	for i, test := range []struct {
+		repo string
+		want vitShape
+	}{
+		{"openai/clip-vit-base-patch32", vitShape{32, 224, 768}},
+		{"openai/clip-vit-base-patch16", vitShape{16, 224, 768}},
+		{"openai/clip-vit-large-patch14-336", vitShape{14, 336, 1024}},
+		{"laion/CLIP-ViT-H-14-laion2B-s32B-b79K", vitShape{14, 0, 1280}},
+		{"laion/CLIP-ViT-B-32-laion2B-s34B-b79K", vitShape{32, 0, 768}},
+		{"org/clip", vitShape{}},
+	} {
+		if got := repoShape(test.repo); got != test.want {
+			t.Errorf("test %d (%s): got %+v want %+v", i, test.repo, got, test.want)
+		}
 	}
 }
 

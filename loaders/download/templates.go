@@ -64,7 +64,9 @@ func ImageNetTemplatesPath() (string, error) {
 // DefaultImageNetNotebookURL) to dir/ImageNetNotebookName, dir "" meaning the folder
 // of TemplatesPath(), extracts its imagenet_templates and imagenet_classes lists, and
 // writes them atomically to dir/ImageNetTemplatesName, whose path it returns. An
-// existing complete notebook is kept and extracted again.
+// existing extraction that reads back is kept, so that no notebook and no network
+// are needed once it is there (delete it to extract again); an existing complete
+// notebook is kept and extracted again.
 func FetchImageNetTemplates(ctx context.Context, dir string, opts SourceOptions) (string, error) {
 	if dir == "" {
 		p, err := TemplatesPath()
@@ -79,6 +81,10 @@ func FetchImageNetTemplates(ctx context.Context, dir string, opts SourceOptions)
 	}
 	nb := filepath.Join(dir, ImageNetNotebookName)
 	out := filepath.Join(dir, ImageNetTemplatesName)
+	if s, err := prompts.ReadJSON(out); err == nil && len(s.Templates) > 0 && len(s.Classes) > 0 {
+		note(opts.Progress, "%s: already extracted (%d templates, %d classes)", out, len(s.Templates), len(s.Classes))
+		return out, nil
+	}
 	if err := File(ctx, src, nb, opts.Expect, opts.Options); err != nil {
 		var off *OfflineError
 		if errors.As(err, &off) {

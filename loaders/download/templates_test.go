@@ -73,6 +73,17 @@ func TestFetchImageNetTemplates(t *testing.T) {
 	}
 	checkImageNetJSON(t, got)
 
+	// With the JSON extracted, the notebook is not needed: make experiment runs
+	// offline with everything it needs.
+	os.Remove(filepath.Join(dir, ImageNetNotebookName))
+	n := len(srv.requests())
+	if again, err := FetchImageNetTemplates(context.Background(), dir, SourceOptions{Options: fastOpts(), URL: src}); err != nil || again != got {
+		t.Errorf("offline with the JSON and no notebook: got %q, %v", again, err)
+	}
+	if len(srv.requests()) != n {
+		t.Error("the notebook was requested although the JSON was there")
+	}
+
 	if !strings.HasSuffix(DefaultImageNetNotebookURL, "/openai/CLIP/main/notebooks/Prompt_Engineering_for_ImageNet.ipynb") ||
 		!strings.HasPrefix(DefaultImageNetNotebookURL, "https://raw.githubusercontent.com/") {
 		t.Errorf("DefaultImageNetNotebookURL %s", DefaultImageNetNotebookURL)

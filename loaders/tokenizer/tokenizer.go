@@ -21,6 +21,9 @@
 // C1, U+FEFF) are kept rather than removed. Text that ftfy leaves alone (clean
 // ASCII, ordinary accented, CJK, Cyrillic or emoji text) is tokenized exactly.
 //
+// OpenAI's vocabulary (bpe_simple_vocab_16e6.txt.gz, MIT licence) is built in:
+// Embedded returns it, and Open falls back to it when no other vocabulary is given.
+//
 // The word pattern's case-insensitivity is reproduced too: "'ſ" (long s) is the
 // contraction "'s", and U+0345 COMBINING GREEK YPOGEGRAMMENI matches no
 // alternative (it is case-equivalent to a letter without being one), so it is

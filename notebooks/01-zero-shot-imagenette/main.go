@@ -264,7 +264,7 @@ gives CLIP's logits, which do not change the ranking.`)
 	// endregion
 	p.Text(`For reference, the article reports **98.7%%** with OpenAI's ViT-B/32 on Imagenette's
 validation split (3925 images).`)
-	title := fmt.Sprintf("Zero-shot confusion matrix (%q, top-1 %.1f%%)", o.template, 100*metrics.Top1)
+	title := fmt.Sprintf("Zero-shot confusion matrix (%q)", o.template) // the figure adds top-1 and n
 	fig, err := plots.ConfusionFigure(title, labels, metrics.Confusion)
 	if err != nil {
 		return err
@@ -301,17 +301,19 @@ number of templates per label, averaged); the gorgoclip zeroshot command runs th
 	return nil
 }
 
-// similarityFigure draws the cosine similarity of the first n test images with every
-// prompt.
+// similarityFigure draws the cosine similarity of the first n test images, captioned
+// with their true classes, with every prompt.
 func similarityFigure(p *page.Page, m *clip.Model, ds datasets.Dataset, labelEmb []float32, texts []string, R, E, n int) error {
 	n = min(n, ds.Len())
 	pixels := make([]float32, n*3*R*R)
 	thumbs := make([]image.Image, n)
+	captions := make([]string, n)
 	for i := range n {
 		item, err := ds.Item(i)
 		if err != nil {
 			return err
 		}
+		captions[i] = ds.ClassNames()[item.Label]
 		if thumbs[i], err = item.Decode(); err != nil {
 			return err
 		}
@@ -340,7 +342,9 @@ func similarityFigure(p *page.Page, m *clip.Model, ds datasets.Dataset, labelEmb
 		}
 	}
 	fig, err := plots.SimilarityFigure(plots.Similarity{
-		Title: "Cosine similarity between prompts and images", Texts: texts, Images: thumbs, Values: values,
+		Title:    "Cosine similarity between prompts and images",
+		Subtitle: fmt.Sprintf("the first %d test images, captioned with their true class", n),
+		Texts:    texts, Images: thumbs, Captions: captions, Values: values,
 	})
 	if err != nil {
 		return err

@@ -157,9 +157,11 @@ zero-shot accuracy, interpolated on log2 k.`)
 	// endregion
 
 	p.Section("5. The figure")
-	p.Text(`plots.ShotsFigure draws the probes' accuracy against k (error bars: one standard deviation
-over the draws) with a dashed line per zero-shot prompt set. plots.Report wrote the same figure, the
-confusion matrices and a report with every number to the output directory.`)
+	p.Text(`plots.ShotsFigure draws the probes' accuracy against k (the band: one standard deviation
+over the draws; the full training set after the break in the axis), a line per zero-shot prompt set
+labelled at its right end, in that set's colour and dash pattern (lines of equal accuracy interleave
+their dashes), and chance as a dotted line. plots.Report wrote the same figure, the confusion
+matrices and a report with every number to the output directory.`)
 	p.Code(page.Region(source, "figure"))
 	// region figure
 	cmp.Dataset = fixture.DatasetLabel(o.data) // a short title
