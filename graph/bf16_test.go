@@ -98,6 +98,19 @@ func TestFP16Round(t *testing.T) {
 	}
 }
 
+// refAct is activation a in float64.
+func refAct(v float64, a Activation) float64 {
+	switch a {
+	case QuickGELU:
+		return v / (1 + math.Exp(-1.702*v))
+	case GELU:
+		return 0.5 * v * (1 + math.Erf(v/math.Sqrt2))
+	case ReLU:
+		return max(v, 0)
+	}
+	return v
+}
+
 // rounded returns a copy of x rounded to bfloat16.
 func rounded(x []float32) []float32 {
 	y := append([]float32(nil), x...)
@@ -168,15 +181,7 @@ func TestMatmulBF16(t *testing.T) {
 				if test.Res != noRes {
 					v += float64(resIn[r*n+j])
 				}
-				switch test.Act {
-				case QuickGELU:
-					v /= 1 + math.Exp(-1.702*v)
-				case GELU:
-					v = 0.5 * v * (1 + math.Erf(v/math.Sqrt2))
-				case ReLU:
-					v = max(v, 0)
-				}
-				want[r*n+j] = float32(v)
+				want[r*n+j] = float32(refAct(v, test.Act))
 			}
 		}
 		for _, slow := range []bool{false, true} {

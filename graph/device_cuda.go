@@ -361,22 +361,25 @@ func (d *cudaDevice) ptrs(in []G.Value) ([]uintptr, []tensor.Shape, error) {
 }
 
 // scratchOf returns device scratch of at least n floats (valid until the next call).
-func (d *cudaDevice) scratchOf(n int) (uintptr, error) {
-	if len(d.scratch) < n {
-		if d.scratch != nil {
+func (d *cudaDevice) scratchOf(n int) (uintptr, error) { return d.grow(&d.scratch, n) }
+
+// grow makes *buf device memory of at least n floats and returns its address.
+func (d *cudaDevice) grow(buf *[]float32, n int) (uintptr, error) {
+	if len(*buf) < n {
+		if *buf != nil {
 			if err := cu.Synchronize(); err != nil { // queued kernels may still read it
 				return 0, err
 			}
-			d.free(d.scratch)
-			d.scratch = nil
+			d.free(*buf)
+			*buf = nil
 		}
 		s, err := d.alloc(n)
 		if err != nil {
 			return 0, err
 		}
-		d.scratch = s
+		*buf = s
 	}
-	return addrOf(d.scratch), nil
+	return addrOf(*buf), nil
 }
 
 // launch runs kernel name over grid blocks of block threads. Each argument is one

@@ -79,6 +79,16 @@ func newMatmulBF16(s mmSpec) *matmulBF16 {
 	return &matmulBF16{spec: s, kerns: map[int]mmKernel{}, slow: newMMKernel == nil}
 }
 
+// reuseMatmul returns p when it runs s, else a new matmulBF16 for s (freeing p): an
+// op keeps its GEMM from run to run.
+func reuseMatmul(p *matmulBF16, s mmSpec) *matmulBF16 {
+	if p != nil && p.spec == s {
+		return p
+	}
+	p.free()
+	return newMatmulBF16(s)
+}
+
 // kernel returns the kernel for m rows, compiling it on first use; nil means the
 // fallback.
 func (p *matmulBF16) kernel(m int) (mmKernel, error) {
@@ -101,8 +111,11 @@ func (p *matmulBF16) kernel(m int) (mmKernel, error) {
 	return k, nil
 }
 
-// free releases the compiled kernels.
+// free releases the compiled kernels (of a nil p: nothing).
 func (p *matmulBF16) free() {
+	if p == nil {
+		return
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for m, k := range p.kerns {

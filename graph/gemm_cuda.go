@@ -54,24 +54,7 @@ func (d *cudaDevice) gemmW(prec Precision, ta, tb bool, m, n, k int, a uintptr, 
 }
 
 // halfOf returns device memory for n 16-bit values (valid until the next call).
-func (d *cudaDevice) halfOf(n int) (uintptr, error) {
-	floats := (n + 1) / 2
-	if len(d.half) < floats {
-		if d.half != nil {
-			if err := cu.Synchronize(); err != nil { // queued GEMMs may still read it
-				return 0, err
-			}
-			d.free(d.half)
-			d.half = nil
-		}
-		s, err := d.alloc(floats)
-		if err != nil {
-			return 0, err
-		}
-		d.half = s
-	}
-	return addrOf(d.half), nil
-}
+func (d *cudaDevice) halfOf(n int) (uintptr, error) { return d.grow(&d.half, (n+1)/2) }
 
 // weight16 uploads a 16-bit weight (BF16 or FP16 graphs) as it is: half the bytes of
 // its float32 form.

@@ -34,10 +34,7 @@ func (o *Conv2dOp) doBF16(in []G.Value) (G.Value, error) {
 		return nil, err
 	}
 	spec := mmSpec{N: cout, K: kkc, XHalf: true, DstHalf: dst.H != nil, LDD: cout, Bias: true, Act: o.Act}
-	if o.mm == nil || o.mm.spec != spec {
-		o.release()
-		o.mm = newMatmulBF16(spec)
-	}
+	o.mm = reuseMatmul(o.mm, spec)
 	chunk := max(1, min(rows, convChunkFloats/kkc))
 	if len(o.cols16) < chunk*kkc {
 		o.cols16 = make([]uint16, chunk*kkc)
@@ -63,8 +60,6 @@ func (o *Conv2dOp) doBF16(in []G.Value) (G.Value, error) {
 
 // release frees the op's compiled GEMM (Machine.Close).
 func (o *Conv2dOp) release() {
-	if o.mm != nil {
-		o.mm.free()
-		o.mm = nil
-	}
+	o.mm.free()
+	o.mm = nil
 }

@@ -48,17 +48,12 @@ func (o *LinearOp) doBF16(in []G.Value) (G.Value, error) {
 	}
 	spec := mmSpec{N: nout, K: nin, InOut: o.InOut, XHalf: x.H != nil, DstHalf: dst.H != nil, LDD: nout,
 		Bias: o.Bias, Scale: o.Scale, Res: res.kind(), Act: o.Act}
-	if o.mm == nil || o.mm.spec != spec {
-		o.release()
-		o.mm = newMatmulBF16(spec)
-	}
+	o.mm = reuseMatmul(o.mm, spec)
 	return out, o.mm.run(n, x, bf16Data(in[1]), bias, scale, res, dst)
 }
 
 // release frees the op's compiled GEMM (Machine.Close).
 func (o *LinearOp) release() {
-	if o.mm != nil {
-		o.mm.free()
-		o.mm = nil
-	}
+	o.mm.free()
+	o.mm = nil
 }

@@ -78,14 +78,22 @@ func (o *PatchEmbedOp) Do(in ...G.Value) (G.Value, error) {
 	}
 	for b := 0; b < o.Batch; b++ {
 		tok := dst[b*t*d : (b+1)*t*d]
-		copy(tok, pos)
-		for j, c := range cls {
-			tok[j] += c
-		}
-		patchify(o.patches, px[b*3*r*r:(b+1)*3*r*r], r, p)
+		o.start(tok, px, cls, pos, b)
 		gemm.Sgemm(blas.NoTrans, blas.Trans, g2, d, pp, 1, o.patches, pp, w, pp, 1, tok[d:], d)
 	}
 	return out, nil
+}
+
+// start begins image b's tokens tok [T, D]: the class embedding plus the positional
+// one in every row (the patch rows get their products added next), and the image's
+// patches laid out in o.patches.
+func (o *PatchEmbedOp) start(tok, px, cls, pos []float32, b int) {
+	r := o.Resolution
+	copy(tok, pos)
+	for j, c := range cls {
+		tok[j] += c
+	}
+	patchify(o.patches, px[b*3*r*r:(b+1)*3*r*r], r, o.Patch)
 }
 
 // String names the op in graph dumps; the address keeps gorgonia from merging two ops.

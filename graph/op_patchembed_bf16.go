@@ -27,20 +27,13 @@ func (o *PatchEmbedOp) doBF16(in []G.Value) (G.Value, error) {
 		return nil, err
 	}
 	spec := mmSpec{N: d, K: pp, XHalf: true, LDD: d, Accumulate: true}
-	if o.mm == nil || o.mm.spec != spec {
-		o.release()
-		o.mm = newMatmulBF16(spec)
-	}
+	o.mm = reuseMatmul(o.mm, spec)
 	if len(o.patches) != g2*pp {
 		o.patches, o.patches16 = make([]float32, g2*pp), make([]uint16, g2*pp)
 	}
 	for b := 0; b < o.Batch; b++ {
 		tok := dst[b*t*d : (b+1)*t*d]
-		copy(tok, pos)
-		for j, c := range cls {
-			tok[j] += c
-		}
-		patchify(o.patches, px[b*3*r*r:(b+1)*3*r*r], r, p)
+		o.start(tok, px, cls, pos, b)
 		toBF16(o.patches16, o.patches)
 		if err := o.mm.run(g2, act{H: o.patches16}, bf16Data(in[1]), nil, nil, act{}, act{F: tok[d:]}); err != nil {
 			return nil, err
@@ -51,8 +44,6 @@ func (o *PatchEmbedOp) doBF16(in []G.Value) (G.Value, error) {
 
 // release frees the op's compiled GEMM (Machine.Close).
 func (o *PatchEmbedOp) release() {
-	if o.mm != nil {
-		o.mm.free()
-		o.mm = nil
-	}
+	o.mm.free()
+	o.mm = nil
 }

@@ -126,14 +126,23 @@ func (o *owned) result(in []G.Value, shape ...int) (*tensor.Dense, []float32, er
 		t, d := newF32(shape...)
 		return t, d, nil
 	}
-	if !o.out.Shape().Eq(tensor.Shape(shape)) {
-		return nil, nil, fmt.Errorf("graph: output %v does not match the compiled %v", shape, o.out.Shape())
-	}
-	if err := o.a.check(in); err != nil {
+	if err := o.claim(in, shape); err != nil {
 		return nil, nil, err
 	}
-	o.slot.owner = o.out
 	return o.out, o.out.Data().([]float32), nil
+}
+
+// claim takes the bound slot for an output of the given shape, after checking that
+// no input's slot has since been taken by another op.
+func (o *owned) claim(in []G.Value, shape []int) error {
+	if !o.out.Shape().Eq(tensor.Shape(shape)) {
+		return fmt.Errorf("graph: output %v does not match the compiled %v", shape, o.out.Shape())
+	}
+	if err := o.a.check(in); err != nil {
+		return err
+	}
+	o.slot.owner = o.out
+	return nil
 }
 
 // resultBF16 is result for a result stored in bfloat16 (owned.half).
@@ -142,13 +151,9 @@ func (o *owned) resultBF16(in []G.Value, shape ...int) (*tensor.Dense, []uint16,
 		t := tensor.New(tensor.WithShape(shape...), tensor.Of(BFloat16))
 		return t, t.Data().([]uint16), nil
 	}
-	if !o.out.Shape().Eq(tensor.Shape(shape)) {
-		return nil, nil, fmt.Errorf("graph: output %v does not match the compiled %v", shape, o.out.Shape())
-	}
-	if err := o.a.check(in); err != nil {
+	if err := o.claim(in, shape); err != nil {
 		return nil, nil, err
 	}
-	o.slot.owner = o.out
 	return o.out, o.out.Data().([]uint16), nil
 }
 

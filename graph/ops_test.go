@@ -83,13 +83,7 @@ func TestLinearOp(t *testing.T) {
 				if test.res {
 					v += float64(res[r*out+j])
 				}
-				switch test.act {
-				case QuickGELU:
-					v /= 1 + math.Exp(-1.702*v)
-				case GELU:
-					v = 0.5 * v * (1 + math.Erf(v/math.Sqrt2))
-				}
-				want[r*out+j] = float32(v)
+				want[r*out+j] = float32(refAct(v, test.act))
 			}
 		}
 		if d, ok := close32(got, want, 1e-5); !ok {

@@ -35,19 +35,36 @@ bool inside(const char *what, int i, const void *p, size_t elems, size_t size = 
     return false;
 }
 
+// shape is a GEMM's operands as stored: op(A) is m x k, op(B) k x n; A is stored
+// k x m when transposed (ar x ac), B likewise (br x bc).
+struct shape {
+    bool ta, tb;
+    int ar, ac, br, bc;
+};
+
+// check validates a GEMM's arguments as cuBLAS does; on success it fills s.
+cublasStatus_t check(const char *fn, cublasHandle_t h, cublasOperation_t opa, cublasOperation_t opb, int m, int n,
+                     int k, int lda, int ldb, int ldc, int count, shape *s) {
+    if (h != (cublasHandle_t)&token) return CUBLAS_STATUS_NOT_INITIALIZED;
+    cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
+    s->ta = trans(opa, &st), s->tb = trans(opb, &st);
+    s->ar = s->ta ? k : m, s->ac = s->ta ? m : k, s->br = s->tb ? n : k, s->bc = s->tb ? k : n;
+    if (st != CUBLAS_STATUS_SUCCESS || m < 0 || n < 0 || k < 0 || count < 0 || lda < (s->ar > 1 ? s->ar : 1) ||
+        ldb < (s->br > 1 ? s->br : 1) || ldc < (m > 1 ? m : 1)) {
+        fprintf(stderr, "cudaemu: %s m=%d n=%d k=%d lda=%d ldb=%d ldc=%d: invalid\n", fn, m, n, k, lda, ldb, ldc);
+        return CUBLAS_STATUS_INVALID_VALUE;
+    }
+    return CUBLAS_STATUS_SUCCESS;
+}
+
 cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t opa, cublasOperation_t opb, int m, int n, int k,
                     const float *alpha, const float *a, int lda, long long sa, const float *b, int ldb, long long sb,
                     const float *beta, float *c, int ldc, long long sc, int count) {
-    if (h != (cublasHandle_t)&token) return CUBLAS_STATUS_NOT_INITIALIZED;
-    cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
-    bool ta = trans(opa, &st), tb = trans(opb, &st);
-    // op(A) is m x k, op(B) k x n; A is stored k x m when transposed.
-    int ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
-    if (st != CUBLAS_STATUS_SUCCESS || m < 0 || n < 0 || k < 0 || count < 0 || lda < (ar > 1 ? ar : 1) ||
-        ldb < (br > 1 ? br : 1) || ldc < (m > 1 ? m : 1)) {
-        fprintf(stderr, "cudaemu: cublasSgemm m=%d n=%d k=%d lda=%d ldb=%d ldc=%d: invalid\n", m, n, k, lda, ldb, ldc);
-        return CUBLAS_STATUS_INVALID_VALUE;
-    }
+    shape s;
+    cublasStatus_t st = check("cublasSgemm", h, opa, opb, m, n, k, lda, ldb, ldc, count, &s);
+    if (st != CUBLAS_STATUS_SUCCESS) return st;
+    bool ta = s.ta, tb = s.tb;
+    int ar = s.ar, ac = s.ac, br = s.br, bc = s.bc;
     if (m == 0 || n == 0 || count == 0) return CUBLAS_STATUS_SUCCESS;
     for (int i = 0; i < count; i++)
         if (!inside("A", i, a + i * sa, k ? extent(ar, ac, lda) : 0) ||
@@ -103,16 +120,12 @@ cublasStatus_t gemm_ex(cublasHandle_t h, cublasOperation_t opa, cublasOperation_
         fprintf(stderr, "cudaemu: cublasGemmEx types A %d B %d C %d compute %d: not emulated\n", at, bt, ct, compute);
         return CUBLAS_STATUS_NOT_SUPPORTED;
     }
-    cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
-    bool ta = trans(opa, &st), tb = trans(opb, &st);
-    int ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
-    if (st != CUBLAS_STATUS_SUCCESS || m < 0 || n < 0 || k < 0 || count < 0 || lda < (ar > 1 ? ar : 1) ||
-        ldb < (br > 1 ? br : 1) || ldc < (m > 1 ? m : 1)) {
-        fprintf(stderr, "cudaemu: cublasGemmEx m=%d n=%d k=%d lda=%d ldb=%d ldc=%d: invalid\n", m, n, k, lda, ldb, ldc);
-        return CUBLAS_STATUS_INVALID_VALUE;
-    }
+    shape s;
+    cublasStatus_t st = check("cublasGemmEx", h, opa, opb, m, n, k, lda, ldb, ldc, count, &s);
+    if (st != CUBLAS_STATUS_SUCCESS) return st;
+    bool ta = s.ta, tb = s.tb;
     if (m == 0 || n == 0 || count == 0) return CUBLAS_STATUS_SUCCESS;
-    size_t es = half ? 2 : 4, na = k ? extent(ar, ac, lda) : 0, nb = k ? extent(br, bc, ldb) : 0;
+    size_t es = half ? 2 : 4, na = k ? extent(s.ar, s.ac, lda) : 0, nb = k ? extent(s.br, s.bc, ldb) : 0;
     const char *ca = (const char *)a, *cb = (const char *)b;
     float *fc = (float *)c;
     for (int i = 0; i < count; i++)
