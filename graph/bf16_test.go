@@ -240,6 +240,33 @@ func TestMatmulBF16(t *testing.T) {
 	}
 }
 
+// TestMatmulBF16Blocks checks a GEMM of a float32 x long enough to be rounded in
+// blocks of xBlock rows (a block, a remainder, two parts) against the fallback.
+func TestMatmulBF16Blocks(t *testing.T) {
+	if newMMKernel == nil {
+		t.Skip("no oneDNN in this build: the fallback is all there is")
+	}
+	defer SetThreads(Threads())
+	SetThreads(2)
+	rng := rand.New(rand.NewPCG(19, 20))
+	const m, k, n = 2*xBlock + 77, 40, 24
+	x, w, bias, res := randn(rng, m*k, 1), halfOf(randn(rng, n*k, 0.3)), randn(rng, n, 1), randn(rng, m*n, 1)
+	spec := mmSpec{N: n, K: k, LDD: n, Bias: true, Res: resF32, Act: QuickGELU}
+	var outs [2][]float32
+	for i, slow := range []bool{false, true} {
+		p := newMatmulBF16(spec)
+		p.slow = slow
+		outs[i] = make([]float32, m*n)
+		if err := p.run(m, act{F: x}, w, bias, nil, act{F: res}, act{F: outs[i]}); err != nil {
+			t.Fatal(err)
+		}
+		p.free()
+	}
+	if d, ok := close32(outs[0], outs[1], 1e-4); !ok {
+		t.Errorf("blocked oneDNN GEMM differs from the fallback by %g", d)
+	}
+}
+
 // bf16Block builds a pre-LN MLP block, x + c_proj(gelu(c_fc(ln(x)))), in precision p,
 // optionally tapping the LayerNorm's output, and returns the block output node and the
 // ops of interest.

@@ -124,6 +124,11 @@ func (p *matmulBF16) free() {
 	}
 }
 
+// xBlock is how many rows of a float32 x are rounded to bfloat16 at a time (a
+// ResNet stage's 1x1 convolutions read 100,000 float32 rows per batch: rounding them
+// all at once would allocate tens of megabytes per GEMM).
+const xBlock = 256
+
 // run computes rows [0, m) of dst from x (m rows of K values), the weight w, and
 // bias, scale and res as the spec has them (res: m rows of N values; dst: rows LDD
 // apart).
@@ -133,27 +138,43 @@ func (p *matmulBF16) run(m int, x act, w []uint16, bias, scale []float32, res, d
 		return nil
 	}
 	parts := min(Threads(), max(1, m/16)) // 16 rows at least per part
-	ks := make([]mmKernel, parts)
-	for i := range ks {
-		k, err := p.kernel((i+1)*m/parts - i*m/parts)
-		if err != nil {
-			return err
+	step := m                            // rows per kernel call within a part
+	if x.H == nil {
+		step = xBlock
+	}
+	ks := map[int]mmKernel{} // by rows: a part's, or a block's and its remainder
+	for i := range parts {
+		n := (i+1)*m/parts - i*m/parts
+		for _, rows := range []int{min(n, step), n % step} {
+			if _, ok := ks[rows]; ok || rows == 0 {
+				continue
+			}
+			k, err := p.kernel(rows)
+			if err != nil {
+				return err
+			}
+			if k == nil {
+				return p.fallback(m, x, w, bias, scale, res, dst)
+			}
+			ks[rows] = k
 		}
-		if k == nil {
-			return p.fallback(m, x, w, bias, scale, res, dst)
-		}
-		ks[i] = k
 	}
 	errs := make([]error, parts)
 	work := func(i int) {
 		lo, hi := i*m/parts, (i+1)*m/parts
-		xp := x.at(lo * s.K)
+		var h []uint16
 		if x.H == nil {
-			h := make([]uint16, (hi-lo)*s.K)
-			toBF16(h, x.F[lo*s.K:hi*s.K])
-			xp = unsafe.Pointer(&h[0])
+			h = make([]uint16, min(step, hi-lo)*s.K)
 		}
-		errs[i] = ks[i].run(xp, unsafe.Pointer(&w[0]), bias, scale, res.at(lo*s.N), dst.at(lo*s.LDD))
+		for r := lo; r < hi && errs[i] == nil; r += step {
+			e := min(r+step, hi)
+			xp := x.at(r * s.K)
+			if x.H == nil {
+				toBF16(h[:(e-r)*s.K], x.F[r*s.K:e*s.K])
+				xp = unsafe.Pointer(&h[0])
+			}
+			errs[i] = ks[e-r].run(xp, unsafe.Pointer(&w[0]), bias, scale, res.at(r*s.N), dst.at(r*s.LDD))
+		}
 	}
 	var wg sync.WaitGroup
 	for i := 1; i < parts; i++ {

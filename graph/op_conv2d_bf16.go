@@ -47,9 +47,12 @@ func (o *Conv2dOp) doBF16(in []G.Value) (G.Value, error) {
 				im2col(o, cols[lo*kkc:hi*kkc], x.H, r0+lo, r0+hi)
 				return
 			}
-			f := make([]float32, (hi-lo)*kkc)
-			im2col(o, f, x.F, r0+lo, r0+hi)
-			toBF16(cols[lo*kkc:hi*kkc], f)
+			f := make([]float32, min(hi-lo, xBlock)*kkc) // float32 fields, xBlock rows at a time
+			for r := lo; r < hi; r += xBlock {
+				e := min(r+xBlock, hi)
+				im2col(o, f[:(e-r)*kkc], x.F, r0+r, r0+e)
+				toBF16(cols[r*kkc:e*kkc], f[:(e-r)*kkc])
+			}
 		})
 		if err := o.mm.run(n, act{H: cols}, bf16Data(in[1]), bias, nil, act{}, dst.rows(r0, r0+n, cout)); err != nil {
 			return nil, err

@@ -69,6 +69,17 @@ func TestEmbedBF16(t *testing.T) {
 	}
 }
 
+// TestBenchImplausibleBF16: a bf16 run is judged against the bf16 GEMM, which it runs
+// (it beats the SGEMM by design).
+func TestBenchImplausibleBF16(t *testing.T) {
+	if w := implausible(BenchResult{Precision: "bf16", ImageVsSGEMM: 3.4, ImageVsBF16GEMM: 0.8}); w != "" {
+		t.Errorf("bf16 at 80%% of its GEMM: warned %q", w)
+	}
+	if w := implausible(BenchResult{Precision: "bf16", ImageVsSGEMM: 3.4, ImageVsBF16GEMM: 1.17}); !strings.Contains(w, "image_vs_bf16_gemm 1.17 > 1") {
+		t.Errorf("bf16 at 117%% of its GEMM: got %q", w)
+	}
+}
+
 // TestBenchPrecision: bench --precision bf16 --json reports its precision and the bf16
 // GEMM's backend and rate.
 func TestBenchPrecision(t *testing.T) {
