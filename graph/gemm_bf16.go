@@ -138,7 +138,7 @@ func (p *matmulBF16) run(m int, x act, w []uint16, bias, scale []float32, res, d
 		return nil
 	}
 	parts := min(Threads(), max(1, m/16)) // 16 rows at least per part
-	step := m                            // rows per kernel call within a part
+	step := m                             // rows per kernel call within a part
 	if x.H == nil {
 		step = xBlock
 	}
