@@ -68,7 +68,8 @@ func fromBF16(dst []float32, src []uint16) {
 }
 
 // RoundBF16 rounds every value of x to the nearest bfloat16, in place: what storing
-// x in bfloat16 and reading it back gives. Tests use it to build references.
+// x in bfloat16 and reading it back gives (how the fallback GEMM rounds a float32
+// operand, and how references for bf16 results are built).
 func RoundBF16(x []float32) {
 	for i, v := range x {
 		x[i] = bf16Float(bf16Round(v))

@@ -60,7 +60,9 @@ gc_mm *gc_mm_create(long m, long n, long k, int inout, int src_bf16, int dst_bf1
 	}
 	p->has_bias = has_bias;
 	p->scale_idx = p->res_idx = -1;
-	// Blocking decisions follow the threads the primitive is created for.
+	// Blocking decisions follow the threads the primitive is created for. The
+	// calling thread's setting is put back (an OpenMP build of OpenBLAS reads it).
+	int threads = omp_get_max_threads();
 	omp_set_num_threads(1);
 	dnnl_dims_t sd = {m, k}, wd = {k, n}, dd = {m, n}, vd = {1, n}, ds = {ldd, 1};
 	TRY(dnnl_memory_desc_init_by_tag(&p->src, 2, sd, src_bf16 ? dnnl_bf16 : dnnl_f32, dnnl_ab));
@@ -108,8 +110,10 @@ gc_mm *gc_mm_create(long m, long n, long k, int inout, int src_bf16, int dst_bf1
 	dnnl_primitive_desc_destroy(pd);
 	dnnl_primitive_attr_destroy(attr);
 	dnnl_post_ops_destroy(po);
+	omp_set_num_threads(threads);
 	return p;
 fail:
+	omp_set_num_threads(threads);
 	if (pd) dnnl_primitive_desc_destroy(pd);
 	if (attr) dnnl_primitive_attr_destroy(attr);
 	if (po) dnnl_post_ops_destroy(po);
@@ -142,6 +146,7 @@ int gc_mm_run(gc_mm *p, void *src, void *wei, float *bias, float *scale, void *r
 		args[n].memory = mem[n];                                           \
 		if (st == dnnl_success) n++;                                       \
 	}
+	int threads = omp_get_max_threads();
 	omp_set_num_threads(1);
 	ARG(DNNL_ARG_SRC, &p->src, src);
 	ARG(DNNL_ARG_WEIGHTS, &p->wei, wei);
@@ -157,5 +162,6 @@ int gc_mm_run(gc_mm *p, void *src, void *wei, float *bias, float *scale, void *r
 	if (stream) dnnl_stream_destroy(stream);
 	for (int i = 0; i < n; i++) dnnl_memory_destroy(mem[i]);
 	free(scratch);
+	omp_set_num_threads(threads);
 	return (int)st;
 }

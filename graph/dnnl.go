@@ -20,9 +20,6 @@ import (
 	"unsafe"
 )
 
-// DNNL reports whether this build links oneDNN (build tag dnnl) for BF16 graphs.
-const DNNL = true
-
 // dnnlBF16ISA is oneDNN's dnnl_cpu_isa_avx512_core_bf16: the bits of an ISA with
 // native bfloat16 dot products (AMX includes them).
 const dnnlBF16ISA = 0xe7

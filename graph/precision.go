@@ -92,8 +92,8 @@ func (b *Builder) SetPrecision(p Precision) { b.prec = p }
 func (b *Builder) Precision() Precision { return b.prec }
 
 // ConvertWeights converts, in place, every GEMM weight of the graph built so far to
-// the builder's precision (only BF16 converts anything; see ToBF16) and returns the
-// bytes saved. The layers bind the same tensors into every graph of a model, so one
+// the builder's precision (BF16 and FP16 convert; see ToBF16 and ToFP16) and returns
+// the bytes saved. The layers bind the same tensors into every graph of a model, so one
 // call on a graph of each tower converts the model's weights for all of its graphs.
 // b itself was typed by the float32 weights and cannot be compiled afterwards: it
 // is only good for finding the weights; build the graphs to run anew.
