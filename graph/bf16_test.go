@@ -515,3 +515,41 @@ func TestBF16FastConversions(t *testing.T) {
 		}
 	}
 }
+
+// TestAttentionBF16Kernel checks the AVX512-BF16 attention against the Go kernel on
+// the same bfloat16 q, k and v, for both result precisions, causal or not, several
+// sequence lengths (a partial last block of 16 and more than four blocks) and head
+// widths.
+func TestAttentionBF16Kernel(t *testing.T) {
+	if attentionBF16 == nil {
+		t.Skip("no AVX512-BF16 attention in this build or on this CPU (build with -tags dnnl)")
+	}
+	rng := rand.New(rand.NewPCG(21, 22))
+	for i, test := range []struct {
+		bsz, seq, heads, k int
+		causal             bool
+	}{{3, 50, 2, 64, false}, {2, 11, 3, 64, true}, {2, 77, 2, 32, true}, {1, 17, 1, 128, false}, {1, 70, 2, 64, false}} {
+		d := test.heads * test.k
+		qkv := halfOf(randn(rng, test.bsz*test.seq*3*d, 1))
+		wide := make([]float32, len(qkv))
+		fromBF16(wide, qkv)
+		want := make([]float32, test.bsz*test.seq*d)
+		scale := float32(1 / math.Sqrt(float64(test.k)))
+		attention(want, wide, test.seq, d, test.k, test.heads, test.causal, scale, 0, test.bsz*test.heads)
+		for _, half := range []bool{false, true} {
+			dst := act{F: make([]float32, len(want))}
+			if half {
+				dst = act{H: make([]uint16, len(want))}
+			}
+			attentionBF16(dst, qkv, test.seq, d, test.k, test.heads, test.causal, scale, 0, test.bsz*test.heads)
+			var buf []float32
+			tol := 1e-5
+			if half {
+				tol = 0.01 // one bfloat16 rounding of values below 2
+			}
+			if dd, ok := close32(dst.widen(&buf), want, tol); !ok {
+				t.Errorf("test %d (%+v) bf16 result %v: differs from the Go kernel by %g", i, test, half, dd)
+			}
+		}
+	}
+}

@@ -4,7 +4,8 @@
 # .to(torch.bfloat16)), and prints the JSON lines and the ratios. Usage:
 # scripts/bench.sh [THREADS [BATCH [MODEL]]] (defaults 2, 32 and ViT-B/32; MODEL RN50,
 # RN101, RN50x4, ... compares OpenAI's ModifiedResNet); PRECISIONS="bf16" (or "fp32")
-# runs one precision only. The machine's load is printed before and after each pair:
+# runs one precision only, ITERS (default 5) timed batches per tower on each side. The
+# machine's load is printed before and after each pair:
 # on shared cores, only ratios within one pair mean anything. Needs bin/gorgoclip
 # (make build) and a python3 with torch ($PYTHON, else python3, else Debian's
 # /usr/bin/python3 with python3-torch).
@@ -13,6 +14,7 @@ threads=${1:-2}
 batch=${2:-32}
 model=${3:-ViT-B/32}
 precisions=${PRECISIONS:-fp32 bf16}
+iters=${ITERS:-5}
 bin=${GORGOCLIP:-bin/gorgoclip}
 py=${PYTHON:-python3}
 "$py" -c 'import torch' 2>/dev/null || py=/usr/bin/python3
@@ -20,10 +22,10 @@ load() { cat /proc/loadavg 2>/dev/null || uptime; }
 for prec in $precisions; do
 	echo "== $prec"
 	echo "load before: $(load)"
-	go_json=$("$bin" bench --model "$model" --precision "$prec" --batch "$batch" --threads "$threads" --json)
+	go_json=$("$bin" bench --model "$model" --precision "$prec" --batch "$batch" --threads "$threads" --iters "$iters" --json)
 	# PyTorch runs the same number of text positions as gorgoclip did (its longest prompt).
 	text_len=$(printf '%s' "$go_json" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["text_tokens"])')
-	py_json=$("$py" "$(dirname "$0")/bench_pytorch.py" --model "$model" --precision "$prec" --batch "$batch" --threads "$threads" --text-len "$text_len")
+	py_json=$("$py" "$(dirname "$0")/bench_pytorch.py" --model "$model" --precision "$prec" --batch "$batch" --threads "$threads" --iters "$iters" --text-len "$text_len")
 	echo "load after:  $(load)"
 	echo "gorgoclip: $go_json"
 	echo "pytorch:   $py_json"
@@ -47,6 +49,12 @@ if g.get("bf16_gemm_gflop_per_s") and g.get("sgemm_gflop_per_s"):
     print("       bf16 GEMM / SGEMM on the block shapes: %.2fx (%s)" % (g["bf16_gemm_gflop_per_s"] / g["sgemm_gflop_per_s"], g.get("bf16_gemm", "")))
 print("text:  %.1f vs %.1f prompts/s = %.2fx PyTorch %s (target 1.5x), %d tokens (%s)"
       % (g["text_per_s"], p["text_per_s"], g["text_per_s"] / p["text_per_s"], p["precision"], g["text_tokens"], g["text_source"]))
+if g.get("image_cpu_ms") and p.get("image_cpu_ms"):
+    # CPU time per item hardly moves when other jobs share the cores; PyTorch's OpenMP
+    # threads spin while they wait, which counts against it (with THREADS=1 they do not).
+    print("CPU per item: image %.1f vs %.1f ms = %.2fx, text %.2f vs %.2f ms = %.2fx (PyTorch's / gorgoclip's)"
+          % (g["image_cpu_ms"], p["image_cpu_ms"], p["image_cpu_ms"] / g["image_cpu_ms"],
+             g["text_cpu_ms"], p["text_cpu_ms"], p["text_cpu_ms"] / g["text_cpu_ms"]))
 print("peak RSS: %.0f MB, %.0f MB while encoding (target <= %d)" % (g["peak_rss_mb"], g.get("run_peak_rss_mb", 0), 450 if bf16 else 1500))
 PY
 done

@@ -78,6 +78,11 @@ type BenchResult struct {
 	TextTokens int     `json:"text_tokens"`
 	TextSource string  `json:"text_source"`
 	PeakRSSMB  float64 `json:"peak_rss_mb"`
+	// ImageCPUMS and TextCPUMS are the process's CPU milliseconds per image and per
+	// prompt over the timed batches (every thread): unlike the rates, they hardly move
+	// when other jobs share the cores, so they compare runs on a busy machine.
+	ImageCPUMS float64 `json:"image_cpu_ms,omitempty"`
+	TextCPUMS  float64 `json:"text_cpu_ms,omitempty"`
 	// RunPeakRSSMB is the peak resident memory from after the model was built to the
 	// end of the timed runs (0 where the peak cannot be reset).
 	RunPeakRSSMB float64 `json:"run_peak_rss_mb"`
@@ -214,11 +219,11 @@ func Bench(cfg layers.Config, batch, iters int, tok *tokenizer.Tokenizer, pipeli
 	for i := range pixels {
 		pixels[i] = float32(i%251)/125 - 1
 	}
-	sec, err := timeRuns(iters, func() error { _, err := m.EncodeImages(pixels, batch); return err })
+	sec, cpu, err := timeRuns(iters, func() error { _, err := m.EncodeImages(pixels, batch); return err })
 	if err != nil {
 		return nil, err
 	}
-	r.ImagePerS = float64(batch) / sec
+	r.ImagePerS, r.ImageCPUMS = float64(batch)/sec, 1e3*cpu/float64(batch)
 	if f, ok := m.Visual.(interface{ FLOPs() float64 }); ok {
 		r.ImageGFLOP = r.ImagePerS * f.FLOPs() / 1e9
 	}
@@ -235,11 +240,11 @@ func Bench(cfg layers.Config, batch, iters int, tok *tokenizer.Tokenizer, pipeli
 		copy(tokens[i*ctx:], ids)
 		r.TextTokens = max(r.TextTokens, len(ids))
 	}
-	sec, err = timeRuns(iters, func() error { _, err := m.EncodeTexts(tokens, batch); return err })
+	sec, cpu, err = timeRuns(iters, func() error { _, err := m.EncodeTexts(tokens, batch); return err })
 	if err != nil {
 		return nil, err
 	}
-	r.TextPerS = float64(batch) / sec
+	r.TextPerS, r.TextCPUMS = float64(batch)/sec, 1e3*cpu/float64(batch)
 	if pipeline > 0 {
 		if r.PipelinePerS, err = benchPipeline(m, cfg, batch, pipeline); err != nil {
 			return nil, err
@@ -338,18 +343,19 @@ func intsTo32(ids []int) []int32 {
 	return out
 }
 
-// timeRuns runs f once untimed, then iters times, and returns the seconds per run.
-func timeRuns(iters int, f func() error) (float64, error) {
+// timeRuns runs f once untimed, then iters times, and returns the seconds per run, in
+// wall time and in the process's CPU time.
+func timeRuns(iters int, f func() error) (wall, cpu float64, err error) {
 	if err := f(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuSeconds()
 	for i := 0; i < iters; i++ {
 		if err := f(); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
-	return time.Since(start).Seconds() / float64(iters), nil
+	return time.Since(start).Seconds() / float64(iters), (cpuSeconds() - cpu0) / float64(iters), nil
 }
 
 // resetPeakRSS makes VmHWM start again from the current resident memory (Linux's
