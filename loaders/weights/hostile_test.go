@@ -3,7 +3,6 @@ package weights
 import (
 	"archive/zip"
 	"bytes"
-	"compress/flate"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorgoclip/gorgoclip/internal/bomb"
 	"github.com/gorgoclip/gorgoclip/internal/memlimit"
 )
 
@@ -275,22 +275,6 @@ func zipRecords(tb testing.TB, recs ...zipRecord) []byte {
 	return b.Bytes()
 }
 
-// deflateZeros returns a raw deflate stream inflating to n zero bytes (n a multiple
-// of 1 MiB) in about n/1000 bytes: one flushed 1 MiB block repeated, each copy
-// referring to the zeros before it, then an empty final block.
-func deflateZeros(tb testing.TB, n int) []byte {
-	tb.Helper()
-	const chunk = 1 << 20
-	var blk bytes.Buffer
-	w, err := flate.NewWriter(&blk, flate.BestCompression)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	w.Write(make([]byte, chunk))
-	w.Flush()
-	return append(bytes.Repeat(blk.Bytes(), n/chunk), 0x03, 0x00)
-}
-
 // smallExpect is what smallTorchPickle's state dict holds.
 var smallExpect = &Expect{Shapes: map[string][]int{"w": {3, 2}, "b": {2}, "logit_scale": {}}}
 
@@ -300,18 +284,18 @@ func TestTorchDeflateBombUnexpected(t *testing.T) {
 	if !memlimit.Child(t, childLimit) {
 		return
 	}
-	const bomb = 1 << 30
+	const size = 1 << 30
 	pkl := torchPickle(
 		torchEntry{"w", "0", 6, 0, []int{3, 2}, []int{1, 3}},
 		torchEntry{"b", "0", 6, 4, []int{2}, []int{1}},
 		torchEntry{"logit_scale", "1", 1, 0, []int{}, []int{}},
-		torchEntry{"bomb", "2", bomb / 4, 0, []int{bomb / 4}, []int{1}},
+		torchEntry{"bomb", "2", size / 4, 0, []int{size / 4}, []int{1}},
 	)
 	b := zipRecords(t,
 		zipRecord{name: "archive/data.pkl", data: pkl},
 		zipRecord{name: "archive/data/0", data: smallTorchStorages["0"]},
 		zipRecord{name: "archive/data/1", data: smallTorchStorages["1"]},
-		zipRecord{name: "archive/data/2", data: deflateZeros(t, bomb), deflate: true, size: bomb},
+		zipRecord{name: "archive/data/2", data: bomb.Deflate(nil, size, nil), deflate: true, size: size},
 	)
 	_, err := readTorchZip(bytes.NewReader(b), int64(len(b)), "bomb.bin", smallExpect)
 	if err == nil || !strings.Contains(err.Error(), "bomb.bin: unexpected 1 keys: bomb") {
