@@ -34,8 +34,14 @@ Environment:
   GORGOCLIP_CACHE  cache root CACHE (default: the user cache directory + /gorgoclip)
   HF_ENDPOINT      Hugging Face hub (default https://huggingface.co)
   HF_TOKEN         hub token for gated or private repositories
+  GORGOCLIP_HTTP_TIMEOUT  longest wait for a connection, an answer, or 1 KiB of a
+                   body (a Go duration; default 30s)
 
 Without network, fetch fails at once and says which URL to download and where to put it.
+A server that stalls, or keeps cutting answers without new bytes, is given up after a
+few retries (30 attempts and 4 hours per file at most; rerun to resume). Downloads are
+checked before they are kept (JSON parses, archives are intact and hold train/ and
+val/, no HTML pages), and a cached file failing the check is fetched again.
 Run gorgoclip fetch KIND --help for the flags of each kind.
 `
 
@@ -44,6 +50,9 @@ func init() {
 }
 
 func runFetch(env *Env, args []string) error {
+	if _, err := download.TimeoutFromEnv(); err != nil {
+		return err // before any flag or request, so a typo costs nothing
+	}
 	if len(args) == 0 {
 		fmt.Fprint(env.Stderr, fetchUsage)
 		return Usagef("fetch: want model, dataset or templates")

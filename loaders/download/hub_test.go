@@ -74,8 +74,8 @@ func newHub() *fakeHub {
 		repo: "openai/clip-tiny",
 		files: map[string][]byte{
 			"config.json":       []byte(`{"model_type":"clip"}`),
-			"model.safetensors": testData(70_000),
-			"pytorch_model.bin": testData(80_000),
+			"model.safetensors": append([]byte("\x02\x00\x00\x00\x00\x00\x00\x00{}"), testData(70_000)...),
+			"pytorch_model.bin": append([]byte("PK\x03\x04"), testData(80_000)...),
 			"vocab.json":        []byte(`{"a":0}`),
 			"merges.txt":        []byte("#version: 0.2\na b\n"),
 		},
@@ -259,7 +259,7 @@ func TestFetchImagenetteOffline(t *testing.T) {
 
 func TestFetchTemplates(t *testing.T) {
 	t.Parallel()
-	body := []byte("# Prompts\n\n## CIFAR10\n\ntemplates = [\n    'a photo of a {}.',\n]\n")
+	body := []byte("# Prompts\n\n## CIFAR10\n\n```bash\nclasses = [\n    'airplane',\n]\n\ntemplates = [\n    'a photo of a {}.',\n]\n```\n")
 	ts := httptest.NewServer(&fileServer{data: body})
 	defer ts.Close()
 	dest := filepath.Join(t.TempDir(), "t", "prompts.md")

@@ -14,8 +14,9 @@ import (
 const DefaultTemplatesURL = "https://raw.githubusercontent.com/openai/CLIP/main/data/prompts.md"
 
 // FetchTemplates downloads OpenAI's per-dataset prompt templates (opts.URL, default
-// DefaultTemplatesURL) to dest, "" meaning TemplatesPath(), and returns the path. An
-// existing complete file is kept.
+// DefaultTemplatesURL) to dest, "" meaning TemplatesPath(), and returns the path. A
+// download that does not parse as prompts.md (an HTML page, say) is not kept; an
+// existing file that parses is kept, one that does not is fetched again.
 func FetchTemplates(ctx context.Context, dest string, opts SourceOptions) (string, error) {
 	if dest == "" {
 		var err error
@@ -27,7 +28,9 @@ func FetchTemplates(ctx context.Context, dest string, opts SourceOptions) (strin
 	if src == "" {
 		src = DefaultTemplatesURL
 	}
-	if err := File(ctx, src, dest, opts.Expect, opts.Options); err != nil {
+	want := opts.Expect
+	want.Check = checkPrompts
+	if err := File(ctx, src, dest, want, opts.Options); err != nil {
 		var off *OfflineError
 		if errors.As(err, &off) {
 			off.Hint = fmt.Sprintf("download %s elsewhere and save it as %s, then rerun", src, dest)
@@ -64,7 +67,8 @@ func ImageNetTemplatesPath() (string, error) {
 // DefaultImageNetNotebookURL) to dir/ImageNetNotebookName, dir "" meaning the folder
 // of TemplatesPath(), extracts its imagenet_templates and imagenet_classes lists, and
 // writes them atomically to dir/ImageNetTemplatesName, whose path it returns. An
-// existing complete notebook is kept and extracted again.
+// existing notebook whose lists parse is kept and extracted again; one whose lists
+// do not is fetched again.
 func FetchImageNetTemplates(ctx context.Context, dir string, opts SourceOptions) (string, error) {
 	if dir == "" {
 		p, err := TemplatesPath()
@@ -79,7 +83,9 @@ func FetchImageNetTemplates(ctx context.Context, dir string, opts SourceOptions)
 	}
 	nb := filepath.Join(dir, ImageNetNotebookName)
 	out := filepath.Join(dir, ImageNetTemplatesName)
-	if err := File(ctx, src, nb, opts.Expect, opts.Options); err != nil {
+	want := opts.Expect
+	want.Check = checkNotebook
+	if err := File(ctx, src, nb, want, opts.Options); err != nil {
 		var off *OfflineError
 		if errors.As(err, &off) {
 			off.Hint = fmt.Sprintf("download %s elsewhere and save it as %s, then rerun (it is extracted to %s)", src, nb, out)
@@ -88,7 +94,7 @@ func FetchImageNetTemplates(ctx context.Context, dir string, opts SourceOptions)
 	}
 	s, err := prompts.ReadImageNetNotebook(nb)
 	if err != nil {
-		return "", fmt.Errorf("loaders: download: %w (delete it to download it again)", err)
+		return "", fmt.Errorf("loaders: download: %w", err)
 	}
 	if err := prompts.WriteJSON(out, s); err != nil {
 		return "", err
