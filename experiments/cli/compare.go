@@ -64,8 +64,8 @@ func runCompare(env *Env, args []string) error {
 	if _, err := experiments.Compare(cfg); err != nil {
 		return err
 	}
-	fmt.Fprintln(env.Stdout, filepath.Join(cfg.Out, "results.json"))
-	return nil
+	_, err := fmt.Fprintln(env.Stdout, filepath.Join(cfg.Out, "results.json"))
+	return err
 }
 
 func runZeroShot(env *Env, args []string) error {
@@ -93,6 +93,6 @@ func runZeroShot(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(env.Stdout, string(b))
-	return nil
+	_, err = fmt.Fprintln(env.Stdout, string(b))
+	return err
 }

@@ -103,8 +103,8 @@ func fetchModel(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(env.Stdout, out)
-	return nil
+	_, err = fmt.Fprintln(env.Stdout, out)
+	return err
 }
 
 func fetchDataset(env *Env, args []string) error {
@@ -136,8 +136,8 @@ func fetchDataset(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(env.Stdout, out)
-	return nil
+	_, err = fmt.Fprintln(env.Stdout, out)
+	return err
 }
 
 func fetchTemplates(env *Env, args []string) error {
@@ -171,9 +171,8 @@ func fetchTemplates(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(env.Stdout, out)
-	if *nbSrc == "" {
-		return nil
+	if _, err := fmt.Fprintln(env.Stdout, out); err != nil || *nbSrc == "" {
+		return err
 	}
 	out, err = download.FetchImageNetTemplates(ctx, *dir, download.SourceOptions{
 		Options: download.Options{Progress: env.Stderr},
@@ -182,6 +181,6 @@ func fetchTemplates(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(env.Stdout, out)
-	return nil
+	_, err = fmt.Fprintln(env.Stdout, out)
+	return err
 }

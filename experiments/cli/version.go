@@ -17,7 +17,7 @@ func init() {
 		if fs.NArg() > 0 {
 			return Usagef("unexpected arguments %q", fs.Args())
 		}
-		fmt.Fprintf(env.Stdout, "gorgoclip %s (%s %s/%s)\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-		return nil
+		_, err := fmt.Fprintf(env.Stdout, "gorgoclip %s (%s %s/%s)\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return err
 	}})
 }
