@@ -100,6 +100,9 @@ func runBench(env *Env, args []string) error {
 	if err != nil {
 		return Usagef("%v", err)
 	}
+	if err := checkBenchSizes(cfg, *batch, *threads, *pipeline); err != nil {
+		return err
+	}
 	if *threads > 0 {
 		runtime.GOMAXPROCS(*threads)
 	}
@@ -290,6 +293,50 @@ func imageGFLOP(cfg layers.Config) float64 {
 	patch := 2 * g * g * 3 * float64(v.PatchSize*v.PatchSize) * d
 	block := 24*t*d*d + 4*t*t*d
 	return (patch + float64(v.Layers)*block + 2*d*float64(cfg.EmbedDim)) / 1e9
+}
+
+// Bounds on bench's sizes beyond what memory implies.
+const (
+	maxBenchThreads  = 1024   // GOMAXPROCS beyond this only costs memory
+	maxBenchPipeline = 100000 // synthetic JPEGs written to a temporary folder (~40 KB each)
+)
+
+// checkBenchSizes refuses flag values that cannot run: a batch whose images alone,
+// with one layer's activations (a lower bound of what the image tower holds), need
+// more than the machine's memory, and absurd thread or pipeline counts.
+func checkBenchSizes(cfg layers.Config, batch, threads, pipeline int) error {
+	v := cfg.Vision
+	perImage := 4 * float64(3*v.ImageResolution*v.ImageResolution+v.Tokens()*v.Width*4) // pixels, then [T,4W] of the MLP
+	need := float64(batch) * perImage
+	if mem := memTotal(); mem > 0 && need > float64(mem) {
+		return Usagef("--batch %d needs at least %.0f GB for %s's images and activations (%.1f MB an image), more than this machine's %.0f GB of memory",
+			batch, need/1e9, cfg.Name, perImage/1e6, float64(mem)/1e9)
+	}
+	if threads > maxBenchThreads {
+		return Usagef("--threads %d: at most %d", threads, maxBenchThreads)
+	}
+	if pipeline > maxBenchPipeline {
+		return Usagef("--pipeline %d: at most %d synthetic JPEGs", pipeline, maxBenchPipeline)
+	}
+	return nil
+}
+
+// memTotal returns the machine's memory in bytes (MemTotal of /proc/meminfo), or 0
+// where it cannot be read.
+func memTotal() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
 }
 
 // peakRSSMB reads the process's peak resident set (VmHWM) from /proc/self/status; 0
