@@ -53,6 +53,10 @@ const (
 // limit; OpenAI's cache is unbounded, but prompts repeat few words.
 const maxCacheWords = 1 << 18
 
+// maxCachedWord bounds the words the cache keeps (in bytes): long words are rare,
+// and a stream of distinct megabyte words would otherwise fill it with gigabytes.
+const maxCachedWord = 256
+
 // Tokenizer is a loaded BPE vocabulary; make one with Load (the zero value is not
 // usable). It is safe for concurrent use: the per-word cache is locked.
 type Tokenizer struct {
@@ -274,7 +278,7 @@ func (t *Tokenizer) word(w string) []int32 {
 	}
 	ids = t.bpe(w)
 	t.mu.Lock()
-	if len(t.cache) < maxCacheWords {
+	if len(t.cache) < maxCacheWords && len(w) <= maxCachedWord {
 		t.cache[w] = ids
 	}
 	t.mu.Unlock()
@@ -283,40 +287,120 @@ func (t *Tokenizer) word(w string) []int32 {
 
 // bpe merges the byte symbols of w, lowest-ranked pair first, every occurrence of
 // that pair left to right, until no adjacent pair is a merge (simple_tokenizer.bpe).
+// OpenAI rescans the word for each merge, which takes time quadratic in its length
+// (a 1 MB word took 77 s); here the pairs wait in a heap ordered by rank, then
+// position, and each merge updates only its neighbours: n log n. A round takes
+// every pair of the lowest rank before merging any, left to right, skipping pairs
+// whose symbols an earlier merge of the round consumed, so pairs a merge creates
+// wait for the next round, exactly as in OpenAI's rescanning loop.
 func (t *Tokenizer) bpe(w string) []int32 {
 	if w == "" {
 		return nil
 	}
-	syms := make([]int32, len(w))
-	for i := 0; i < len(w); i++ {
-		syms[i] = t.byteSym[w[i]]
+	n := len(w)
+	sym := make([]int32, n)
+	next := make([]int32, n) // the next live symbol, -1 at the end
+	prev := make([]int32, n) // the previous live symbol, -1 at the start
+	for i := 0; i < n; i++ {
+		sym[i], next[i], prev[i] = t.byteSym[w[i]], int32(i+1), int32(i-1)
 	}
-	syms[len(w)-1] = t.byteEnd[w[len(w)-1]]
-	for len(syms) > 1 {
-		best := merge{rank: -1}
-		var first, second int32
-		for i := 0; i+1 < len(syms); i++ {
-			m, ok := t.merges[pairKey(syms[i], syms[i+1])]
-			if ok && (best.rank < 0 || m.rank < best.rank) {
-				best, first, second = m, syms[i], syms[i+1]
-			}
+	sym[n-1], next[n-1] = t.byteEnd[w[n-1]], -1
+	var h pairHeap
+	push := func(at int32) { // the pair starting at symbol at, if it is a merge
+		if at < 0 || next[at] < 0 {
+			return
 		}
-		if best.rank < 0 {
+		if m, ok := t.merges[pairKey(sym[at], sym[next[at]])]; ok {
+			h.push(pairAt{rank: m.rank, at: at, left: sym[at], right: sym[next[at]]})
+		}
+	}
+	for i := int32(0); i+1 < int32(n); i++ {
+		push(i)
+	}
+	var round []pairAt
+	for len(h) > 0 {
+		rank := h[0].rank
+		round = round[:0]
+		for len(h) > 0 && h[0].rank == rank {
+			round = append(round, h.pop()) // in position order
+		}
+		var merged []int32
+		last := int32(-1)
+		for _, p := range round {
+			r := next[p.at]
+			if p.at == last || r < 0 || sym[p.at] != p.left || sym[r] != p.right {
+				continue // stale: an earlier merge changed this pair
+			}
+			sym[p.at] = t.merges[pairKey(p.left, p.right)].id
+			next[p.at] = next[r]
+			if next[r] >= 0 {
+				prev[next[r]] = p.at
+			}
+			next[r], prev[r], sym[r] = -1, -1, -1 // r is gone
+			merged = append(merged, p.at)
+			last = p.at
+		}
+		for _, at := range merged { // a merged symbol is never consumed in its own round
+			push(prev[at])
+			push(at)
+		}
+	}
+	out := make([]int32, 0, 8)
+	for i := int32(0); i >= 0; i = next[i] {
+		out = append(out, sym[i])
+	}
+	return out
+}
+
+// pairAt is an adjacent pair that is a merge: its rank, where it starts, and the
+// symbols it joined when it was found.
+type pairAt struct {
+	rank, at    int32
+	left, right int32
+}
+
+// pairHeap is a min-heap of pairs by rank, then position.
+type pairHeap []pairAt
+
+func (h pairHeap) less(i, j int) bool {
+	return h[i].rank < h[j].rank || h[i].rank == h[j].rank && h[i].at < h[j].at
+}
+
+func (h *pairHeap) push(p pairAt) {
+	*h = append(*h, p)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if !s.less(i, parent) {
 			break
 		}
-		n := 0
-		for i := 0; i < len(syms); n++ {
-			if i+1 < len(syms) && syms[i] == first && syms[i+1] == second {
-				syms[n] = best.id
-				i += 2
-			} else {
-				syms[n] = syms[i]
-				i++
-			}
-		}
-		syms = syms[:n]
+		s[i], s[parent] = s[parent], s[i]
+		i = parent
 	}
-	return syms
+}
+
+func (h *pairHeap) pop() pairAt {
+	s := *h
+	top := s[0]
+	last := len(s) - 1
+	s[0] = s[last]
+	s = s[:last]
+	for i := 0; ; {
+		l, r, small := 2*i+1, 2*i+2, i
+		if l < len(s) && s.less(l, small) {
+			small = l
+		}
+		if r < len(s) && s.less(r, small) {
+			small = r
+		}
+		if small == i {
+			break
+		}
+		s[i], s[small] = s[small], s[i]
+		i = small
+	}
+	*h = s
+	return top
 }
 
 // splitWords calls fn for each match of OpenAI's word pattern in s, in order.
