@@ -369,3 +369,17 @@ func TestTorchExpectShapes(t *testing.T) {
 		t.Fatalf("got %v, %v: want w and logit_scale only", ts, err)
 	}
 }
+
+// TestTorchPickleObjectBomb: a 16 MB data.pkl of one-byte EMPTY_DICT opcodes made
+// the unpickler build 16 million dicts (gigabytes) from a file of 16 MB.
+func TestTorchPickleObjectBomb(t *testing.T) {
+	if !memlimit.Child(t, childLimit) {
+		return
+	}
+	pkl := append([]byte("\x80\x02"), bytes.Repeat([]byte("}"), 16<<20)...)
+	b := torchZip(t, append(pkl, '.'), nil)
+	_, err := readTorchZip(bytes.NewReader(b), int64(len(b)), "dicts.bin", nil)
+	if err == nil || !strings.Contains(err.Error(), "dicts.bin: archive/data.pkl: pickle has more than 1048576 opcodes") {
+		t.Fatalf("got %v, want the pickle refused", err)
+	}
+}
