@@ -35,7 +35,7 @@ Environment:
   HF_ENDPOINT      Hugging Face hub (default https://huggingface.co)
   HF_TOKEN         hub token for gated or private repositories
   GORGOCLIP_HTTP_TIMEOUT  longest wait for a connection, an answer, or 1 KiB of a
-                   body (a Go duration; default 30s)
+                   body (a Go duration; default 20s)
 
 Without network, fetch fails at once and says which URL to download and where to put it.
 A server that stalls, or keeps cutting answers without new bytes, is given up after a

@@ -12,7 +12,7 @@
 // fails its content check (kept by an older version, say) is fetched again.
 //
 // Nothing waits forever: every wait on the network is bounded by a timeout
-// (Options.Timeout, $GORGOCLIP_HTTP_TIMEOUT, DefaultTimeout 30s), which must also see
+// (Options.Timeout, $GORGOCLIP_HTTP_TIMEOUT, DefaultTimeout 20s), which must also see
 // 1 KiB of the body in each window of its length; retries stop after Retries
 // attempts in a row bring no new byte, after MaxAttempts in all, or after MaxTime.
 // Archives are extracted within MaxExtractRatio, MaxExtractBytes and

@@ -28,8 +28,10 @@ const (
 	// DefaultMaxTime bounds the time spent on one file, retries included; the
 	// partial file is kept, so a rerun resumes where this one stopped.
 	DefaultMaxTime = 4 * time.Hour
-	// DefaultTimeout bounds each wait on the network (see Options.Timeout).
-	DefaultTimeout = 30 * time.Second
+	// DefaultTimeout bounds each wait on the network (see Options.Timeout). A
+	// server that never answers is thus given up after (DefaultRetries+1) times
+	// this, two minutes.
+	DefaultTimeout = 20 * time.Second
 	// DefaultBackoff is the wait before the first retry; it doubles each time.
 	DefaultBackoff = time.Second
 	// MaxBackoff caps the wait between retries.
@@ -356,7 +358,12 @@ func (d *transfer) run() error {
 			return fmt.Errorf("loaders: download: %s: giving up after %d attempts, the most for one file: %w (partial kept at %s; rerun to resume)",
 				d.url, attempts, last, d.partial)
 		}
-		if err == nil {
+		var stalled *stallError
+		if err == nil || errors.As(err, &stalled) {
+			// A timed-out attempt has waited long enough already.
+			if err != nil {
+				d.prog.note(fmt.Sprintf("%s: %v; retrying", filepath.Base(d.dest), err))
+			}
 			continue
 		}
 		wait := d.opts.backoff(max(fruitless, 1))
