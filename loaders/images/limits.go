@@ -190,7 +190,7 @@ func decodeCost(cfg image.Config, format string, r io.ReaderAt, size int64, inMe
 		cost += size
 	}
 	if format == "tiff" {
-		cost += 2 * size // the decoder reads a stream whole, growing its buffer by doubling
+		cost += 3 * size // the decoder reads a stream whole into a buffer grown by doubling
 	}
 	return cost + 1<<20 // rows, tables and the like
 }
