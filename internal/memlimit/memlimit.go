@@ -14,6 +14,12 @@ import (
 	"testing"
 )
 
+// HostileLimit is the address space of the tests that hostile files are refused
+// without allocating what they claim: the Go runtime's own reservations (0.8 to
+// 1.3 GB), what reading a small file needs, and less than the 3 GiB or more those
+// files made the readers allocate before they were bounded.
+const HostileLimit = 2 << 30
+
 // childEnv names the variable that tells a re-executed test binary which test runs
 // under the limit.
 const childEnv = "GORGOCLIP_MEMLIMIT_CHILD"

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gorgoclip/gorgoclip/internal/hang"
 )
 
 // TestImageFolderHostileFiles: a FIFO named x.jpg blocked the run (even with
@@ -25,27 +27,21 @@ func TestImageFolderHostileFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan []string, 1)
-	go func() {
-		var errs []string
+	var errs []string
+	hang.Within(t, 10*time.Second, "reading the items", func() error {
 		for i := range ds.Len() {
+			msg := ""
 			if _, err := ds.Item(i); err != nil {
-				errs = append(errs, err.Error())
-			} else {
-				errs = append(errs, "")
+				msg = err.Error()
 			}
+			errs = append(errs, msg)
 		}
-		done <- errs
-	}()
-	select {
-	case errs := <-done:
-		want := []string{"", "x.jpg is not a regular file (a FIFO)", "z.png is not a regular file (a character device)"}
-		for i, w := range want {
-			if (w == "") != (errs[i] == "") || !strings.Contains(errs[i], w) {
-				t.Errorf("item %d: got %q want %q", i, errs[i], w)
-			}
+		return nil
+	})
+	want := []string{"", "x.jpg is not a regular file (a FIFO)", "z.png is not a regular file (a character device)"}
+	for i, w := range want {
+		if (w == "") != (errs[i] == "") || !strings.Contains(errs[i], w) {
+			t.Errorf("item %d: got %q want %q", i, errs[i], w)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("reading the items blocked")
 	}
 }

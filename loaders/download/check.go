@@ -46,7 +46,8 @@ func notHTML(head []byte) error {
 	return nil
 }
 
-// head returns the first n bytes of the regular file at p (fewer if it is shorter).
+// head returns the first n bytes of the regular file at p (fewer if it is
+// shorter), refusing an HTML page.
 func head(p string, n int) ([]byte, error) {
 	f, _, err := regfile.Open(p)
 	if err != nil {
@@ -55,7 +56,7 @@ func head(p string, n int) ([]byte, error) {
 	defer f.Close()
 	b := make([]byte, n)
 	k, _ := f.ReadAt(b, 0)
-	return b[:k], nil
+	return b[:k], notHTML(b[:k])
 }
 
 // checkJSONObject accepts a file holding one JSON object (config.json, vocab.json).
@@ -87,11 +88,8 @@ func checkMerges(p string) error {
 // checkSafetensors accepts a file that starts like safetensors: a header length
 // that fits the file, then a JSON object. The hub's SHA-256 checks the rest.
 func checkSafetensors(p string) error {
-	b, err := head(p, 9)
+	b, err := head(p, 512)
 	if err != nil {
-		return err
-	}
-	if err := notHTML(b); err != nil {
 		return err
 	}
 	fi, err := os.Stat(p)
@@ -108,9 +106,6 @@ func checkSafetensors(p string) error {
 func checkZip(p string) error {
 	b, err := head(p, 512)
 	if err != nil {
-		return err
-	}
-	if err := notHTML(b); err != nil {
 		return err
 	}
 	if !bytes.HasPrefix(b, []byte("PK\x03\x04")) {
@@ -164,16 +159,14 @@ var imagenetteSplits = []string{"train", "val"}
 // accepts it if it is intact and holds train/ and val/ (at its top or in its one
 // top-level folder), as ExtractArchive would lay it out.
 func checkImagenetteArchive(p string) error {
+	if _, err := head(p, 512); err != nil {
+		return err
+	}
 	f, _, err := regfile.Open(p)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	var h [512]byte
-	n, _ := f.ReadAt(h[:], 0)
-	if err := notHTML(h[:n]); err != nil {
-		return err
-	}
 	seen := map[string]bool{} // cleaned names of directories holding entries
 	err = walkTarGz(f, func(hd *tar.Header, _ io.Reader) error {
 		name, err := entryName(hd.Name)

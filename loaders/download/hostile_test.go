@@ -17,26 +17,13 @@ import (
 	"time"
 
 	"github.com/gorgoclip/gorgoclip/internal/bomb"
+	"github.com/gorgoclip/gorgoclip/internal/hang"
 )
-
-// ended runs f and fails the test if it has not returned after d: every hostile
-// server below used to make File wait or retry forever.
-func ended(t *testing.T, d time.Duration, f func() error) error {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- f() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(d):
-		t.Fatalf("still running after %v", d)
-		return nil
-	}
-}
 
 // TestFileServerCutsAndIgnoresRange: a server that cuts every answer after the same
 // first bytes and ignores Range was retried forever, since any bytes reset the
-// failure count; only new bytes count now.
+// failure count; only new bytes count now. (Every hostile server here made File
+// wait or retry forever: hang.Within fails the test instead of hanging.)
 func TestFileServerCutsAndIgnoresRange(t *testing.T) {
 	t.Parallel()
 	data := testData(100_000)
@@ -50,7 +37,7 @@ func TestFileServerCutsAndIgnoresRange(t *testing.T) {
 	}))
 	defer ts.Close()
 	dest := filepath.Join(t.TempDir(), "w.bin")
-	err := ended(t, 20*time.Second, func() error { return File(context.Background(), ts.URL, dest, Expect{}, fastOpts()) })
+	err := hang.Within(t, 20*time.Second, "File", func() error { return File(context.Background(), ts.URL, dest, Expect{}, fastOpts()) })
 	if err == nil || !strings.Contains(err.Error(), "giving up after 7 attempts, the last 6 without a new byte") {
 		t.Fatalf("got %v", err)
 	}
@@ -80,7 +67,7 @@ func TestFileAttemptsCapped(t *testing.T) {
 	}))
 	defer ts.Close()
 	dest := filepath.Join(t.TempDir(), "w.bin")
-	err := ended(t, 20*time.Second, func() error { return File(context.Background(), ts.URL, dest, Expect{}, fastOpts()) })
+	err := hang.Within(t, 20*time.Second, "File", func() error { return File(context.Background(), ts.URL, dest, Expect{}, fastOpts()) })
 	want := fmt.Sprintf("giving up after %d attempts, the most for one file", DefaultMaxAttempts)
 	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "partial kept") {
 		t.Fatalf("got %v, want %q", err, want)
@@ -92,7 +79,7 @@ func TestFileAttemptsCapped(t *testing.T) {
 	opts := fastOpts()
 	opts.MaxTime = 50 * time.Millisecond
 	opts.Backoff = 20 * time.Millisecond
-	err = ended(t, 10*time.Second, func() error {
+	err = hang.Within(t, 10*time.Second, "File", func() error {
 		return File(context.Background(), ts.URL, filepath.Join(t.TempDir(), "w.bin"), Expect{}, opts)
 	})
 	if err == nil || !strings.Contains(err.Error(), "spent 50ms on it, the most for one file") || !errors.Is(err, context.DeadlineExceeded) {
@@ -146,13 +133,13 @@ func TestFileTimeouts(t *testing.T) {
 		{stall.URL + "/w.bin", "giving up after 3 attempts, the last 2 without a new byte: stalled: less than 1024 bytes in 100ms (GORGOCLIP_HTTP_TIMEOUT)"},
 	} {
 		dest := filepath.Join(t.TempDir(), "w.bin")
-		err := ended(t, 10*time.Second, func() error { return File(context.Background(), test.url, dest, Expect{}, opts) })
+		err := hang.Within(t, 10*time.Second, "File", func() error { return File(context.Background(), test.url, dest, Expect{}, opts) })
 		if err == nil || !strings.Contains(err.Error(), test.want) {
 			t.Errorf("test %d: got %v want %q", i, err, test.want)
 		}
 	}
 	// The hub's listing is bounded too.
-	err = ended(t, 10*time.Second, func() error {
+	err = hang.Within(t, 10*time.Second, "File", func() error {
 		_, err := ModelInfo(context.Background(), "openai/clip", HubOptions{Endpoint: "http://" + ln.Addr().String()})
 		return err
 	})

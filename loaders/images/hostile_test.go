@@ -16,13 +16,9 @@ import (
 	"time"
 
 	"github.com/gorgoclip/gorgoclip/internal/bomb"
+	"github.com/gorgoclip/gorgoclip/internal/hang"
 	"github.com/gorgoclip/gorgoclip/internal/memlimit"
 )
-
-// childLimit is the address space of the memory tests: the Go runtime's own
-// reservations (0.8-1.3 GB) and MaxDecodeBytes, less than the hostile files below
-// made the decoders allocate before they were bounded.
-const childLimit = 2 << 30
 
 // bombPNG returns a PNG of w x h zero pixels of the given colour type and bit depth
 // whose IDAT inflates to every row: a few MB, however large the image.
@@ -43,28 +39,13 @@ func bombPNG(w, h int, colorType, depth byte) []byte {
 	return out
 }
 
-// within runs f and fails the test if it does not return within d (a read that
-// blocks on a FIFO never would).
-func within(t *testing.T, d time.Duration, what string, f func() error) error {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- f() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(d):
-		t.Fatalf("%s: still running after %v", what, d)
-		return nil
-	}
-}
-
 // TestHostileFiles checks that every way in from a path refuses what is not an
 // image file, by name and at once: a FIFO named x.jpg (which blocked the run even
 // with --skip-bad), a symlink to /dev/zero (which read until memory ran out), a
 // directory, a 3 GB file that is no image and a 300 MB one that claims to be a JPEG
 // (both read whole before).
 func TestHostileFiles(t *testing.T) {
-	if !memlimit.Child(t, childLimit) {
+	if !memlimit.Child(t, memlimit.HostileLimit) {
 		return
 	}
 	dir := t.TempDir()
@@ -107,7 +88,7 @@ func TestHostileFiles(t *testing.T) {
 			func(p string) error { return PreprocessFile(p, 8, make([]float32, 3*8*8)) },
 			func(p string) error { _, err := PreprocessFiles([]string{p}, 8, 1); return err },
 		} {
-			err := within(t, 10*time.Second, test.path, func() error { return read(test.path) })
+			err := hang.Within(t, 10*time.Second, test.path, func() error { return read(test.path) })
 			if err == nil || !strings.Contains(err.Error(), test.want) {
 				t.Errorf("test %d, reader %d: got %v want %q", i, j, err, test.want)
 			}
@@ -119,7 +100,7 @@ func TestHostileFiles(t *testing.T) {
 // 3.6 GB each to decode, several at once with several workers; their cost is now
 // refused from the header, naming what they would take.
 func TestLargeSixteenBitImages(t *testing.T) {
-	if !memlimit.Child(t, childLimit) {
+	if !memlimit.Child(t, memlimit.HostileLimit) {
 		return
 	}
 	dir := t.TempDir()
@@ -230,7 +211,7 @@ func TestPreprocessFilesSkipsFIFO(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
 		t.Skip("no FIFOs here: ", err)
 	}
-	err := within(t, 10*time.Second, "PreprocessFiles", func() error {
+	err := hang.Within(t, 10*time.Second, "PreprocessFiles", func() error {
 		_, err := PreprocessFiles([]string{good, fifo, good}, 8, 2)
 		return err
 	})

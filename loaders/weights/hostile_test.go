@@ -15,14 +15,9 @@ import (
 	"time"
 
 	"github.com/gorgoclip/gorgoclip/internal/bomb"
+	"github.com/gorgoclip/gorgoclip/internal/hang"
 	"github.com/gorgoclip/gorgoclip/internal/memlimit"
 )
-
-// childLimit is the address space the memory tests run in: the Go runtime's own
-// reservations (0.8-1.3 GB) plus what reading a small file needs, and less than
-// any of the hostile files below made the readers allocate before they were
-// bounded (3 GiB or more).
-const childLimit = 2 << 30
 
 // rawSafetensors lays out header text hdr and a data area of n zero bytes.
 func rawSafetensors(hdr string, n int) []byte {
@@ -96,7 +91,7 @@ func TestLoadRefusesAliasedLayer(t *testing.T) {
 // TestSafetensorsAliasingMemory: 200 keys aliasing one 16 MiB region decoded that
 // region 200 times (3.2 GB); now the overlap is refused from the header.
 func TestSafetensorsAliasingMemory(t *testing.T) {
-	if !memlimit.Child(t, childLimit) {
+	if !memlimit.Child(t, memlimit.HostileLimit) {
 		return
 	}
 	const region = 16 << 20
@@ -152,7 +147,7 @@ func sparseSafetensors(t *testing.T, path string, extraBytes int64) {
 // 3 GiB tensor was decoded whole before the key was found unexpected; now the key
 // is refused from the header, with no data read.
 func TestLoadRefusesUnexpectedKeyUnread(t *testing.T) {
-	if !memlimit.Child(t, childLimit) {
+	if !memlimit.Child(t, memlimit.HostileLimit) {
 		return
 	}
 	dir := linkDir(t, fixture(t, "hf"), "model.safetensors")
@@ -167,7 +162,7 @@ func TestLoadRefusesUnexpectedKeyUnread(t *testing.T) {
 // TestLoadNpyRefusesUnexpectedKeyUnread is the same for an OpenAI .npy directory: an
 // extra 3 GiB .npy file is refused from its header.
 func TestLoadNpyRefusesUnexpectedKeyUnread(t *testing.T) {
-	if !memlimit.Child(t, childLimit) {
+	if !memlimit.Child(t, memlimit.HostileLimit) {
 		return
 	}
 	dir := linkDir(t, fixture(t, "openai"))
@@ -192,15 +187,9 @@ func TestLoadRefusesFIFO(t *testing.T) {
 	if err := syscall.Mkfifo(filepath.Join(dir, "extra.npy"), 0o644); err != nil {
 		t.Skip("no FIFOs here: ", err)
 	}
-	done := make(chan error, 1)
-	go func() { _, err := Load(dir); done <- err }()
-	select {
-	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "extra.npy is not a regular file (a FIFO)") {
-			t.Fatalf("got %v, want the FIFO refused by name", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Load blocked on a FIFO")
+	err := hang.Within(t, 10*time.Second, "Load", func() error { _, err := Load(dir); return err })
+	if err == nil || !strings.Contains(err.Error(), "extra.npy is not a regular file (a FIFO)") {
+		t.Fatalf("got %v, want the FIFO refused by name", err)
 	}
 }
 
@@ -281,7 +270,7 @@ var smallExpect = &Expect{Shapes: map[string][]int{"w": {3, 2}, "b": {2}, "logit
 // TestTorchDeflateBombUnexpected: a deflate bomb under a key the model does not have
 // was inflated (1 GiB, then 4 GiB of float32) before the key was found unexpected.
 func TestTorchDeflateBombUnexpected(t *testing.T) {
-	if !memlimit.Child(t, childLimit) {
+	if !memlimit.Child(t, memlimit.HostileLimit) {
 		return
 	}
 	const size = 1 << 30
@@ -313,7 +302,7 @@ func TestTorchDeflateBombUnexpected(t *testing.T) {
 // (2^34 in the attack) was gathered into a buffer of that size (4 GiB); a view may now
 // address no more elements than its storage holds, even with its shape expected.
 func TestTorchStrideZeroMemory(t *testing.T) {
-	if !memlimit.Child(t, childLimit) {
+	if !memlimit.Child(t, memlimit.HostileLimit) {
 		return
 	}
 	const n = 1 << 30
@@ -373,7 +362,7 @@ func TestTorchExpectShapes(t *testing.T) {
 // TestTorchPickleObjectBomb: a 16 MB data.pkl of one-byte EMPTY_DICT opcodes made
 // the unpickler build 16 million dicts (gigabytes) from a file of 16 MB.
 func TestTorchPickleObjectBomb(t *testing.T) {
-	if !memlimit.Child(t, childLimit) {
+	if !memlimit.Child(t, memlimit.HostileLimit) {
 		return
 	}
 	pkl := append([]byte("\x80\x02"), bytes.Repeat([]byte("}"), 16<<20)...)
