@@ -10,44 +10,8 @@ import (
 	"github.com/gorgoclip/gorgoclip/internal/hang"
 )
 
-// bpeRescan is OpenAI's simple_tokenizer.bpe as written: find the lowest-ranked
-// pair, merge each occurrence left to right, rescan. Quadratic, and the reference
-// the heap version must match.
-func (t *Tokenizer) bpeRescan(w string) []int32 {
-	syms := make([]int32, len(w))
-	for i := 0; i < len(w); i++ {
-		syms[i] = t.byteSym[w[i]]
-	}
-	syms[len(w)-1] = t.byteEnd[w[len(w)-1]]
-	for len(syms) > 1 {
-		best := merge{rank: -1}
-		var first, second int32
-		for i := 0; i+1 < len(syms); i++ {
-			m, ok := t.merges[pairKey(syms[i], syms[i+1])]
-			if ok && (best.rank < 0 || m.rank < best.rank) {
-				best, first, second = m, syms[i], syms[i+1]
-			}
-		}
-		if best.rank < 0 {
-			break
-		}
-		var out []int32
-		for i := 0; i < len(syms); {
-			if i+1 < len(syms) && syms[i] == first && syms[i+1] == second {
-				out = append(out, best.id)
-				i += 2
-			} else {
-				out = append(out, syms[i])
-				i++
-			}
-		}
-		syms = out
-	}
-	return syms
-}
-
-// TestBPEMatchesRescan compares the heap BPE with OpenAI's rescanning loop on
-// random words: runs of one letter (where pairs overlap), few-letter alphabets,
+// TestBPEMatchesRescan compares bpeHeap with OpenAI's rescanning loop (bpeRescan)
+// on random words: runs of one letter (where pairs overlap), few-letter alphabets,
 // and mixed bytes, up to 4 kB.
 func TestBPEMatchesRescan(t *testing.T) {
 	tok := loadCLIP(t)
@@ -64,18 +28,18 @@ func TestBPEMatchesRescan(t *testing.T) {
 			b.WriteByte(alpha[r.IntN(len(alpha))])
 		}
 		w := b.String()
-		if got, want := tok.bpe(w), tok.bpeRescan(w); !slices.Equal(got, want) {
+		if got, want := tok.bpeHeap(w), tok.bpeRescan(w); !slices.Equal(got, want) {
 			t.Fatalf("word %q: got %v want %v", w[:min(len(w), 60)], got[:min(len(got), 20)], want[:min(len(want), 20)])
 		}
 	}
 }
 
-// TestBPELongWord: one 1 MB word took 77 s, OpenAI's rescanning loop being quadratic
-// in the word's length; the heap version takes about a second. The deadline guards
-// against a return to quadratic time, with a margin of 30 times.
+// TestBPELongWord: one 1 MB word of random letters took 77 s, OpenAI's rescanning
+// loop being quadratic in the word's length (10 s for 64 kB here); the heap takes
+// about 2 s. The deadline guards against quadratic time.
 func TestBPELongWord(t *testing.T) {
 	tok := loadCLIP(t)
-	word := strings.Repeat("abcdefghij", 100_000)
+	word := randomLetters(1 << 20)
 	var ids []int
 	hang.Within(t, 30*time.Second, "a 1 MB word", func() error { ids = tok.Encode(word); return nil })
 	if len(ids) < 2+len(word)/16 || ids[0] != tok.StartID() || ids[len(ids)-1] != tok.EndID() {
@@ -83,11 +47,22 @@ func TestBPELongWord(t *testing.T) {
 	}
 }
 
-// BenchmarkBPE1MBWord times one 1 MB word through BPE, for comparison with
-// BenchmarkTokenize10kPromptsCold in the same run.
+// randomLetters returns n random lowercase letters: a word with thousands of
+// distinct merges, the worst case of the rescanning loop.
+func randomLetters(n int) string {
+	r := rand.New(rand.NewPCG(3, uint64(n)))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte('a' + r.IntN(26))
+	}
+	return string(b)
+}
+
+// BenchmarkBPE1MBWord times one 1 MB word of random letters through BPE, for
+// comparison with BenchmarkTokenize10kPromptsCold in the same run.
 func BenchmarkBPE1MBWord(b *testing.B) {
 	tok := loadCLIP(b)
-	word := strings.Repeat("abcdefghij", 100_000)
+	word := randomLetters(1 << 20)
 	for i := 0; i < b.N; i++ {
 		benchSink = tok.bpe(word)
 	}
