@@ -181,8 +181,8 @@ func npyShapes(dir string) (map[string]*Tensor, error) {
 		return nil, err
 	}
 	out := make(map[string]*Tensor, len(files))
-	for key, f := range files {
-		h, err := npyHeader(f)
+	for _, key := range slices.Sorted(maps.Keys(files)) { // the first bad file reported is always the same
+		h, err := npyHeader(files[key])
 		if err != nil {
 			return nil, fmt.Errorf("loaders: weights: key %s: %w", key, err)
 		}
