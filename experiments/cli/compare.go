@@ -80,8 +80,8 @@ func runCompare(env *Env, args []string) error {
 	if _, err := experiments.Compare(cfg); err != nil {
 		return err
 	}
-	fmt.Fprintln(env.Stdout, filepath.Join(cfg.Out, "results.json"))
-	return nil
+	_, err := fmt.Fprintln(env.Stdout, filepath.Join(cfg.Out, "results.json"))
+	return err
 }
 
 // cacheDir is where cfg's features are cached (experiments.Config.CacheDir's default).

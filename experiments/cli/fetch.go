@@ -34,6 +34,8 @@ Environment:
   GORGOCLIP_CACHE  cache root CACHE (default: the user cache directory + /gorgoclip)
   HF_ENDPOINT      Hugging Face hub (default https://huggingface.co)
   HF_TOKEN         hub token for gated or private repositories
+  GORGOCLIP_HTTP_TIMEOUT  longest wait for a connection, an answer, or 1 KiB of a
+                   body (a Go duration; default 20s)
 
 Without network, fetch uses what is already there once it checks out: a model
 directory against the hub's listing recorded when it was fetched (sizes, SHA-256),
@@ -41,6 +43,10 @@ or, for files copied by hand, the four files above and a config.json that agrees
 with the repository's name (patch size, resolution, width); an extracted
 imagenet_templates.json without its notebook. Otherwise it fails at once and says
 which URL to download and where to put it.
+A server that stalls, or keeps cutting answers without new bytes, is given up after a
+few retries (30 attempts and 4 hours per file at most; rerun to resume). Downloads are
+checked before they are kept (JSON parses, archives are intact and hold train/ and
+val/, no HTML pages), and a cached file failing the check is fetched again.
 Run gorgoclip fetch KIND --help for the flags of each kind.
 `
 
@@ -49,6 +55,9 @@ func init() {
 }
 
 func runFetch(env *Env, args []string) error {
+	if _, err := download.TimeoutFromEnv(); err != nil {
+		return err // before any flag or request, so a typo costs nothing
+	}
 	if len(args) == 0 {
 		fmt.Fprint(env.Stderr, fetchUsage)
 		return Usagef("fetch: want model, dataset or templates")
@@ -99,8 +108,8 @@ func fetchModel(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(env.Stdout, out)
-	return nil
+	_, err = fmt.Fprintln(env.Stdout, out)
+	return err
 }
 
 func fetchDataset(env *Env, args []string) error {
@@ -132,8 +141,8 @@ func fetchDataset(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(env.Stdout, out)
-	return nil
+	_, err = fmt.Fprintln(env.Stdout, out)
+	return err
 }
 
 func fetchTemplates(env *Env, args []string) error {
@@ -167,9 +176,8 @@ func fetchTemplates(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(env.Stdout, out)
-	if *nbSrc == "" {
-		return nil
+	if _, err := fmt.Fprintln(env.Stdout, out); err != nil || *nbSrc == "" {
+		return err
 	}
 	out, err = download.FetchImageNetTemplates(ctx, *dir, download.SourceOptions{
 		Options: download.Options{Progress: env.Stderr},
@@ -178,6 +186,6 @@ func fetchTemplates(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(env.Stdout, out)
-	return nil
+	_, err = fmt.Fprintln(env.Stdout, out)
+	return err
 }

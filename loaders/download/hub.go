@@ -124,6 +124,12 @@ func ModelInfo(ctx context.Context, repo string, opts HubOptions) (*HubModel, er
 		return nil, err
 	}
 	u := fmt.Sprintf("%s/api/models/%s/revision/%s?blobs=true", opts.endpoint(), repo, url.PathEscape(opts.revision()))
+	timeout, err := opts.timeout()
+	if err != nil {
+		return nil, err
+	}
+	ctx, wd := watch(ctx, timeout)
+	defer wd.done()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("loaders: download: %s: %w", u, err)
@@ -133,6 +139,7 @@ func ModelInfo(ctx context.Context, repo string, opts HubOptions) (*HubModel, er
 		req.Header.Set("Authorization", "Bearer "+t)
 	}
 	resp, err := opts.client().Do(req)
+	err = cause(req.Context(), err)
 	if err != nil {
 		if isOffline(err) {
 			return nil, &OfflineError{URL: u, Err: err}
@@ -140,6 +147,7 @@ func ModelInfo(ctx context.Context, repo string, opts HubOptions) (*HubModel, er
 		return nil, fmt.Errorf("loaders: download: %s: %w", u, err)
 	}
 	defer resp.Body.Close()
+	wd.gotAnswer()
 	if resp.StatusCode != http.StatusOK {
 		hint := ""
 		switch resp.StatusCode {
@@ -151,8 +159,8 @@ func ModelInfo(ctx context.Context, repo string, opts HubOptions) (*HubModel, er
 		return nil, fmt.Errorf("loaders: download: %s: hub answered %s%s", u, resp.Status, hint)
 	}
 	var m HubModel
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&m); err != nil {
-		return nil, fmt.Errorf("loaders: download: %s: decoding the hub's answer: %w", u, err)
+	if err := json.NewDecoder(io.TeeReader(io.LimitReader(resp.Body, 64<<20), wd)).Decode(&m); err != nil {
+		return nil, fmt.Errorf("loaders: download: %s: decoding the hub's answer: %w", u, cause(ctx, err))
 	}
 	return &m, nil
 }
@@ -251,9 +259,10 @@ func FetchModel(ctx context.Context, repo string, opts HubOptions) (string, erro
 	for _, f := range plan {
 		dest := filepath.Join(dir, filepath.FromSlash(f.Name))
 		want := f.Expect()
+		want.Check = checkFor(f.Name)
 		if ok, err := want.Matches(dest); err != nil {
 			return "", err
-		} else if ok && (want.Size > 0 || want.SHA256 != "") {
+		} else if ok && want.known() && (want.Check == nil || want.Check(dest) == nil) {
 			note(opts.Progress, "%s: %s already complete", repo, f.Name)
 			continue
 		}

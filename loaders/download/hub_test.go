@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -74,8 +75,8 @@ func newHub() *fakeHub {
 		repo: "openai/clip-tiny",
 		files: map[string][]byte{
 			"config.json":       []byte(`{"model_type":"clip"}`),
-			"model.safetensors": testData(70_000),
-			"pytorch_model.bin": testData(80_000),
+			"model.safetensors": append([]byte("\x02\x00\x00\x00\x00\x00\x00\x00{}"), testData(70_000)...),
+			"pytorch_model.bin": append([]byte("PK\x03\x04"), testData(80_000)...),
 			"vocab.json":        []byte(`{"a":0}`),
 			"merges.txt":        []byte("#version: 0.2\na b\n"),
 		},
@@ -244,13 +245,14 @@ func TestFetchModelOfflineRecord(t *testing.T) {
 	}
 	weights := filepath.Join(dir, "model.safetensors")
 	b, _ := os.ReadFile(weights)
+	orig := slices.Clone(b)
 	b[100] ^= 1
 	os.WriteFile(weights, b, 0o644)
 	if err := offline(hub.repo); err == nil || !strings.Contains(err.Error(), weights) || !strings.Contains(err.Error(), "sha256 ") {
 		t.Errorf("altered weights: got %v", err)
 	}
 	os.Remove(filepath.Join(dir, "vocab.json"))
-	os.WriteFile(weights, testData(70_000), 0o644)
+	os.WriteFile(weights, orig, 0o644)
 	if err := offline(hub.repo); err == nil || !strings.Contains(err.Error(), "vocab.json is missing") {
 		t.Errorf("missing vocab.json: got %v", err)
 	}
@@ -327,7 +329,7 @@ func TestFetchImagenetteOffline(t *testing.T) {
 
 func TestFetchTemplates(t *testing.T) {
 	t.Parallel()
-	body := []byte("# Prompts\n\n## CIFAR10\n\ntemplates = [\n    'a photo of a {}.',\n]\n")
+	body := []byte("# Prompts\n\n## CIFAR10\n\n```bash\nclasses = [\n    'airplane',\n]\n\ntemplates = [\n    'a photo of a {}.',\n]\n```\n")
 	ts := httptest.NewServer(&fileServer{data: body})
 	defer ts.Close()
 	dest := filepath.Join(t.TempDir(), "t", "prompts.md")

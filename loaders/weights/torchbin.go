@@ -16,10 +16,6 @@ import (
 // maxPickleSize bounds data.pkl, which only describes tensors (a few kB for CLIP).
 const maxPickleSize = 64 << 20
 
-// maxGatherElems bounds one tensor view (a stride-0 view may address more elements
-// than its storage holds, so the storage size alone does not bound it).
-const maxGatherElems = 1 << 36
-
 // torchStorageTypes maps PyTorch's legacy storage classes, which torch.save still
 // names in its pickles, to their element size and NumPy type string.
 var torchStorageTypes = map[string]struct {
@@ -36,19 +32,36 @@ var torchStorageTypes = map[string]struct {
 // since 1.6: archive/data.pkl plus one archive/data/KEY record per storage) as float32
 // tensors. gopickle's unpickler parses data.pkl; storages are read here, so that each
 // record's size is checked against the pickle's claim before anything is allocated,
-// F32 data stays bit-exact, and strided views are gathered. Errors name the file and
-// the state-dict key.
-func ReadTorchZip(file string) (map[string]*Tensor, error) {
+// F32 data stays bit-exact, and strided views are gathered. When want is not nil the
+// pickle's keys and shapes are checked against it before any storage is read, and
+// only the wanted tensors are decompressed. Every allocation is bounded by the file's
+// size: records may inflate at most maxInflation times the file in all, a view may
+// not address more elements than its storage holds, and all views together at most
+// maxViewsPerStorage times the storages they read. Errors name the file and the
+// state-dict key.
+func ReadTorchZip(file string, want *Expect) (map[string]*Tensor, error) {
 	f, size, err := openSized(file)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return readTorchZip(f, size, file)
+	return readTorchZip(f, size, file, want)
 }
 
+// maxInflation bounds the bytes decompressed from all of an archive's records, as a
+// multiple of the file's size. torch.save stores its records uncompressed, so a real
+// checkpoint reads at most its own size; one re-compressed with deflate inflates
+// little, since weights' mantissas are noise. A deflate bomb (1032:1 per record)
+// stops here.
+const maxInflation = 16
+
+// maxViewsPerStorage bounds the elements of all views gathered, as a multiple of the
+// elements of the storages they read: tied weights put two keys on one storage, but
+// hundreds of keys aliasing one region would multiply the memory without new data.
+const maxViewsPerStorage = 2
+
 // readTorchZip is ReadTorchZip for a zip of size bytes in r; file names it in errors.
-func readTorchZip(r io.ReaderAt, size int64, file string) (map[string]*Tensor, error) {
+func readTorchZip(r io.ReaderAt, size int64, file string, want *Expect) (map[string]*Tensor, error) {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("loaders: weights: %s: "+format, append([]any{file}, args...)...)
 	}
@@ -73,7 +86,8 @@ func readTorchZip(r io.ReaderAt, size int64, file string) (map[string]*Tensor, e
 	if pkl.UncompressedSize64 > maxPickleSize {
 		return nil, fail("%s is %d bytes, more than the %d-byte limit", pkl.Name, pkl.UncompressedSize64, maxPickleSize)
 	}
-	pb, err := readRecord(pkl, int64(pkl.UncompressedSize64), size)
+	budget := &inflateBudget{left: maxInflation * size, limit: maxInflation * size}
+	pb, err := readRecord(pkl, int64(pkl.UncompressedSize64), size, budget)
 	if err != nil {
 		return nil, fail("%s: %v", pkl.Name, err)
 	}
@@ -88,14 +102,26 @@ func readTorchZip(r io.ReaderAt, size int64, file string) (map[string]*Tensor, e
 	if err != nil {
 		return nil, fail("%s: %v", pkl.Name, err)
 	}
-	prefix := path.Dir(pkl.Name) + "/data/"
-	decoded := map[string][]float32{} // storage key -> all its elements
-	out := make(map[string]*Tensor, len(entries))
-	keys := make([]string, 0, len(entries))
-	for k := range entries {
-		keys = append(keys, k)
+	declared := make(map[string][]int, len(entries))
+	for k, t := range entries {
+		declared[k] = t.shape
+	}
+	if err := want.check(declared); err != nil {
+		return nil, fail("%v", err)
+	}
+	var keys []string
+	users := map[string]int{} // storage key -> wanted views still to gather
+	for k, t := range entries {
+		if want.wants(k) {
+			keys = append(keys, k)
+			users[t.storage.key]++
+		}
 	}
 	sort.Strings(keys)
+	prefix := path.Dir(pkl.Name) + "/data/"
+	decoded := map[string][]float32{} // storage key -> all its elements, until its last view
+	var storageElems, viewElems int64
+	out := make(map[string]*Tensor, len(keys))
 	for _, k := range keys {
 		t := entries[k]
 		st := t.storage
@@ -105,12 +131,11 @@ func readTorchZip(r io.ReaderAt, size int64, file string) (map[string]*Tensor, e
 			if rec == nil {
 				return nil, fail("key %q: storage record %s%s is missing", k, prefix, st.key)
 			}
-			need := int64(st.numel) * int64(st.size)
-			if st.numel < 0 || uint64(need) > rec.UncompressedSize64 {
+			if st.numel < 0 || uint64(st.numel) > rec.UncompressedSize64/uint64(st.size) {
 				return nil, fail("key %q: storage %s claims %d elements of %d bytes, record holds %d bytes",
 					k, st.key, st.numel, st.size, rec.UncompressedSize64)
 			}
-			raw, err := readRecord(rec, need, size)
+			raw, err := readRecord(rec, int64(st.numel)*int64(st.size), size, budget)
 			if err != nil {
 				return nil, fail("key %q: storage %s: %v", k, st.key, err)
 			}
@@ -118,14 +143,36 @@ func readTorchZip(r io.ReaderAt, size int64, file string) (map[string]*Tensor, e
 				return nil, fail("key %q: storage %s: %v", k, st.key, err)
 			}
 			decoded[st.key] = data
+			storageElems += int64(len(data))
 		}
-		tt, err := t.gather(data)
+		users[st.key]--
+		last := users[st.key] == 0
+		tt, err := t.gather(data, last)
 		if err != nil {
 			return nil, fail("key %q: %v", k, err)
+		}
+		if viewElems += int64(len(tt.Data)); viewElems > maxViewsPerStorage*storageElems {
+			return nil, fail("key %q: the views read so far hold %d elements, more than %d times the %d elements of their storages (keys aliasing one storage?)",
+				k, viewElems, maxViewsPerStorage, storageElems)
+		}
+		if last {
+			delete(decoded, st.key) // its memory goes with its last view
 		}
 		out[k] = tt
 	}
 	return out, nil
+}
+
+// inflateBudget is what remains of the bytes an archive's records may inflate to.
+type inflateBudget struct{ left, limit int64 }
+
+// take reserves n bytes for record name, or says why it cannot.
+func (b *inflateBudget) take(name string, n int64) error {
+	if n > b.left {
+		return fmt.Errorf("record %s would inflate to %d bytes, past the %d bytes (%d times the file) all records may take", name, n, b.limit, maxInflation)
+	}
+	b.left -= n
+	return nil
 }
 
 // maxDeflateRatio bounds how many bytes deflate can expand one stored byte into
@@ -134,10 +181,10 @@ func readTorchZip(r io.ReaderAt, size int64, file string) (map[string]*Tensor, e
 const maxDeflateRatio = 1032
 
 // readRecord reads exactly n bytes from the start of a zip record of an archive of
-// zipSize bytes. The zip directory's sizes are claims: n must fit in what the
-// record's stored bytes can hold, and those must lie inside the archive, before
-// anything is allocated.
-func readRecord(f *zip.File, n, zipSize int64) ([]byte, error) {
+// zipSize bytes, taking them from budget. The zip directory's sizes are claims: n
+// must fit in what the record's stored bytes can hold, and those must lie inside the
+// archive, before anything is allocated.
+func readRecord(f *zip.File, n, zipSize int64, budget *inflateBudget) ([]byte, error) {
 	off, err := f.DataOffset()
 	if err != nil {
 		return nil, err
@@ -152,6 +199,9 @@ func readRecord(f *zip.File, n, zipSize int64) ([]byte, error) {
 	}
 	if n < 0 || uint64(n) > limit {
 		return nil, fmt.Errorf("record %s: %d bytes wanted, but it stores only %d bytes (method %d)", f.Name, n, stored, f.Method)
+	}
+	if err := budget.take(f.Name, n); err != nil {
+		return nil, err
 	}
 	rc, err := f.Open()
 	if err != nil {
@@ -182,8 +232,11 @@ type torchTensor struct {
 }
 
 // gather copies the view out of the decoded storage into a C-ordered tensor, after
-// checking that every element it addresses lies inside the storage.
-func (t *torchTensor) gather(data []float32) (*Tensor, error) {
+// checking that every element it addresses lies inside the storage and that it
+// addresses no more elements than the storage holds (a stride-0 view may claim
+// billions from one element). When own is set the caller hands data over: a view
+// that is the whole storage in order then takes it without a copy.
+func (t *torchTensor) gather(data []float32, own bool) (*Tensor, error) {
 	if len(t.shape) != len(t.stride) {
 		return nil, fmt.Errorf("shape %v and stride %v differ in length", t.shape, t.stride)
 	}
@@ -202,8 +255,8 @@ func (t *torchTensor) gather(data []float32) (*Tensor, error) {
 			n = 0
 			continue
 		}
-		if n > maxGatherElems/d {
-			return nil, fmt.Errorf("shape %v is too large", t.shape)
+		if n > max(len(data), 1)/d {
+			return nil, fmt.Errorf("shape %v is too large: it addresses more elements than the %d of storage %s", t.shape, len(data), t.storage.key)
 		}
 		n *= d
 		if d > 1 {
@@ -218,7 +271,11 @@ func (t *torchTensor) gather(data []float32) (*Tensor, error) {
 		return nil, fmt.Errorf("view (offset %d, shape %v, stride %v) runs past storage %s of %d elements",
 			t.offset, t.shape, t.stride, t.storage.key, len(data))
 	}
-	out := &Tensor{Shape: append([]int{}, t.shape...), Data: make([]float32, n)}
+	shape := append([]int{}, t.shape...)
+	if own && t.offset == 0 && n == len(data) && t.contiguous() {
+		return &Tensor{Shape: shape, Data: data}, nil
+	}
+	out := &Tensor{Shape: shape, Data: make([]float32, n)}
 	if n == 0 {
 		return out, nil
 	}
@@ -237,6 +294,19 @@ func (t *torchTensor) gather(data []float32) (*Tensor, error) {
 		}
 	}
 	return out, nil
+}
+
+// contiguous reports whether the view's strides are C order for its shape (axes of
+// size 1 may have any stride).
+func (t *torchTensor) contiguous() bool {
+	want := 1
+	for i := len(t.shape) - 1; i >= 0; i-- {
+		if t.shape[i] != 1 && t.stride[i] != want {
+			return false
+		}
+		want *= t.shape[i]
+	}
+	return true
 }
 
 // storageClass stands for torch.XStorage in the pickle.
@@ -350,6 +420,9 @@ func stateDictEntries(obj interface{}) (map[string]*torchTensor, error) {
 		t, ok := v.(*torchTensor)
 		if !ok {
 			return fmt.Errorf("state dict key %q holds %T, not a tensor", key, v)
+		}
+		if _, dup := out[key]; dup {
+			return fmt.Errorf("state dict key %q appears twice", key)
 		}
 		out[key] = t
 		return nil

@@ -267,7 +267,7 @@ func TestExpectedShapesParameterCounts(t *testing.T) {
 }
 
 func TestExpectedHFShapesMatchFixture(t *testing.T) {
-	hf, err := ReadSafetensors(filepath.Join(fixture(t, "hf"), "model.safetensors"))
+	hf, err := ReadSafetensors(filepath.Join(fixture(t, "hf"), "model.safetensors"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +304,7 @@ func TestExpectedHFShapesMatchFixture(t *testing.T) {
 }
 
 func TestFromHFReportsHFNames(t *testing.T) {
-	hf, err := ReadSafetensors(filepath.Join(fixture(t, "hf"), "model.safetensors"))
+	hf, err := ReadSafetensors(filepath.Join(fixture(t, "hf"), "model.safetensors"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +353,7 @@ func TestNameTableTransforms(t *testing.T) {
 	}
 	// Concatenation order through FromHF on the real fixture.
 	ref := loadOpenAI(t)
-	st, err := ReadSafetensors(filepath.Join(fixture(t, "hf"), "model.safetensors"))
+	st, err := ReadSafetensors(filepath.Join(fixture(t, "hf"), "model.safetensors"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,7 +433,7 @@ func TestSafetensorsDtypes(t *testing.T) {
 		"i64":  {"I64", []int{1, 2}, le.AppendUint64(le.AppendUint64(nil, 76), ^uint64(0))},
 		"zero": {"F32", []int{0, 4}, nil},
 	})
-	got, err := readSafetensors(bytes.NewReader(b), int64(len(b)), "mem")
+	got, err := readSafetensors(bytes.NewReader(b), int64(len(b)), "mem", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -501,7 +501,7 @@ func TestSafetensorsMalformed(t *testing.T) {
 		if err := os.WriteFile(path, test.file, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, err := ReadSafetensors(path)
+		_, err := ReadSafetensors(path, nil)
 		if err == nil || !strings.Contains(err.Error(), test.want) || !strings.HasPrefix(err.Error(), "loaders: weights: "+path+": ") {
 			t.Errorf("test %d: got %v want an error naming %s and containing %q", i, err, path, test.want)
 		}
@@ -659,7 +659,7 @@ func TestSaveRoundTrip(t *testing.T) {
 
 func TestLoadSharded(t *testing.T) {
 	hf := fixture(t, "hf")
-	all, err := ReadSafetensors(filepath.Join(hf, "model.safetensors"))
+	all, err := ReadSafetensors(filepath.Join(hf, "model.safetensors"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -732,7 +732,7 @@ func TestTorchGather(t *testing.T) {
 		{0, []int{1 << 40, 1 << 40}, []int{0, 0}, "error: too large"},
 		{0, []int{3, 1 << 62}, []int{1 << 62, 1}, "error: runs past"},
 	} {
-		got, err := (&torchTensor{storage: st, offset: test.offset, shape: test.shape, stride: test.stride}).gather(data)
+		got, err := (&torchTensor{storage: st, offset: test.offset, shape: test.shape, stride: test.stride}).gather(data, false)
 		var s string
 		if err != nil {
 			s = "error: " + err.Error()
@@ -757,7 +757,7 @@ func FuzzSafetensors(f *testing.F) {
 	}
 	n := 8 + int(binary.LittleEndian.Uint64(b))
 	f.Add(b[:n+20_000])
-	all, err := ReadSafetensors(path)
+	all, err := ReadSafetensors(path, nil)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -774,7 +774,7 @@ func FuzzSafetensors(f *testing.F) {
 		"c": {"F16", []int{}, []byte{0, 0x3c}},
 	}))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ts, err := readSafetensors(bytes.NewReader(b), int64(len(b)), "fuzz")
+		ts, err := readSafetensors(bytes.NewReader(b), int64(len(b)), "fuzz", nil)
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "loaders: weights: fuzz: ") {
 				t.Fatalf("error does not name the file: %v", err)
