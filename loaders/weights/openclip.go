@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/gorgoclip/gorgoclip/internal/regfile"
 	"github.com/gorgoclip/gorgoclip/layers"
 )
 
@@ -269,7 +269,7 @@ func parseOpenCLIPConfig(b []byte) (cfg layers.Config, customText bool, err erro
 // loadOpenCLIP reads an open_clip hub directory (open_clip_config.json present).
 func loadOpenCLIP(dir string) (*Checkpoint, error) {
 	cfgPath := filepath.Join(dir, openCLIPConfigFile)
-	b, err := os.ReadFile(cfgPath)
+	b, err := regfile.ReadFile(cfgPath, maxConfigBytes)
 	if err != nil {
 		return nil, fmt.Errorf("loaders: weights: %w", err)
 	}

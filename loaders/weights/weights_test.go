@@ -13,7 +13,9 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gorgoclip/gorgoclip/internal/testfix"
 	"github.com/gorgoclip/gorgoclip/layers"
@@ -878,5 +880,30 @@ func TestOpenCLIPConfigRefusals(t *testing.T) {
 	if c.Vision.Heads != 4 || c.Vision.MLPRatio != 4.9231 || c.Vision.LayerScaleInit != 0.1 || c.Text.MLPRatio != 3 ||
 		c.QuickGELU || c.Preprocess.Mean != [3]float64{0.5, 0.5, 0.5} {
 		t.Errorf("read %+v, preprocess %+v", c, c.Preprocess)
+	}
+}
+
+// TestConfigNotRegular checks that a config.json that is a FIFO or a link to
+// /dev/zero is refused at once, naming it, rather than blocking or filling memory.
+func TestConfigNotRegular(t *testing.T) {
+	for i, mk := range []func(path string) error{
+		func(p string) error { return syscall.Mkfifo(p, 0o644) },
+		func(p string) error { return os.Symlink("/dev/zero", p) },
+	} {
+		dir := linkDirInto(t, fixture(t, "openai"), t.TempDir())
+		cfg := filepath.Join(dir, "config.json")
+		if err := mk(cfg); err != nil {
+			t.Skipf("test %d: %v", i, err)
+		}
+		done := make(chan error, 1)
+		go func() { _, err := Load(dir); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "config.json") || !strings.Contains(err.Error(), "not a regular file") {
+				t.Errorf("test %d: got %v want an error naming config.json as not a regular file", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("test %d: Load blocked on config.json", i)
+		}
 	}
 }
