@@ -62,85 +62,116 @@ const maxViewsPerStorage = 2
 
 // readTorchZip is ReadTorchZip for a zip of size bytes in r; file names it in errors.
 func readTorchZip(r io.ReaderAt, size int64, file string, want *Expect) (map[string]*Tensor, error) {
-	fail := func(format string, args ...any) error {
-		return fmt.Errorf("loaders: weights: %s: "+format, append([]any{file}, args...)...)
+	z, err := parseTorchZip(r, size, file)
+	if err != nil {
+		return nil, err
 	}
+	return z.read(want)
+}
+
+// torchArchive is a parsed PyTorch zip archive: its records and the tensors its data.pkl
+// describes, before any storage is read.
+type torchArchive struct {
+	file    string
+	size    int64
+	records map[string]*zip.File
+	prefix  string // the storages' records: prefix + storage key
+	entries map[string]*torchTensor
+	budget  *inflateBudget
+}
+
+func (z *torchArchive) fail(format string, args ...any) error {
+	return fmt.Errorf("loaders: weights: %s: "+format, append([]any{z.file}, args...)...)
+}
+
+// parseTorchZip reads the archive's directory and unpickles data.pkl: a state dict
+// (torch.save) or a TorchScript module tree (torch.jit.save, with constants.pkl
+// beside it), whose parameters and buffers are named as its state_dict() names them.
+func parseTorchZip(r io.ReaderAt, size int64, file string) (*torchArchive, error) {
+	z := &torchArchive{file: file, size: size, records: map[string]*zip.File{}}
 	zr, err := zip.NewReader(r, size)
 	if err != nil {
-		return nil, fail("not a PyTorch zip checkpoint: %v", err)
+		return nil, z.fail("not a PyTorch zip checkpoint: %v (torch.save writes zips since PyTorch 1.6; "+
+			"re-save an older file with torch.save(torch.load(f, map_location=\"cpu\"), f2))", err)
 	}
-	records := map[string]*zip.File{}
 	var pkl *zip.File
 	for _, f := range zr.File {
-		records[f.Name] = f
+		z.records[f.Name] = f
 		if path.Base(f.Name) == "data.pkl" && (pkl == nil || len(f.Name) < len(pkl.Name)) {
 			pkl = f
 		}
 	}
 	if pkl == nil {
-		return nil, fail("no data.pkl record")
+		return nil, z.fail("no data.pkl record")
 	}
-	if _, ok := records[path.Join(path.Dir(pkl.Name), "constants.pkl")]; ok {
-		return nil, fail("TorchScript archives are not supported; save the state_dict instead")
-	}
+	_, script := z.records[path.Join(path.Dir(pkl.Name), "constants.pkl")]
 	if pkl.UncompressedSize64 > maxPickleSize {
-		return nil, fail("%s is %d bytes, more than the %d-byte limit", pkl.Name, pkl.UncompressedSize64, maxPickleSize)
+		return nil, z.fail("%s is %d bytes, more than the %d-byte limit", pkl.Name, pkl.UncompressedSize64, maxPickleSize)
 	}
-	budget := &inflateBudget{left: maxInflation * size, limit: maxInflation * size}
-	pb, err := readRecord(pkl, int64(pkl.UncompressedSize64), size, budget)
+	z.budget = &inflateBudget{left: maxInflation * size, limit: maxInflation * size}
+	pb, err := readRecord(pkl, int64(pkl.UncompressedSize64), size, z.budget)
 	if err != nil {
-		return nil, fail("%s: %v", pkl.Name, err)
+		return nil, z.fail("%s: %v", pkl.Name, err)
 	}
 	if err := checkPickleLengths(pb); err != nil {
-		return nil, fail("%s: %v", pkl.Name, err)
+		return nil, z.fail("%s: %v", pkl.Name, err)
 	}
-	obj, err := unpickleStateDict(pb)
+	obj, err := unpickleStateDict(pb, script)
 	if err != nil {
-		return nil, fail("%s: %v", pkl.Name, err)
+		return nil, z.fail("%s: %v", pkl.Name, err)
 	}
-	entries, err := stateDictEntries(obj)
-	if err != nil {
-		return nil, fail("%s: %v", pkl.Name, err)
+	if z.entries, err = stateDictEntries(obj); err != nil {
+		return nil, z.fail("%s: %v", pkl.Name, err)
 	}
-	declared := make(map[string][]int, len(entries))
-	for k, t := range entries {
+	z.prefix = path.Dir(pkl.Name) + "/data/"
+	return z, nil
+}
+
+// shapes returns every tensor's key and shape, read from the pickle alone.
+func (z *torchArchive) shapes() map[string][]int {
+	declared := make(map[string][]int, len(z.entries))
+	for k, t := range z.entries {
 		declared[k] = t.shape
 	}
-	if err := want.check(declared); err != nil {
-		return nil, fail("%v", err)
+	return declared
+}
+
+// read checks the tensors' keys and shapes against want and reads the wanted ones.
+func (z *torchArchive) read(want *Expect) (map[string]*Tensor, error) {
+	if err := want.check(z.shapes()); err != nil {
+		return nil, z.fail("%v", err)
 	}
 	var keys []string
 	users := map[string]int{} // storage key -> wanted views still to gather
-	for k, t := range entries {
+	for k, t := range z.entries {
 		if want.wants(k) {
 			keys = append(keys, k)
 			users[t.storage.key]++
 		}
 	}
 	sort.Strings(keys)
-	prefix := path.Dir(pkl.Name) + "/data/"
 	decoded := map[string][]float32{} // storage key -> all its elements, until its last view
 	var storageElems, viewElems int64
 	out := make(map[string]*Tensor, len(keys))
 	for _, k := range keys {
-		t := entries[k]
+		t := z.entries[k]
 		st := t.storage
 		data, ok := decoded[st.key]
 		if !ok {
-			rec := records[prefix+st.key]
+			rec := z.records[z.prefix+st.key]
 			if rec == nil {
-				return nil, fail("key %q: storage record %s%s is missing", k, prefix, st.key)
+				return nil, z.fail("key %q: storage record %s%s is missing", k, z.prefix, st.key)
 			}
 			if st.numel < 0 || uint64(st.numel) > rec.UncompressedSize64/uint64(st.size) {
-				return nil, fail("key %q: storage %s claims %d elements of %d bytes, record holds %d bytes",
+				return nil, z.fail("key %q: storage %s claims %d elements of %d bytes, record holds %d bytes",
 					k, st.key, st.numel, st.size, rec.UncompressedSize64)
 			}
-			raw, err := readRecord(rec, int64(st.numel)*int64(st.size), size, budget)
+			raw, err := readRecord(rec, int64(st.numel)*int64(st.size), z.size, z.budget)
 			if err != nil {
-				return nil, fail("key %q: storage %s: %v", k, st.key, err)
+				return nil, z.fail("key %q: storage %s: %v", k, st.key, err)
 			}
 			if data, err = decodeFloat32(st.numpy, raw); err != nil {
-				return nil, fail("key %q: storage %s: %v", k, st.key, err)
+				return nil, z.fail("key %q: storage %s: %v", k, st.key, err)
 			}
 			decoded[st.key] = data
 			storageElems += int64(len(data))
@@ -149,10 +180,10 @@ func readTorchZip(r io.ReaderAt, size int64, file string, want *Expect) (map[str
 		last := users[st.key] == 0
 		tt, err := t.gather(data, last)
 		if err != nil {
-			return nil, fail("key %q: %v", k, err)
+			return nil, z.fail("key %q: %v", k, err)
 		}
 		if viewElems += int64(len(tt.Data)); viewElems > maxViewsPerStorage*storageElems {
-			return nil, fail("key %q: the views read so far hold %d elements, more than %d times the %d elements of their storages (keys aliasing one storage?)",
+			return nil, z.fail("key %q: the views read so far hold %d elements, more than %d times the %d elements of their storages (keys aliasing one storage?)",
 				k, viewElems, maxViewsPerStorage, storageElems)
 		}
 		if last {
@@ -367,7 +398,7 @@ func intTuple(t *types.Tuple) ([]int, error) {
 // unpickleStateDict runs the unpickler with the few torch classes a state dict needs;
 // anything else torch-specific is refused. A panic inside the third-party unpickler on
 // hostile input becomes an error.
-func unpickleStateDict(b []byte) (obj interface{}, err error) {
+func unpickleStateDict(b []byte, script bool) (obj interface{}, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			obj, err = nil, fmt.Errorf("malformed pickle: %v", r)
@@ -384,6 +415,8 @@ func unpickleStateDict(b []byte) (obj interface{}, err error) {
 			if _, ok := torchStorageTypes[name]; ok {
 				return &storageClass{name: name}, nil
 			}
+		case script && (module == "__torch__" || strings.HasPrefix(module, "__torch__.")):
+			return scriptClass{}, nil // a TorchScript module: its attributes follow
 		}
 		if strings.HasPrefix(module, "torch") {
 			return nil, fmt.Errorf("unsupported class %s.%s", module, name)
@@ -428,6 +461,10 @@ func stateDictEntries(obj interface{}) (map[string]*torchTensor, error) {
 		return nil
 	}
 	switch d := obj.(type) {
+	case *scriptModule:
+		if err := d.walk("", add); err != nil {
+			return nil, err
+		}
 	case *types.Dict:
 		for _, e := range *d {
 			if err := add(e.Key, e.Value); err != nil {
@@ -445,4 +482,57 @@ func stateDictEntries(obj interface{}) (map[string]*torchTensor, error) {
 		return nil, fmt.Errorf("top-level object is %T, not a state dict", obj)
 	}
 	return out, nil
+}
+
+// maxModuleDepth bounds the nesting of TorchScript modules (CLIP's deepest key,
+// visual.transformer.resblocks.0.attn.out_proj.weight, is 5 modules down).
+const maxModuleDepth = 32
+
+// scriptClass stands for the classes of a TorchScript archive's data.pkl
+// (__torch__.*: the scripted or traced modules): instances are plain attribute sets.
+type scriptClass struct{}
+
+// PyNew makes an empty module; BUILD then sets its attributes (PySetState).
+func (scriptClass) PyNew(args ...interface{}) (interface{}, error) { return &scriptModule{}, nil }
+
+// scriptModule is one TorchScript module: its attributes, in order (parameters and
+// buffers as tensors, submodules as modules, and flags such as training).
+type scriptModule struct{ attrs *types.Dict }
+
+// PySetState records the module's attribute dictionary.
+func (m *scriptModule) PySetState(state interface{}) error {
+	d, ok := state.(*types.Dict)
+	if !ok {
+		return fmt.Errorf("TorchScript module state is %T, not a dict", state)
+	}
+	m.attrs = d
+	return nil
+}
+
+// walk calls add with every tensor of the module tree under its dotted path, the
+// names state_dict() gives them; other attributes (flags, hooks) are not weights.
+func (m *scriptModule) walk(prefix string, add func(k, v interface{}) error) error {
+	if m.attrs == nil {
+		return nil
+	}
+	if strings.Count(prefix, ".") > maxModuleDepth { // a pickle can make a module its own child
+		return fmt.Errorf("TorchScript modules nested deeper than %d at %q", maxModuleDepth, prefix)
+	}
+	for _, e := range *m.attrs {
+		name, ok := e.Key.(string)
+		if !ok {
+			return fmt.Errorf("TorchScript attribute name %v is %T, not a string", e.Key, e.Key)
+		}
+		switch v := e.Value.(type) {
+		case *torchTensor:
+			if err := add(prefix+name, v); err != nil {
+				return err
+			}
+		case *scriptModule:
+			if err := v.walk(prefix+name+".", add); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

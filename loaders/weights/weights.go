@@ -58,9 +58,13 @@ const (
 	// FormatOpenCLIP is open_clip's hub layout: open_clip_config.json and
 	// open_clip_model.safetensors (or open_clip_pytorch_model.bin) under OpenAI's keys.
 	FormatOpenCLIP = "open_clip"
+	// FormatOpenAIPt is one of OpenAI's own .pt files, what clip.load downloads: a
+	// TorchScript archive whose module tree holds the state dict.
+	FormatOpenAIPt = "openai-pt"
 )
 
-// Load reads the checkpoint in dir, whichever layout it has: open_clip's
+// Load reads the checkpoint in dir, whichever layout it has (dir may also be one of
+// OpenAI's own .pt files, a TorchScript archive): open_clip's
 // (open_clip_config.json, refusing every option it does not implement by name), Hugging Face
 // (model.safetensors, model.safetensors.index.json or pytorch_model.bin, tried in that
 // order, with config.json), else a directory of OpenAI-named .npy files with an
@@ -73,8 +77,11 @@ func Load(dir string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loaders: weights: %w", err)
 	}
+	if st.Mode().IsRegular() && strings.HasSuffix(dir, ".pt") {
+		return loadOpenAIPt(dir)
+	}
 	if !st.IsDir() {
-		return nil, fmt.Errorf("loaders: weights: %s is not a directory", dir)
+		return nil, fmt.Errorf("loaders: weights: %s is not a directory (or one of OpenAI's .pt files)", dir)
 	}
 	if isFile(filepath.Join(dir, openCLIPConfigFile)) {
 		return loadOpenCLIP(dir)
@@ -148,6 +155,43 @@ func Load(dir string) (*Checkpoint, error) {
 	}
 	if err := Validate(ck.Config, ck.Tensors); err != nil {
 		return nil, fmt.Errorf("loaders: weights: %s: %w", dir, err)
+	}
+	return ck, canonicalShapes(ck.Config, ck.Tensors)
+}
+
+// loadOpenAIPt reads one of OpenAI's .pt files (ViT-B-32.pt, RN50.pt, ...): a
+// TorchScript archive, whose parameters are read as clip.load(jit=False) reads them
+// (model.state_dict(), then build_model), the config inferred from their shapes as
+// build_model does.
+func loadOpenAIPt(file string) (*Checkpoint, error) {
+	f, size, err := openSized(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	z, err := parseTorchZip(f, size, file)
+	if err != nil {
+		return nil, err
+	}
+	shapes := map[string]*Tensor{}
+	for k, s := range z.shapes() {
+		if !skipEntry(k) {
+			shapes[k] = &Tensor{Shape: s}
+		}
+	}
+	ck := &Checkpoint{Dir: file, Format: FormatOpenAIPt}
+	if ck.Config, err = inferConfig(shapes); err != nil {
+		return nil, fmt.Errorf("loaders: weights: %s: %w", file, err)
+	}
+	if err := ck.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("loaders: weights: %s: %w", file, err)
+	}
+	want, err := expectFor(ck.Config)
+	if err != nil {
+		return nil, fmt.Errorf("loaders: weights: %s: %w", file, err)
+	}
+	if ck.Tensors, err = z.read(want); err != nil {
+		return nil, err
 	}
 	return ck, canonicalShapes(ck.Config, ck.Tensors)
 }
