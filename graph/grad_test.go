@@ -249,7 +249,7 @@ func TestLinearLayerNormGradients(t *testing.T) {
 	}
 	const d = 6
 	checkGradients(t, gradCase{name: "LayerNorm",
-		in: []gradIn{{shape: []int{n, d}, data: randn(rng, n*d, 2)}, {shape: []int{d}, data: randn(rng, d, 1)}, {shape: []int{d}, data: randn(rng, d, 1)}},
+		in:    []gradIn{{shape: []int{n, d}, data: randn(rng, n*d, 2)}, {shape: []int{d}, data: randn(rng, d, 1)}, {shape: []int{d}, data: randn(rng, d, 1)}},
 		build: func(b *Builder, x []*G.Node) (*G.Node, error) { return LayerNorm("ln", x[0], x[1], x[2], 1e-5) },
 		ref:   func(x [][]float64) []float64 { return layerNorm64(x[0], x[1], x[2], d, 1e-5) },
 	}, 1e-4)
@@ -397,7 +397,7 @@ func TestOpGradients(t *testing.T) {
 		}})
 	const tmax = 6
 	cases = append(cases, gradCase{name: "AddPositional",
-		in: []gradIn{in(1, bsz*seq, d), in(1, tmax, d)},
+		in:    []gradIn{in(1, bsz*seq, d), in(1, tmax, d)},
 		build: func(b *Builder, x []*G.Node) (*G.Node, error) { return AddPositional("pos", x[0], x[1], seq) },
 		ref: func(x [][]float64) []float64 {
 			y := append([]float64(nil), x[0]...)
