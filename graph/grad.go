@@ -378,3 +378,12 @@ func addTo(dst, x []float32) {
 		dst[i] += v
 	}
 }
+
+// Lookup returns the input or weight node called name (as given to Input or Param),
+// or nil: how callers name what Backward differentiates with respect to.
+func (b *Builder) Lookup(name string) *G.Node {
+	if n, ok := b.inputs[name]; ok {
+		return n
+	}
+	return b.params[name]
+}
