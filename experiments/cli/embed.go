@@ -38,6 +38,7 @@ func runEmbed(env *Env, args []string) error {
 	out := fs.String("o", "", "output .npy, float32 [N,E]")
 	batch := fs.Int("batch", clip.DefaultBatchSize, "images or prompts per graph run")
 	pooled := fs.Bool("pooled", false, "write the pre-projection features [N,D] (ln_post / ln_final output) instead")
+	attention := fs.String("attention", "", "also write every block's softmax attention [layers,N,heads,T,T] to this .npy (text: all L positions run)")
 	device := fs.String("device", "cpu", deviceHelp)
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "images decoded in parallel (--images)")
 	rest, err := parseInterspersed(fs, args)
@@ -77,6 +78,7 @@ func runEmbed(env *Env, args []string) error {
 	var feats []float32
 	var n int
 	var what string
+	var att attentionMaps
 	if *pixels != "" || len(imageList) > 0 {
 		if *pooled {
 			stage, width = clip.StagePooled, cfg.Vision.Width
@@ -108,11 +110,12 @@ func runEmbed(env *Env, args []string) error {
 		}
 		what = "images"
 		prog.what = what
-		res, err := m.ImageStages(data, n, stage)
+		res, err := m.ImageStages(data, n, withAttention(stage, *attention)...)
 		if err != nil {
 			return err
 		}
 		feats = res[stage]
+		att = attentionMaps{res[clip.StageAttention], cfg.Vision.Layers, cfg.Vision.Heads}
 	} else {
 		if *pooled {
 			stage, width = clip.StagePooled, cfg.Text.Width
@@ -153,17 +156,23 @@ func runEmbed(env *Env, args []string) error {
 		}
 		what = "prompts"
 		prog.what = what
-		res, err := m.TextStages(ids, n, stage)
+		res, err := m.TextStages(ids, n, withAttention(stage, *attention)...)
 		if err != nil {
 			return err
 		}
 		feats = res[stage]
+		att = attentionMaps{res[clip.StageAttention], cfg.Text.Layers, cfg.Text.Heads}
 	}
 	if r, c := featcache.FirstNonFinite(feats, width); r >= 0 {
 		return fmt.Errorf("%s %d gives a non-finite feature (%v at column %d): check the input; %s not written", what[:len(what)-1], r, feats[r*width+c], c, *out)
 	}
 	if err := npy.WriteFloat32(*out, []int{n, width}, feats); err != nil {
 		return err
+	}
+	if *attention != "" {
+		if err := att.write(*attention, n); err != nil {
+			return err
+		}
 	}
 	el := time.Since(start).Seconds()
 	fmt.Fprintf(env.Stderr, "embed: %d %s -> %s [%d,%d] in %.1fs (%.2f %s/s)\n", n, what, *out, n, width, el, float64(n)/el, what)

@@ -328,6 +328,19 @@ func collect(out map[Stage][]float32, res map[string]graph.Output, stages []Stag
 	}
 }
 
+// LayerMajor reorders StageAttention's item-major weights [n, layers, heads, T, T]
+// into [layers, n, heads, T, T], the layout of the per-block attention maps stacked.
+func LayerMajor(att []float32, n, layers int) []float32 {
+	per := len(att) / max(n*layers, 1)
+	out := make([]float32, 0, len(att))
+	for l := range layers {
+		for i := range n {
+			out = append(out, att[(i*layers+l)*per:(i*layers+l+1)*per]...)
+		}
+	}
+	return out
+}
+
 // EndOfText returns each row's pooling position in tokens [rows, L]: the first
 // position holding the row's largest id (torch.argmax), as OpenAI's encode_text does.
 func EndOfText(tokens []int32, rows int) ([]int, error) {

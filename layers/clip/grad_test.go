@@ -81,14 +81,14 @@ func TestAttentionMatchesGolden(t *testing.T) {
 	}
 	compare(t, "features with attention", img[StageFeatures], golden(t, "image_features"), parityTol)
 	want := golden(t, "grad/vision_attention")
-	compare(t, "vision_attention", layerMajor(img[StageAttention], want.Shape), want, 1e-5)
+	compare(t, "vision_attention", LayerMajor(img[StageAttention], want.Shape[1], want.Shape[0]), want, 1e-5)
 	tokens, rows := goldenTokens(t)
 	txt, err := m.TextStages(tokens, rows, StageAttention)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want = golden(t, "grad/text_attention")
-	compare(t, "text_attention", layerMajor(txt[StageAttention], want.Shape), want, 1e-5)
+	compare(t, "text_attention", LayerMajor(txt[StageAttention], want.Shape[1], want.Shape[0]), want, 1e-5)
 
 	rn, err := Load(testfix.Shared(t, "fixtures/clip-tiny-rn/openai"))
 	if err != nil {
@@ -97,20 +97,6 @@ func TestAttentionMatchesGolden(t *testing.T) {
 	if _, err := rn.ImageStages(testPixels(1, 64), 1, StageAttention); err == nil {
 		t.Error("the attention of a ResNet tower (no blocks) was returned")
 	}
-}
-
-// layerMajor reorders item-major attention [N, layers, rest] into the goldens'
-// [layers, N, rest].
-func layerMajor(x []float32, shape []int) []float32 {
-	layers, n := shape[0], shape[1]
-	per := len(x) / (layers * n)
-	out := make([]float32, 0, len(x))
-	for l := range layers {
-		for i := range n {
-			out = append(out, x[(i*layers+l)*per:(i*layers+l+1)*per]...)
-		}
-	}
-	return out
 }
 
 // TestResNetPixelGradients checks a ResNet tower's pixel gradients against central
