@@ -76,6 +76,10 @@ type Model struct {
 
 	mu    sync.Mutex
 	cache graph.Cache
+	// head is the loss of the TextLossGradients run in progress (under mu), and
+	// headLoss its value.
+	head     Head
+	headLoss float64
 }
 
 // Option configures a Model.

@@ -159,7 +159,7 @@ func (m *Model) ImageGradients(pixels []float32, n int, dfeatures []float32, wrt
 			if err != nil {
 				return nil, fmt.Errorf("clip: %w", err)
 			}
-			return buildGrad(b, o, map[string]*G.Node{WRTPixels: x}, wrt)
+			return buildGrad(b, o, map[string]*G.Node{WRTPixels: x}, wrt, nil)
 		})
 		if err != nil {
 			return nil, err
@@ -205,7 +205,7 @@ func (m *Model) TextGradients(in *TextInput, dfeatures []float32, wrt ...string)
 			if err != nil {
 				return nil, fmt.Errorf("clip: %w", err)
 			}
-			return buildGrad(b, o, map[string]*G.Node{WRTEmbeddings: x}, wrt)
+			return buildGrad(b, o, map[string]*G.Node{WRTEmbeddings: x}, wrt, nil)
 		})
 		if err != nil {
 			return err
@@ -214,21 +214,100 @@ func (m *Model) TextGradients(in *TextInput, dfeatures []float32, wrt ...string)
 		if err != nil {
 			return err
 		}
-		for _, w := range wrt { // per-position gradients back to Seq positions
-			d, ok := res[itemGrad+w]
-			if !ok || w == string(StagePooled) || seq == in.Seq {
-				continue
-			}
-			full := make([]float32, cur*in.Seq*tc.Width)
-			for r := range cur {
-				copy(full[r*in.Seq*tc.Width:], d.Data[r*seq*tc.Width:(r+1)*seq*tc.Width])
-			}
-			res[itemGrad+w] = graph.Output{Data: full}
-		}
+		padPositions(res, wrt, cur, seq, in.Seq, tc.Width)
 		gather(out, res, wrt)
 		return nil
 	})
 	return out, err
+}
+
+// padPositions extends a text batch's per-position gradients from the seq positions
+// that ran to all full positions (zeros after: the causal mask hides them from the
+// pooled tokens).
+func padPositions(res map[string]graph.Output, wrt []string, cur, seq, full, width int) {
+	for _, w := range wrt {
+		d, ok := res[itemGrad+w]
+		if !ok || w == string(StagePooled) || seq == full {
+			continue
+		}
+		padded := make([]float32, cur*full*width)
+		for r := range cur {
+			copy(padded[r*full*width:], d.Data[r*seq*width:(r+1)*seq*width])
+		}
+		res[itemGrad+w] = graph.Output{Data: padded}
+	}
+}
+
+// Head is a loss computed on the host from text features [Rows,E]: it returns the
+// loss and writes its gradient with respect to the features into grad (zeroed).
+type Head func(features, grad []float32) (float64, error)
+
+// TextLossGradients runs the text tower over in, head on its features, and the
+// backward pass from head's gradient, returning the loss and its gradients with
+// respect to each name in wrt (as TextGradients). When in fits one batch (Rows <=
+// BatchSize) it is one graph run over all rows, cut to the longest prompt: head runs
+// between the forward and the backward pass (graph.Host), so the forward pass runs
+// once. Larger inputs are encoded batch by batch first, then differentiated batch by
+// batch: one forward pass more.
+func (m *Model) TextLossGradients(in *TextInput, head Head, wrt ...string) (float64, map[string][]float32, error) {
+	tc := m.cfg.Text
+	if err := in.check(tc.Width, tc.ContextLength); err != nil {
+		return 0, nil, err
+	}
+	if err := checkWRT(wrt); err != nil {
+		return 0, nil, err
+	}
+	e := m.cfg.EmbedDim
+	if in.Rows > m.batchSize {
+		feats, err := m.EncodeEmbeddings(in)
+		if err != nil {
+			return 0, nil, err
+		}
+		grad := make([]float32, len(feats))
+		loss, err := head(feats, grad)
+		if err != nil {
+			return 0, nil, err
+		}
+		g, err := m.TextGradients(in, grad, wrt...)
+		return loss, g, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string][]float32{}
+	var loss float64
+	err := m.textBatches(in.source(tc.Width), true, func(_, cur, seq int, emb, pos []float32) error {
+		mach, err := m.cache.Get(fmt.Sprintf("text-loss/b=%d/l=%d/%s", cur, seq, strings.Join(wrt, ",")), func() (*graph.Machine, error) {
+			b := graph.NewBuilderOn(m.dev)
+			x, eot := b.Input("tokens", cur*seq, tc.Width), b.Input("eot", cur)
+			o, err := m.Text.Forward(b, x, eot, cur, seq)
+			if err != nil {
+				return nil, fmt.Errorf("clip: %w", err)
+			}
+			seed, err := graph.Host("head", func(grad []float32, in [][]float32) error {
+				l, err := m.head(in[0], grad)
+				m.headLoss = l
+				return err
+			}, []int{cur, e}, o.Features)
+			if err != nil {
+				return nil, fmt.Errorf("clip: %w", err)
+			}
+			return buildGrad(b, o, map[string]*G.Node{WRTEmbeddings: x}, wrt, seed)
+		})
+		if err != nil {
+			return err
+		}
+		m.head = head
+		defer func() { m.head = nil }()
+		res, err := mach.Run(map[string][]float32{"tokens": emb, "eot": pos})
+		if err != nil {
+			return err
+		}
+		loss = m.headLoss
+		padPositions(res, wrt, cur, seq, in.Seq, tc.Width)
+		gather(out, res, wrt)
+		return nil
+	})
+	return loss, out, err
 }
 
 // checkWRT refuses an empty or repeated list.
@@ -248,11 +327,11 @@ func checkWRT(wrt []string) error {
 // image or prompt), weightGrad+name for weights (summed over the batch).
 const itemGrad, weightGrad = "d/", "dw/"
 
-// buildGrad completes a tower graph b with outputs o: an input "dfeatures" seeds the
-// backward pass from o.Features, and dL/d each wrt name becomes an output (itemGrad
-// or weightGrad + name; stages stored channels last are transposed to [C,H,W], as
-// outputs does).
-func buildGrad(b *graph.Builder, o *layers.TowerOutputs, inputs map[string]*G.Node, wrt []string) (*graph.Machine, error) {
+// buildGrad completes a tower graph b with outputs o: seed (or, when nil, an input
+// "dfeatures") seeds the backward pass from o.Features, and dL/d each wrt name
+// becomes an output (itemGrad or weightGrad + name; stages stored channels last are
+// transposed to [C,H,W], as outputs does).
+func buildGrad(b *graph.Builder, o *layers.TowerOutputs, inputs map[string]*G.Node, wrt []string, seed *G.Node) (*graph.Machine, error) {
 	nodes := make([]*G.Node, len(wrt))
 	taps := make([]*layers.Tap, len(wrt))
 	prefix := make([]string, len(wrt))
@@ -280,7 +359,9 @@ func buildGrad(b *graph.Builder, o *layers.TowerOutputs, inputs map[string]*G.No
 			return nil, fmt.Errorf("clip: no input, stage or weight %q to differentiate with respect to (stages and inputs: %s)", w, strings.Join(names, ", "))
 		}
 	}
-	seed := b.Input("dfeatures", o.Features.Shape()...)
+	if seed == nil {
+		seed = b.Input("dfeatures", o.Features.Shape()...)
+	}
 	grads, err := b.Backward([]*G.Node{o.Features}, []*G.Node{seed}, nodes)
 	if err != nil {
 		return nil, fmt.Errorf("clip: %w", err)

@@ -277,3 +277,53 @@ func TestCrossEntropyByHand(t *testing.T) {
 		}
 	}
 }
+
+// TestTextLossGradients checks the one-run loss gradients (host head between the
+// passes) against the same computed in steps, and the batched path against both.
+func TestTextLossGradients(t *testing.T) {
+	tokens, rows := goldenTokens(t)
+	img := golden(t, "image_features")
+	targets := goldenTargets(t)
+	var want map[string][]float32
+	var wantLoss float64
+	for _, batch := range []int{32, 5} { // all 13 prompts in one run; then 3 batches
+		m := loadLayout(t, "openai", WithBatchSize(batch))
+		in, err := m.EmbedTokens(tokens, rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head := func(txt, grad []float32) (float64, error) {
+			l, err := CrossEntropy(img.Data, txt, img.Shape[1], math.Exp(float64(m.LogitScale())), targets)
+			if err != nil {
+				return 0, err
+			}
+			copy(grad, l.Texts)
+			return l.Value, nil
+		}
+		loss, got, err := m.TextLossGradients(in, head, WRTEmbeddings, "ln_final.weight")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want == nil {
+			txt, err := m.EncodeEmbeddings(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			grad := make([]float32, len(txt))
+			if wantLoss, err = head(txt, grad); err != nil {
+				t.Fatal(err)
+			}
+			if want, err = m.TextGradients(in, grad, WRTEmbeddings, "ln_final.weight"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if math.Abs(loss-wantLoss) > 1e-6*math.Abs(wantLoss) { // batches cut to their own longest prompt
+			t.Errorf("batch %d: loss %g, want %g", batch, loss, wantLoss)
+		}
+		for k, w := range want {
+			if d, at := maxDiff(got[k], w); d > 1e-5*largest(w) || len(got[k]) != len(w) {
+				t.Errorf("batch %d: d/%s differs by %g at %d (%d values, want %d)", batch, k, d, at, len(got[k]), len(w))
+			}
+		}
+	}
+}
