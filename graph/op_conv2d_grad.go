@@ -15,24 +15,13 @@ func (o *Conv2dOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error
 	x, w, bias := inputs[0], inputs[1], inputs[2]
 	grads := make(G.Nodes, 3)
 	name := output.Name()
-	dz := grad
-	var err error
-	switch o.Act {
-	case Identity:
-	case ReLU:
-		if dz, err = actGrad(name+".dact", ReLU, output, grad); err != nil {
-			return nil, err
-		}
-	default:
+	dz, err := preActivationGrad(name, o.Act, output, grad, func() (*G.Node, error) {
 		lin := *o
 		lin.owned, lin.cols, lin.Act = owned{}, nil, Identity
-		pre, err := G.ApplyOpWithName(&lin, name+".pre", x, w, bias)
-		if err != nil {
-			return nil, err
-		}
-		if dz, err = actGrad(name+".dact", o.Act, pre, grad); err != nil {
-			return nil, err
-		}
+		return G.ApplyOpWithName(&lin, name+".pre", x, w, bias)
+	})
+	if err != nil {
+		return nil, err
 	}
 	if o.needs(0) {
 		if grads[0], err = applyGrad(&conv2dGradOp{fwd: o}, "Conv2d'x", name+".dx", x.Shape(), dz, w); err != nil {

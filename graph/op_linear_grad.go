@@ -17,22 +17,11 @@ func (o *LinearOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error
 	iBias, iScale, iRes := o.inputIndex()
 	grads := make(G.Nodes, len(inputs))
 	name := output.Name()
-	dz := grad
-	var err error
-	switch o.Act {
-	case Identity:
-	case ReLU:
-		if dz, err = actGrad(name+".dact", ReLU, output, grad); err != nil {
-			return nil, err
-		}
-	default:
-		pre, err := Linear(name+".pre", x, w, LinearOptions{Bias: bias, Scale: scale, Residual: res, InOut: o.InOut})
-		if err != nil {
-			return nil, err
-		}
-		if dz, err = actGrad(name+".dact", o.Act, pre, grad); err != nil {
-			return nil, err
-		}
+	dz, err := preActivationGrad(name, o.Act, output, grad, func() (*G.Node, error) {
+		return Linear(name+".pre", x, w, LinearOptions{Bias: bias, Scale: scale, Residual: res, InOut: o.InOut})
+	})
+	if err != nil {
+		return nil, err
 	}
 	if o.Residual && o.needs(iRes) {
 		grads[iRes] = dz
@@ -74,6 +63,23 @@ func (o *LinearOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error
 		}
 	}
 	return grads, nil
+}
+
+// preActivationGrad returns the gradient before activation act of an op whose output
+// is y and output gradient dy: dy itself for Identity, ReLU's derivative read from y,
+// and for the others the derivative at the pre-activation that recompute rebuilds.
+func preActivationGrad(name string, act Activation, y, dy *G.Node, recompute func() (*G.Node, error)) (*G.Node, error) {
+	switch act {
+	case Identity:
+		return dy, nil
+	case ReLU:
+		return actGrad(name+".dact", ReLU, y, dy)
+	}
+	pre, err := recompute()
+	if err != nil {
+		return nil, err
+	}
+	return actGrad(name+".dact", act, pre, dy)
 }
 
 // inputIndex returns the positions of bias, scale and residual among the inputs

@@ -393,10 +393,15 @@ func (m *Model) TextStages(tokens []int32, rows int, stages ...Stage) (map[Stage
 		}
 		return m.Text.Embed(dst, ids, cur, seq)
 	}}
+	return m.textStages(src, trim, stages)
+}
+
+// textStages runs the text tower over src (see textBatches) and collects stages.
+func (m *Model) textStages(src textSource, trim bool, stages []Stage) (map[Stage][]float32, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := map[Stage][]float32{}
-	err = m.textBatches(src, trim, func(start, cur, seq int, emb, pos []float32) error {
+	err := m.textBatches(src, trim, func(start, cur, seq int, emb, pos []float32) error {
 		mach, err := m.cache.Get(fmt.Sprintf("text/b=%d/l=%d/%s", cur, seq, stagesKey(stages)), func() (*graph.Machine, error) {
 			return m.buildText(cur, seq, stages)
 		})

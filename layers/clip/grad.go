@@ -96,24 +96,7 @@ func (m *Model) EmbeddingStages(in *TextInput, stages ...Stage) (map[Stage][]flo
 		return nil, err
 	}
 	trim := !slices.ContainsFunc(stages, func(s Stage) bool { return s != StagePooled && s != StageFeatures })
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := map[Stage][]float32{}
-	err = m.textBatches(in.source(m.cfg.Text.Width), trim, func(start, cur, seq int, emb, pos []float32) error {
-		mach, err := m.cache.Get(fmt.Sprintf("text/b=%d/l=%d/%s", cur, seq, stagesKey(stages)), func() (*graph.Machine, error) {
-			return m.buildText(cur, seq, stages)
-		})
-		if err != nil {
-			return err
-		}
-		res, err := mach.Run(map[string][]float32{"tokens": emb, "eot": pos})
-		if err != nil {
-			return err
-		}
-		collect(out, res, stages, cur)
-		return nil
-	})
-	return out, err
+	return m.textStages(in.source(m.cfg.Text.Width), trim, stages)
 }
 
 // EncodeEmbeddings returns the projected features [Rows,E] (not normalised) of
@@ -133,7 +116,8 @@ func (m *Model) EncodeEmbeddings(in *TextInput) ([]float32, error) {
 // weight key ("visual.proj", "visual.transformer.resblocks.0.attn.in_proj_weight",
 // ...: the tensor as the graph holds it, e.g. ResNet convolutions with their
 // BatchNorm folded in as [Cout, K*K*Cin]; summed over the images). Only the gradients
-// asked for are computed. Gradients run on the CPU.
+// asked for are computed. Gradients run on the CPU, whatever the model's device (the
+// backward ops have no GPU kernels yet).
 func (m *Model) ImageGradients(pixels []float32, n int, dfeatures []float32, wrt ...string) (map[string][]float32, error) {
 	v := m.cfg.Vision
 	per := 3 * v.ImageResolution * v.ImageResolution
@@ -153,7 +137,7 @@ func (m *Model) ImageGradients(pixels []float32, n int, dfeatures []float32, wrt
 	for start := 0; start < n; start += m.batchSize {
 		cur := min(m.batchSize, n-start)
 		mach, err := m.cache.Get(fmt.Sprintf("vision-grad/b=%d/%s", cur, strings.Join(wrt, ",")), func() (*graph.Machine, error) {
-			b := graph.NewBuilderOn(m.dev)
+			b := graph.NewBuilder() // backward ops run on the CPU
 			x := b.Input("pixels", cur, per)
 			o, err := m.Visual.Forward(b, x, cur)
 			if err != nil {
@@ -199,13 +183,7 @@ func (m *Model) TextGradients(in *TextInput, dfeatures []float32, wrt ...string)
 	out := map[string][]float32{}
 	err := m.textBatches(in.source(tc.Width), true, func(start, cur, seq int, emb, pos []float32) error {
 		mach, err := m.cache.Get(fmt.Sprintf("text-grad/b=%d/l=%d/%s", cur, seq, strings.Join(wrt, ",")), func() (*graph.Machine, error) {
-			b := graph.NewBuilderOn(m.dev)
-			x, eot := b.Input("tokens", cur*seq, tc.Width), b.Input("eot", cur)
-			o, err := m.Text.Forward(b, x, eot, cur, seq)
-			if err != nil {
-				return nil, fmt.Errorf("clip: %w", err)
-			}
-			return buildGrad(b, o, map[string]*G.Node{WRTEmbeddings: x}, wrt, nil)
+			return m.buildTextGrad(cur, seq, wrt, nil)
 		})
 		if err != nil {
 			return err
@@ -277,21 +255,13 @@ func (m *Model) TextLossGradients(in *TextInput, head Head, wrt ...string) (floa
 	var loss float64
 	err := m.textBatches(in.source(tc.Width), true, func(_, cur, seq int, emb, pos []float32) error {
 		mach, err := m.cache.Get(fmt.Sprintf("text-loss/b=%d/l=%d/%s", cur, seq, strings.Join(wrt, ",")), func() (*graph.Machine, error) {
-			b := graph.NewBuilderOn(m.dev)
-			x, eot := b.Input("tokens", cur*seq, tc.Width), b.Input("eot", cur)
-			o, err := m.Text.Forward(b, x, eot, cur, seq)
-			if err != nil {
-				return nil, fmt.Errorf("clip: %w", err)
-			}
-			seed, err := graph.Host("head", func(grad []float32, in [][]float32) error {
-				l, err := m.head(in[0], grad)
-				m.headLoss = l
-				return err
-			}, []int{cur, e}, o.Features)
-			if err != nil {
-				return nil, fmt.Errorf("clip: %w", err)
-			}
-			return buildGrad(b, o, map[string]*G.Node{WRTEmbeddings: x}, wrt, seed)
+			return m.buildTextGrad(cur, seq, wrt, func(o *layers.TowerOutputs) (*G.Node, error) {
+				return graph.Host("head", func(grad []float32, in [][]float32) error {
+					l, err := m.head(in[0], grad)
+					m.headLoss = l
+					return err
+				}, []int{cur, e}, o.Features)
+			})
 		})
 		if err != nil {
 			return err
@@ -308,6 +278,25 @@ func (m *Model) TextLossGradients(in *TextInput, head Head, wrt ...string) (floa
 		return nil
 	})
 	return loss, out, err
+}
+
+// buildTextGrad builds the text tower's gradient graph for batches of cur prompts of
+// seq positions; seed, when not nil, makes the backward pass's seed from the tower's
+// outputs (otherwise it is an input "dfeatures").
+func (m *Model) buildTextGrad(cur, seq int, wrt []string, seed func(o *layers.TowerOutputs) (*G.Node, error)) (*graph.Machine, error) {
+	b := graph.NewBuilder() // backward ops run on the CPU
+	x, eot := b.Input("tokens", cur*seq, m.cfg.Text.Width), b.Input("eot", cur)
+	o, err := m.Text.Forward(b, x, eot, cur, seq)
+	if err != nil {
+		return nil, fmt.Errorf("clip: %w", err)
+	}
+	var s *G.Node
+	if seed != nil {
+		if s, err = seed(o); err != nil {
+			return nil, fmt.Errorf("clip: %w", err)
+		}
+	}
+	return buildGrad(b, o, map[string]*G.Node{WRTEmbeddings: x}, wrt, s)
 }
 
 // checkWRT refuses an empty or repeated list.

@@ -88,6 +88,7 @@ and the maps mean nothing. Run the page on real weights to read them.`)
 
 	p.Section("1. A zero-shot prediction")
 	p.Text(`Score the image against "a photo of a {}." for each label, as the zero-shot classifier does.`)
+	p.Code(page.Region(source, "zeroshot"))
 	p.Code(page.Region(source, "predict"))
 	// region predict
 	m, err := clip.Load(o.weights)
@@ -100,22 +101,7 @@ and the maps mean nothing. Run the page on real weights to read them.`)
 		return err
 	}
 	labels := strings.Split(o.labels, ",")
-	set := experiments.PromptSet{Name: "a photo of a {}.", Templates: []string{"a photo of a {}."}}
-	cfg := m.Config()
-	cl, err := experiments.BuildClassifier(m, tok, labels, set, cfg.Text.ContextLength, cfg.EmbedDim)
-	if err != nil {
-		return err
-	}
-	R := cfg.Vision.ImageResolution
-	px := make([]float32, 3*R*R)
-	if err := images.PreprocessFile(o.image, R, px); err != nil {
-		return err
-	}
-	feats, err := m.EncodeImages(px, 1)
-	if err != nil {
-		return err
-	}
-	logits, err := m.Logits(feats, cl.Weights)
+	px, weights, logits, err := zeroShot(m, tok, labels, o.image)
 	if err != nil {
 		return err
 	}
@@ -136,7 +122,7 @@ loss gradients against PyTorch autograd on OpenAI's code.)`)
 	p.Code(page.Region(source, "check"))
 	// region check
 	k := min(3, len(labels))
-	sal, err := m.Explain(px, cl.Weights, top[:k])
+	sal, err := m.Explain(px, weights, top[:k])
 	if err != nil {
 		return err
 	}
@@ -145,7 +131,7 @@ loss gradients against PyTorch autograd on OpenAI's code.)`)
 		if err != nil {
 			return 0, err
 		}
-		l, err := m.Logits(f, cl.Weights)
+		l, err := m.Logits(f, weights)
 		return float64(l[c]), err
 	}
 	const h = 0.03
@@ -170,6 +156,8 @@ residual stream, and multiplied from the first block to the last; the class toke
 much of each patch flows into the pooled token. Rollout is the same for every label.`)
 	p.Code(page.Region(source, "figure"))
 	// region figure
+	cfg := m.Config()
+	R := cfg.Vision.ImageResolution
 	st, err := m.ImageStages(px, 1, clip.StageAttention)
 	if err != nil {
 		return err
@@ -248,28 +236,16 @@ the map is empty: the figure says so.`)
 		return err
 	}
 	defer rn.Close()
+	rpx, rweights, rlogits, err := zeroShot(rn, tok, labels, o.image)
+	if err != nil {
+		return err
+	}
+	rsal, err := rn.Explain(rpx, rweights, ranked(rlogits)[:k])
+	if err != nil {
+		return err
+	}
 	rcfg := rn.Config()
-	rcl, err := experiments.BuildClassifier(rn, tok, labels, set, rcfg.Text.ContextLength, rcfg.EmbedDim)
-	if err != nil {
-		return err
-	}
 	RR := rcfg.Vision.ImageResolution
-	rpx := make([]float32, 3*RR*RR)
-	if err := images.PreprocessFile(o.image, RR, rpx); err != nil {
-		return err
-	}
-	rfeats, err := rn.EncodeImages(rpx, 1)
-	if err != nil {
-		return err
-	}
-	rlogits, err := rn.Logits(rfeats, rcl.Weights)
-	if err != nil {
-		return err
-	}
-	rsal, err := rn.Explain(rpx, rcl.Weights, ranked(rlogits)[:k])
-	if err != nil {
-		return err
-	}
 	rfig := plots.SaliencyFigure{Title: "ResNet: " + filepath.Base(o.image), Image: clip.PixelImage(rpx, RR, rcfg.ImagePreprocess())}
 	for _, s := range rsal {
 		p.Printf("%-10s logit %7.3f, Grad-CAM %dx%d, largest cell %.4g", labels[s.Class], s.Logit, s.CAMSide, s.CAMSide, slices.Max(s.GradCAM))
@@ -283,6 +259,31 @@ the map is empty: the figure says so.`)
 	// endregion
 	return write(p, o)
 }
+
+// region zeroshot
+// zeroShot preprocesses the image for m and scores it against "a photo of a {}." for
+// each label: the pixels [3,R,R], the classifier's rows [C,E] and the logits [C].
+func zeroShot(m *clip.Model, tok *tokenizer.Tokenizer, labels []string, image string) (px, weights, logits []float32, err error) {
+	cfg := m.Config()
+	set := experiments.PromptSet{Name: "a photo of a {}.", Templates: []string{"a photo of a {}."}}
+	cl, err := experiments.BuildClassifier(m, tok, labels, set, cfg.Text.ContextLength, cfg.EmbedDim)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	R := cfg.Vision.ImageResolution
+	px = make([]float32, 3*R*R)
+	if err := images.PreprocessFile(image, R, px); err != nil {
+		return nil, nil, nil, err
+	}
+	feats, err := m.EncodeImages(px, 1)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	logits, err = m.Logits(feats, cl.Weights)
+	return px, cl.Weights, logits, err
+}
+
+// endregion
 
 func write(p *page.Page, o options) error {
 	path, err := p.Write()
