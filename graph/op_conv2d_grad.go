@@ -89,7 +89,9 @@ func (o *conv2dGradOp) Do(in ...G.Value) (G.Value, error) {
 }
 
 // col2im adds the receptive-field gradients cols of output pixels [lo,hi) (rows as
-// im2col writes them) into the input gradient dx, skipping the padding.
+// im2col writes them) into the input gradient dx, skipping the padding: im2col's
+// adjoint, the same walk with the copies reversed (im2col is left as it was, the
+// forward pass's hot loop).
 func (o *Conv2dOp) col2im(dx, cols []float32, lo, hi int) {
 	ho, wo := o.OutSize()
 	k, c, h, w := o.Kernel, o.In, o.Height, o.Width
