@@ -142,7 +142,7 @@ func explainImage(m *clip.Model, px, weights []float32, labels []string, k int) 
 		return plots.SaliencyFigure{}, "", err
 	}
 	r := cfg.Vision.ImageResolution
-	fig := plots.SaliencyFigure{Image: clip.PixelImage(px, r, cfg.ImagePreprocess())}
+	fig := plots.SaliencyFigure{Image: clip.PixelImage(px, r)}
 	var summary []string
 	for _, s := range sal {
 		heading := fmt.Sprintf("%s %.1f%%", labels[s.Class], 100*probs[s.Class])

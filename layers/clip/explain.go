@@ -7,7 +7,7 @@ import (
 	"image/color"
 	"math"
 
-	"github.com/gorgoclip/gorgoclip/layers"
+	"github.com/gorgoclip/gorgoclip/loaders/images"
 )
 
 // Saliency explains why one image scores one class: where in the image the class's
@@ -192,15 +192,16 @@ func matMul(a, b []float64, t int) []float64 {
 	return c
 }
 
-// PixelImage turns CLIP-normalised pixels [3,R,R] back into the RGB image the model
-// saw (the preprocessed crop), undoing p's normalisation.
-func PixelImage(pixels []float32, r int, p layers.PreprocessConfig) *image.NRGBA {
+// PixelImage turns pixels [3,R,R] as images.Preprocess writes them back into the
+// RGB image the model saw (the preprocessed crop), undoing its normalisation
+// (images.Mean and images.Std).
+func PixelImage(pixels []float32, r int) *image.NRGBA {
 	img := image.NewNRGBA(image.Rect(0, 0, r, r))
 	for y := range r {
 		for x := range r {
 			var c [3]uint8
 			for ch := range 3 {
-				v := float64(pixels[(ch*r+y)*r+x])*p.Std[ch] + p.Mean[ch]
+				v := float64(pixels[(ch*r+y)*r+x])*float64(images.Std[ch]) + float64(images.Mean[ch])
 				c[ch] = uint8(math.Round(255 * min(max(v, 0), 1)))
 			}
 			img.SetNRGBA(x, y, color.NRGBA{c[0], c[1], c[2], 255})

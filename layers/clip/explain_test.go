@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/gorgoclip/gorgoclip/internal/testfix"
+	"github.com/gorgoclip/gorgoclip/loaders/images"
 )
 
 // TestAttentionRolloutByHand checks the rollout of two one-head layers over three
@@ -121,5 +122,24 @@ func TestExplain(t *testing.T) {
 	}
 	if rs[0].CAMSide != 2 || len(rs[0].GradCAM) != 4 || len(rs[0].GradInput) != 64*64 {
 		t.Errorf("ResNet explanation: Grad-CAM side %d with %d values, gradient x input %d values", rs[0].CAMSide, len(rs[0].GradCAM), len(rs[0].GradInput))
+	}
+}
+
+// TestPixelImage checks that PixelImage undoes the normalisation byte for byte.
+func TestPixelImage(t *testing.T) {
+	const r = 4
+	px := make([]float32, 3*r*r)
+	want := func(ch, i int) uint8 { return uint8((ch*97 + i*13) % 256) }
+	for ch := range 3 {
+		for i := range r * r {
+			px[ch*r*r+i] = (float32(want(ch, i))/255 - images.Mean[ch]) / images.Std[ch]
+		}
+	}
+	img := PixelImage(px, r)
+	for i := range r * r {
+		c := img.NRGBAAt(i%r, i/r)
+		if got := [3]uint8{c.R, c.G, c.B}; got != [3]uint8{want(0, i), want(1, i), want(2, i)} || c.A != 255 {
+			t.Fatalf("pixel %d: %v, want %v", i, c, [3]uint8{want(0, i), want(1, i), want(2, i)})
+		}
 	}
 }

@@ -175,7 +175,7 @@ much of each patch flows into the pooled token. Rollout is the same for every la
 	if err != nil {
 		return err
 	}
-	fig := plots.SaliencyFigure{Title: "ViT: " + filepath.Base(o.image), Image: clip.PixelImage(px, R, cfg.ImagePreprocess()),
+	fig := plots.SaliencyFigure{Title: "ViT: " + filepath.Base(o.image), Image: clip.PixelImage(px, R),
 		Under: []plots.SaliencyMap{{Title: "attention rollout (class token)", Values: roll, Side: cfg.Vision.Grid(), Stretch: true}}}
 	for _, s := range sal {
 		fig.Columns = append(fig.Columns, plots.SaliencyColumn{Heading: fmt.Sprintf("%s (logit %.2f)", labels[s.Class], s.Logit),
@@ -246,7 +246,7 @@ the map is empty: the figure says so.`)
 	}
 	rcfg := rn.Config()
 	RR := rcfg.Vision.ImageResolution
-	rfig := plots.SaliencyFigure{Title: "ResNet: " + filepath.Base(o.image), Image: clip.PixelImage(rpx, RR, rcfg.ImagePreprocess())}
+	rfig := plots.SaliencyFigure{Title: "ResNet: " + filepath.Base(o.image), Image: clip.PixelImage(rpx, RR)}
 	for _, s := range rsal {
 		p.Printf("%-10s logit %7.3f, Grad-CAM %dx%d, largest cell %.4g", labels[s.Class], s.Logit, s.CAMSide, s.CAMSide, slices.Max(s.GradCAM))
 		rfig.Columns = append(rfig.Columns, plots.SaliencyColumn{Heading: fmt.Sprintf("%s (logit %.2f)", labels[s.Class], s.Logit),
