@@ -171,9 +171,10 @@ func (o *tapOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
 	return nil, errors.New("graph: an output tap has no derivative")
 }
 
-// gradBase is what every backward op shares: arena storage, an output shape fixed when
-// the op is built (a gradient has the shape of what it is the gradient of), and no
-// derivative of its own (no second derivatives).
+// gradBase is what the ops derived from other nodes share (the backward ops, attention
+// maps, host nodes): arena storage, an output shape fixed when the op is built (a
+// gradient has the shape of what it is the gradient of), and no derivative of its own
+// (no second derivatives).
 type gradBase struct {
 	owned
 	label string       // what the op computes, for graph dumps
@@ -181,11 +182,46 @@ type gradBase struct {
 	shape tensor.Shape // the output's shape
 }
 
-// gradOp is a backward op.
+// gradOp is an op built on gradBase.
 type gradOp interface {
 	pooledOp
 	base() *gradBase
 }
+
+// Compile-time checks that the derived ops are gradOps and the forward ops differentiable.
+var (
+	_ gradOp = (*copyOp)(nil)
+	_ gradOp = (*colSumOp)(nil)
+	_ gradOp = (*scaleColsOp)(nil)
+	_ gradOp = (*actGradOp)(nil)
+	_ gradOp = (*transMatMulOp)(nil)
+	_ gradOp = (*batchSumOp)(nil)
+	_ gradOp = (*hostOp)(nil)
+	_ gradOp = (*layerNormGradOp)(nil)
+	_ gradOp = (*layerNormGainGradOp)(nil)
+	_ gradOp = (*attentionGradOp)(nil)
+	_ gradOp = (*attentionProbsOp)(nil)
+	_ gradOp = (*patchEmbedGradOp)(nil)
+	_ gradOp = (*scatterRowsOp)(nil)
+	_ gradOp = (*conv2dGradOp)(nil)
+	_ gradOp = (*avgPoolGradOp)(nil)
+	_ gradOp = (*poolTokensGradOp)(nil)
+	_ gradOp = (*queryAttentionGradOp)(nil)
+	_ gradOp = (*channelsLastOp)(nil)
+
+	_ G.SDOp = (*LayerNormOp)(nil)
+	_ G.SDOp = (*LinearOp)(nil)
+	_ G.SDOp = (*AttentionOp)(nil)
+	_ G.SDOp = (*PatchEmbedOp)(nil)
+	_ G.SDOp = (*AddPositionalOp)(nil)
+	_ G.SDOp = (*SelectRowsOp)(nil)
+	_ G.SDOp = (*Conv2dOp)(nil)
+	_ G.SDOp = (*AvgPoolOp)(nil)
+	_ G.SDOp = (*PoolTokensOp)(nil)
+	_ G.SDOp = (*QueryAttentionOp)(nil)
+	_ G.SDOp = (*ChannelsFirstOp)(nil)
+	_ G.SDOp = (*tapOp)(nil)
+)
 
 func (o *gradBase) base() *gradBase { return o }
 

@@ -62,16 +62,17 @@ func attentionGrad(dqkv, qkv, dy []float32, t, d, k, heads int, causal bool, sca
 	}
 }
 
-// AttentionProbsOp is the attention map of an AttentionOp: from the same packed qkv
+// attentionProbsOp is the attention map of an AttentionOp: from the same packed qkv
 // [B*T, 3D] it returns the softmax weights [B, H*T*T] (per sequence [H, query, key],
 // zeros above the diagonal when causal). AttentionOp itself keeps no weights, so that
 // inference pays nothing for them; this op recomputes them only where a graph asks.
-type AttentionProbsOp struct {
+type attentionProbsOp struct {
 	gradBase
 	fwd *AttentionOp
 }
 
-func (o *AttentionProbsOp) Do(in ...G.Value) (G.Value, error) {
+// Do recomputes the weights, sequence x head pairs split over Threads() goroutines.
+func (o *attentionProbsOp) Do(in ...G.Value) (G.Value, error) {
 	return o.run(in, func(dst []float32, v [][]float32) {
 		f := o.fwd
 		t, d := f.Seq, len(v[0])/(f.Batch*f.Seq)/3
@@ -87,7 +88,7 @@ func (o *AttentionProbsOp) Do(in ...G.Value) (G.Value, error) {
 }
 
 // AttentionProbs returns the softmax weights [B, H*T*T] of attn, a node built by
-// Attention (AttentionProbsOp).
+// Attention (attentionProbsOp).
 func AttentionProbs(name string, attn *G.Node) (*G.Node, error) {
 	f, ok := attn.Op().(*AttentionOp)
 	if !ok {
@@ -98,5 +99,5 @@ func AttentionProbs(name string, attn *G.Node) (*G.Node, error) {
 		return nil, fmt.Errorf("graph: AttentionProbs: %s has no input", attn.Name())
 	}
 	label := fmt.Sprintf("AttentionProbs{B=%d,T=%d,H=%d}", f.Batch, f.Seq, f.Heads)
-	return applyGrad(&AttentionProbsOp{fwd: f}, label, name, tensor.Shape{f.Batch, f.Heads * f.Seq * f.Seq}, qkv.Node().(*G.Node))
+	return applyGrad(&attentionProbsOp{fwd: f}, label, name, tensor.Shape{f.Batch, f.Heads * f.Seq * f.Seq}, qkv.Node().(*G.Node))
 }
