@@ -6,6 +6,14 @@
 // of them and never copied. Text runs stop at the last end-of-text position of each
 // batch: the causal mask makes later positions irrelevant to the pooled token, so the
 // result equals the full 77-position run.
+//
+// The towers also run backwards: ImageGradients and TextGradients take the gradient
+// of a loss with respect to the features and return it with respect to the pixels,
+// the token embeddings, a stage or a weight (graph.Builder.Backward); Gradients does
+// so for CLIP's cross-entropy (CrossEntropy, on the host in float64), and
+// TextLossGradients runs a host loss between the passes of one run (prompt learning,
+// see probes/coop). StageAttention gives every block's attention weights, and
+// Explain, AttentionRollout and PixelImage the saliency maps of gorgoclip explain.
 package clip
 
 import (
