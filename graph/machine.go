@@ -21,6 +21,8 @@ type Builder struct {
 	params  map[string]*G.Node
 	outputs map[string]*tapOp
 	dev     Device // nil: the CPU (see NewBuilderOn)
+	// backward is set once Backward has added the backward pass (grad.go).
+	backward bool
 }
 
 // NewBuilder returns an empty Builder.

@@ -97,6 +97,7 @@ type owned struct {
 	out  *tensor.Dense
 	slot *slot
 	a    *arena
+	need []bool // set by Builder.Backward: the inputs whose gradients it builds (grad.go)
 }
 
 // pooledOp is a fused op with arena storage.
