@@ -137,8 +137,17 @@ func (c *Config) CheckMethods() error {
 	return err
 }
 
-// methods makes the methods of c.Methods (all registered ones when empty) with their
-// defaults, logreg configured by C.
+// method makes the registered method called name with its defaults, logreg
+// configured by C. Every fit gets a new one, so that no state passes between fits.
+func (c *Config) method(name string) (probes.Method, error) {
+	m, err := probes.NewMethod(name)
+	if lr, ok := m.(*probes.LogReg); ok {
+		lr.Config.C, lr.Sweep = c.C, c.C == 0
+	}
+	return m, err
+}
+
+// methods makes the methods of c.Methods (all registered ones when empty).
 func (c *Config) methods() ([]probes.Method, error) {
 	names := c.Methods
 	if len(names) == 0 {
@@ -150,13 +159,10 @@ func (c *Config) methods() ([]probes.Method, error) {
 		if slices.Contains(names[:i], name) {
 			return nil, fmt.Errorf("experiments: method %q is given twice", name)
 		}
-		m, err := probes.NewMethod(name)
+		m, err := c.method(name)
 		if err != nil {
 			unknown = append(unknown, strconv.Quote(name))
 			continue
-		}
-		if lr, ok := m.(*probes.LogReg); ok {
-			lr.Config.C, lr.Sweep = c.C, c.C == 0
 		}
 		ms = append(ms, m)
 	}
@@ -489,11 +495,15 @@ func (r probeRun) fit() ([]results.Result, results.SkippedShots, error) {
 	elapsed := map[string]time.Duration{}
 	for _, f := range fits {
 		name := f.m.Name()
+		m, err := cfg.method(name)
+		if err != nil {
+			return nil, nil, err
+		}
 		k := fmt.Sprint(f.shots)
 		if f.shots == 0 {
 			k = "full"
 		}
-		p := probes.Protocol{Method: f.m, Shots: f.shots, Seed: uint64(f.seed),
+		p := probes.Protocol{Method: m, Shots: f.shots, Seed: uint64(f.seed),
 			Logf: func(format string, args ...any) {
 				bar.Detail("%s k=%s seed=%d: %s", name, k, f.seed, fmt.Sprintf(format, args...))
 			}}

@@ -77,6 +77,32 @@ func TestShotsFigureMethods(t *testing.T) {
 	}
 }
 
+// TestShotsFigureOneMethod draws a comparison of one method that is not logreg: its
+// curve in its own colour, with no full-set point.
+func TestShotsFigureOneMethod(t *testing.T) {
+	cmp := syntheticMethods(imagenette, 6)
+	var clap []results.Result
+	for _, r := range cmp.Probes {
+		if r.Method == "clap" {
+			clap = append(clap, r)
+		}
+	}
+	cmp.Probes = clap
+	f, err := ShotsFigure(cmp)
+	saveAndCheck(t, f, err, "shots_clap_only")
+	base := filepath.Join(t.TempDir(), "clap")
+	if err := f.Save(base); err != nil {
+		t.Fatal(err)
+	}
+	img := decodePNG(t, base+".png")
+	if n := countColour(img, styleOf(0, "clap", false).colour); n < 200 {
+		t.Errorf("clap's colour on %d pixels", n)
+	}
+	if n := countColour(img, ProbeColour); n > 0 {
+		t.Errorf("logreg's colour on %d pixels, with no logreg result", n)
+	}
+}
+
 // countColour counts the pixels of img within a small distance of col.
 func countColour(img image.Image, col color.Color) int {
 	r0, g0, b0, _ := col.RGBA()

@@ -243,9 +243,12 @@ func ShotsFigure(cmp *results.Comparison) (Figure, error) {
 		// markers apart.
 		dodge := (float64(j) - float64(len(cs)-1)/2) * methodDodge
 		name := c.method
-		if single && c.method == results.MethodLogReg {
+		switch {
+		case single && c.method == results.MethodLogReg:
 			name = "linear probe, k images per class" + seedsNote
-		} else if c.method == results.MethodLogReg {
+		case single:
+			name += ", k images per class" + seedsNote
+		case c.method == results.MethodLogReg:
 			name = "linear probe (logreg)"
 		}
 		var line, upper, lower plotter.XYs
