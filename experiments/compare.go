@@ -19,6 +19,7 @@ import (
 	"github.com/gorgoclip/gorgoclip/loaders/tokenizer"
 	"github.com/gorgoclip/gorgoclip/plots"
 	"github.com/gorgoclip/gorgoclip/probes"
+	"github.com/gorgoclip/gorgoclip/probes/coop"
 )
 
 // Config describes a zero-shot run or a zero-shot against linear-probe comparison.
@@ -48,10 +49,15 @@ type Config struct {
 	// Seeds is the number of k-shot draws per k. Default 3.
 	Seeds int
 	// Methods names the classifiers fitted at every k, over the same seeds and so on
-	// the same shots (see probes.MethodNames). Default: every registered method, in
-	// the registry's order. logreg, the CLIP paper's probe, is the only one also
-	// fitted on the whole training set.
+	// the same shots (see MethodNames). Default: every method that fits from the
+	// cached features (probes.MethodNames), in the registry's order; MethodsAll adds
+	// CoOp, which trains prompts through the text tower (minutes a fit with ViT-B/32
+	// on two cores, an hour for the default k and seeds), so it is asked for by name.
+	// logreg, the CLIP paper's probe, is the only one also fitted on the whole
+	// training set.
 	Methods []string
+	// CoOp configures CoOp's training (zero: the paper's settings).
+	CoOp coop.Options
 	// PriorPrompts is the prompt-set spec (see ParsePromptSet) of the zero-shot
 	// classifier that the methods other than logreg start from, used with the model's
 	// exp(logit_scale) and the measured norm of its raw class embeddings
@@ -137,9 +143,21 @@ func (c *Config) CheckMethods() error {
 	return err
 }
 
-// method makes the registered method called name with its defaults, logreg
-// configured by C. Every fit gets a new one, so that no state passes between fits.
+// MethodNames lists every method compare can fit: the feature-only methods of
+// probes.MethodNames, then CoOp (coop.Name), which trains prompts through the model's
+// text tower.
+func MethodNames() []string { return append(probes.MethodNames(), coop.Name) }
+
+// MethodsAll is the Methods value that selects every method, CoOp included.
+const MethodsAll = "all"
+
+// method makes the method called name with its defaults, logreg configured by C.
+// Every fit gets a new one, so that no state passes between fits. CoOp comes without
+// its model, tokenizer and class names: the fitting stage gives it those.
 func (c *Config) method(name string) (probes.Method, error) {
+	if name == coop.Name {
+		return &coop.Method{Options: c.CoOp}, nil
+	}
 	m, err := probes.NewMethod(name)
 	if lr, ok := m.(*probes.LogReg); ok {
 		lr.Config.C, lr.Sweep = c.C, c.C == 0
@@ -147,11 +165,15 @@ func (c *Config) method(name string) (probes.Method, error) {
 	return m, err
 }
 
-// methods makes the methods of c.Methods (all registered ones when empty).
+// methods makes the methods of c.Methods: every feature-only method when empty, every
+// method with MethodsAll.
 func (c *Config) methods() ([]probes.Method, error) {
 	names := c.Methods
-	if len(names) == 0 {
+	switch {
+	case len(names) == 0:
 		names = probes.MethodNames()
+	case len(names) == 1 && names[0] == MethodsAll:
+		names = MethodNames()
 	}
 	var ms []probes.Method
 	var unknown []string
@@ -167,22 +189,28 @@ func (c *Config) methods() ([]probes.Method, error) {
 		ms = append(ms, m)
 	}
 	if len(unknown) > 0 {
-		return nil, fmt.Errorf("experiments: unknown method%s %s (known: %s)", plural(len(unknown)), strings.Join(unknown, ", "), strings.Join(probes.MethodNames(), ", "))
+		return nil, fmt.Errorf("experiments: unknown method%s %s (known: %s, or %s for every one)", plural(len(unknown)), strings.Join(unknown, ", "),
+			strings.Join(MethodNames(), ", "), MethodsAll)
 	}
 	switch {
 	case c.C != 0 && !slices.ContainsFunc(ms, isLogReg):
 		return nil, fmt.Errorf("experiments: C fixes logreg's L2 strength, but the methods (%s) leave logreg out", strings.Join(names, ", "))
 	case c.PriorPrompts != "" && !slices.ContainsFunc(ms, usesText):
-		return nil, fmt.Errorf("experiments: prior prompts %q are for the few-shot methods; logreg does not use them", c.PriorPrompts)
+		return nil, fmt.Errorf("experiments: prior prompts %q are for the few-shot methods that start from the zero-shot classifier; %s do not use them",
+			c.PriorPrompts, strings.Join(names, ", "))
 	}
 	return ms, nil
 }
 
 func isLogReg(m probes.Method) bool { _, ok := m.(*probes.LogReg); return ok }
 
-// usesText reports whether m starts from the zero-shot classifier: every method but
-// the paper's probe does (probes.Problem.Text).
-func usesText(m probes.Method) bool { return !isLogReg(m) }
+// usesText reports whether m starts from the zero-shot classifier
+// (probes.Problem.Text): every method but the paper's probe and CoOp, which learns its
+// prompts from words of its own.
+func usesText(m probes.Method) bool {
+	_, isCoOp := m.(*coop.Method)
+	return !isLogReg(m) && !isCoOp
+}
 
 func plural(n int) string {
 	if n == 1 {
@@ -406,7 +434,7 @@ func Compare(cfg Config) (*results.Comparison, error) {
 	if cmp.ZeroShot, cls, err = s.zeroShot(names, test); err != nil {
 		return nil, err
 	}
-	run := probeRun{cfg: &cfg, methods: methods, train: train, test: test, names: names}
+	run := probeRun{cfg: &cfg, methods: methods, train: train, test: test, names: names, model: s.model, tok: s.tok}
 	if priorSpec != "" {
 		i := slices.Index(cfg.Prompts, priorSpec)
 		run.prior = &prior{cl: cls[i], prompts: cmp.ZeroShot[i].Prompts, logitScale: expf(s.model.LogitScale())}
@@ -452,8 +480,11 @@ type prior struct {
 // probeRun is compare's fitting stage: every method at every k over the seeds, all
 // on the same features, and logreg on the full training set.
 type probeRun struct {
-	cfg         *Config
-	methods     []probes.Method
+	cfg     *Config
+	methods []probes.Method
+	// model and tok train CoOp's prompts.
+	model       *clip.Model
+	tok         *tokenizer.Tokenizer
 	train, test *Features
 	names       []string
 	// prior is nil when only logreg runs.
@@ -498,6 +529,10 @@ func (r probeRun) fit() ([]results.Result, results.SkippedShots, error) {
 		m, err := cfg.method(name)
 		if err != nil {
 			return nil, nil, err
+		}
+		if cm, ok := m.(*coop.Method); ok {
+			cm.Model, cm.Tokenizer, cm.ClassNames = r.model, r.tok, r.names
+			cm.Options.Seed += uint64(f.seed)
 		}
 		k := fmt.Sprint(f.shots)
 		if f.shots == 0 {

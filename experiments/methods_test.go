@@ -21,11 +21,13 @@ func TestCheckMethods(t *testing.T) {
 	}{
 		{Config{}, nil},
 		{Config{Methods: []string{"clap", "logreg"}, C: 1, PriorPrompts: "photo"}, nil},
-		{Config{Methods: []string{"logreg", "bogus", "zs-lp", "nope"}}, []string{`unknown methods "bogus", "nope" (known: ` + strings.Join(probes.MethodNames(), ", ") + ")"}},
+		{Config{Methods: []string{"logreg", "bogus", "zs-lp", "nope"}}, []string{`unknown methods "bogus", "nope" (known: ` + strings.Join(MethodNames(), ", ") + ", or all for every one)"}},
+		{Config{Methods: []string{MethodsAll}}, nil},
+		{Config{Methods: []string{"coop", "logreg"}, PriorPrompts: "photo"}, []string{`prior prompts "photo" are for the few-shot methods`, "coop, logreg do not use them"}},
 		{Config{Methods: []string{"lp+"}}, []string{`unknown method "lp+" (known: `}},
 		{Config{Methods: []string{"clap", "clap"}}, []string{`method "clap" is given twice`}},
 		{Config{Methods: []string{"clap", "tip-adapter"}, C: 0.5}, []string{"C fixes logreg's", "(clap, tip-adapter) leave logreg out"}},
-		{Config{Methods: []string{"logreg"}, PriorPrompts: "bare"}, []string{`prior prompts "bare" are for the few-shot methods`}},
+		{Config{Methods: []string{"logreg"}, PriorPrompts: "bare"}, []string{`prior prompts "bare" are for the few-shot methods`, "; logreg do not use them"}},
 	} {
 		err := test.cfg.CheckMethods()
 		if len(test.want) == 0 {

@@ -13,7 +13,6 @@ import (
 	"github.com/gorgoclip/gorgoclip/experiments"
 	"github.com/gorgoclip/gorgoclip/internal/progress"
 	"github.com/gorgoclip/gorgoclip/loaders/results"
-	"github.com/gorgoclip/gorgoclip/probes"
 )
 
 // featureFlags binds the flags that decide which image features are computed, and
@@ -54,8 +53,10 @@ Figure 6: encodes the training and test images once (cached in --cache), evaluat
 prompt set zero-shot, and fits every method of --methods at every k of --shots over
 --seeds draws of the shots, all on the same features: the shots depend on the seed only,
 so every method sees the same ones. logreg (the paper's L-BFGS probe) is also fitted on
-the whole training set. The methods other than logreg start from the zero-shot classifier
-of --prior-prompts (per class the mean of the normalised template embeddings,
+the whole training set. coop (CoOp: 16 learned context vectors trained through the text
+tower with the paper's schedule, see gorgoclip probe --help) runs only when named (or
+with --methods all): it takes minutes a fit with ViT-B/32 on two cores. The feature-only
+methods other than logreg start from the zero-shot classifier of --prior-prompts (per class the mean of the normalised template embeddings,
 renormalised) with the model's exp(logit_scale); ZS-LP and CLAP start their prototypes
 at the measured mean norm of the raw class embeddings. Hyperparameters are chosen on
 min(k, 4) validation images per class drawn from the training pool, disjoint from the
@@ -75,7 +76,8 @@ func runCompare(env *Env, args []string) error {
 	experimentFlags(env, fs, &cfg, &prompts)
 	fs.IntVar(&cfg.TrainLimit, "train-limit", 0, "use this many training images (0 = all), a seeded class-balanced subset")
 	normalize := fs.Bool("normalize", true, "L2-normalise the image features before logreg, as CLIP_benchmark does (--normalize=false: raw projected features; the other methods always normalise)")
-	fs.Var(&methods, "methods", "methods fitted at every k, comma-separated or repeated: "+strings.Join(probes.MethodNames(), ", ")+" (default: all; see gorgoclip probe --help)")
+	fs.Var(&methods, "methods", "methods fitted at every k, comma-separated or repeated: "+strings.Join(experiments.MethodNames(), ", ")+
+		", or all (default: every one but coop, which trains prompts through the text tower, minutes a fit; see gorgoclip probe --help)")
 	fs.StringVar(&cfg.PriorPrompts, "prior-prompts", "", `prompt set of the zero-shot classifier the methods other than logreg start from, fixed before any test result (default: a wds: dataset's own templates, else "photo"; evaluated zero-shot too)`)
 	fs.Var(&shots, "shots", "k of the k-shot fits, comma-separated (default 1,2,4,8,16)")
 	fs.IntVar(&cfg.Seeds, "seeds", 3, "draws of the shots per k (every method gets the same shots)")
