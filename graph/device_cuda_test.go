@@ -262,8 +262,8 @@ func withConvChunk(rows, kkc int, f func()) {
 }
 
 // TestCUDAConv2d: stride, padding (none, K/2, overhanging the image), kernels of 1 to
-// 5, odd and non-square sizes, both input layouts, and im2col chunks that end in a
-// partial one.
+// 5, odd and non-square sizes, both input layouts, fewer and more channels than a warp
+// has lanes, and im2col chunks that end in a partial one.
 func TestCUDAConv2d(t *testing.T) {
 	dev := cudaOrSkip(t)
 	r := rand.New(rand.NewPCG(7, 8))
@@ -282,6 +282,8 @@ func TestCUDAConv2d(t *testing.T) {
 		{"2x2 s1 p1: output larger than input", 1, 4, 4, 3, 2, 2, 1, 1, false, QuickGELU, 0},
 		{"1x1 s2", 2, 6, 6, 8, 4, 1, 2, 0, false, ReLU, 0},
 		{"3x3 p0", 2, 5, 5, 2, 3, 3, 1, 0, true, Identity, 1},
+		{"3x3 s2 p1, 40 channels: a warp's lanes wrap", 2, 5, 4, 40, 6, 3, 2, 1, false, ReLU, 4},
+		{"NCHW 3x3 p1, 33 channels", 1, 4, 5, 33, 5, 3, 1, 1, true, Identity, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			kkc := c.k * c.k * c.cin

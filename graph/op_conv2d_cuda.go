@@ -5,6 +5,7 @@ package graph
 import (
 	_ "embed"
 	"fmt"
+	"math"
 
 	"gorgonia.org/tensor"
 )
@@ -31,10 +32,10 @@ func (d *cudaDevice) conv2d(o *Conv2dOp, dst uintptr, p []uintptr, s []tensor.Sh
 	cout, kkc := s[1][0], s[1][1]
 	ho, wo := o.OutSize()
 	rows := o.Batch * ho * wo
-	chunk := max(1, min(rows, cudaConvChunkFloats/kkc))
-	if chunk*kkc >= 1<<30 { // im2col counts in 32 bits
-		return fmt.Errorf("receptive fields of %d values are too large for the GPU's im2col", kkc)
+	if rows > math.MaxInt32 { // im2col numbers the output pixels in 32 bits
+		return fmt.Errorf("%d output pixels: at most %d on the GPU", rows, math.MaxInt32)
 	}
+	chunk := max(1, min(rows, cudaConvChunkFloats/kkc))
 	cols, err := d.scratchOf(chunk * kkc)
 	if err != nil {
 		return err
@@ -45,7 +46,8 @@ func (d *cudaDevice) conv2d(o *Conv2dOp, dst uintptr, p []uintptr, s []tensor.Sh
 	}
 	for r0 := 0; r0 < rows; r0 += chunk {
 		n := min(chunk, rows-r0)
-		if err := d.launch("im2col", d.grid(n*kkc), 256, u(cols), u(p[0]), i(r0), i(n), i(o.Height), i(o.Width), i(o.In),
+		// A warp per row of the chunk.
+		if err := d.launch("im2col", d.grid(32*n), 256, u(cols), u(p[0]), i(r0), i(n), i(o.Height), i(o.Width), i(o.In),
 			i(o.Kernel), i(o.Stride), i(o.Pad), i(ho), i(wo), i(layout)); err != nil {
 			return err
 		}

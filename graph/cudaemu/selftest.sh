@@ -73,7 +73,7 @@ check host-reads-device-memory 'SIGSEGV' graph/device_cuda.go \
 check kernel-parameter-order 'GPU and CPU differ' graph/op_layernorm_cuda.go \
   'i(n), i(w), f(o.Eps))' 'i(w), i(n), f(o.Eps))'
 RUN=CUDAConv2d check im2col-padding-off-by-one 'GPU and CPU differ' graph/cuda/conv2d.cu \
-  'if (iy >= 0 && iy < h && ix >= 0 && ix < w)' 'if (iy >= 0 && iy < h && ix >= -1 && ix < w)'
+  'if (iy < 0 || iy >= h || ix < 0 || ix >= w) {' 'if (iy < 0 || iy >= h || ix < -1 || ix >= w) {'
 check device-held-across-run 'panic: test timed out' graph/machine.go \
   '	if err := m.bind(inputs); err != nil {' '	if m.dev != nil {
 		defer m.dev.enter()()
