@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/gorgoclip/gorgoclip/loaders/tokenizer"
 	"github.com/gorgoclip/gorgoclip/plots"
 	"github.com/gorgoclip/gorgoclip/probes"
+	"github.com/gorgoclip/gorgoclip/probes/coop"
 )
 
 // Config describes a zero-shot run or a zero-shot against linear-probe comparison.
@@ -46,13 +49,32 @@ type Config struct {
 	Shots []int
 	// Seeds is the number of k-shot draws per k. Default 3.
 	Seeds int
-	// NoFull skips the probe on the whole training set.
+	// Methods names the classifiers fitted at every k, over the same seeds and so on
+	// the same shots (see MethodNames). Default: every method that fits from the
+	// cached features (probes.MethodNames), in the registry's order; MethodsAll adds
+	// CoOp, which trains prompts through the text tower (minutes a fit with ViT-B/32
+	// on two cores, an hour for the default k and seeds), so it is asked for by name.
+	// logreg, the CLIP paper's probe, is the only one also fitted on the whole
+	// training set.
+	Methods []string
+	// CoOp configures CoOp's training (zero: the paper's settings).
+	CoOp coop.Options
+	// PriorPrompts is the prompt-set spec (see ParsePromptSet) of the zero-shot
+	// classifier that the methods other than logreg start from, used with the model's
+	// exp(logit_scale) and the measured norm of its raw class embeddings
+	// (Classifier.RawNorm). It is fixed before any test result is seen, never chosen
+	// as the best set on test: default the dataset's own templates when it ships some
+	// (as for Prompts), else "photo" ("a photo of a {}."). It is evaluated zero-shot
+	// beside Prompts.
+	PriorPrompts string
+	// NoFull skips logreg on the whole training set.
 	NoFull bool
-	// C fixes the probe's inverse L2 strength instead of sweeping it on a
-	// validation split (the paper's protocol, the default).
+	// C fixes logreg's inverse L2 strength instead of sweeping it on a validation
+	// split (the paper's protocol, the default).
 	C float64
-	// NoNormalize fits the probes on the projected image features as they are.
-	// By default they are L2-normalised first, as CLIP_benchmark's linear probe does.
+	// NoNormalize fits logreg on the projected image features as they are. By
+	// default they are L2-normalised first, as CLIP_benchmark's linear probe does;
+	// the other methods always normalise them.
 	NoNormalize bool
 	// BatchSize is the number of images per model run (default 32).
 	BatchSize int
@@ -102,6 +124,103 @@ func (c *Config) defaults() {
 	if c.CacheDir == "" && c.Out != "" {
 		c.CacheDir = filepath.Join(c.Out, "cache")
 	}
+}
+
+// priorPrompts returns the prompt-set spec of the few-shot methods' zero-shot
+// classifier: PriorPrompts or its default.
+func (c *Config) priorPrompts() string {
+	if c.PriorPrompts != "" {
+		return c.PriorPrompts
+	}
+	if p, ok := datasets.TemplatesFile(c.Dataset); ok {
+		return p
+	}
+	return "photo"
+}
+
+// CheckMethods reports what is wrong with c.Methods before anything runs: unknown
+// names (every one of them, with the known ones), a name given twice, or an option
+// that only methods left out would use (C without logreg, PriorPrompts with logreg
+// alone).
+func (c *Config) CheckMethods() error {
+	_, err := c.methods()
+	return err
+}
+
+// MethodNames lists every method compare can fit: the feature-only methods of
+// probes.MethodNames, then CoOp (coop.Name), which trains prompts through the model's
+// text tower.
+func MethodNames() []string { return append(probes.MethodNames(), coop.Name) }
+
+// MethodsAll is the Methods value that selects every method, CoOp included.
+const MethodsAll = "all"
+
+// method makes the method called name with its defaults, logreg configured by C.
+// Every fit gets a new one, so that no state passes between fits. CoOp comes without
+// its model, tokenizer and class names: the fitting stage gives it those.
+func (c *Config) method(name string) (probes.Method, error) {
+	if name == coop.Name {
+		return &coop.Method{Options: c.CoOp}, nil
+	}
+	m, err := probes.NewMethod(name)
+	if lr, ok := m.(*probes.LogReg); ok {
+		lr.Config.C, lr.Sweep = c.C, c.C == 0
+	}
+	return m, err
+}
+
+// methods makes the methods of c.Methods: every feature-only method when empty, every
+// method with MethodsAll.
+func (c *Config) methods() ([]probes.Method, error) {
+	names := c.Methods
+	switch {
+	case len(names) == 0:
+		names = probes.MethodNames()
+	case len(names) == 1 && names[0] == MethodsAll:
+		names = MethodNames()
+	}
+	var ms []probes.Method
+	var unknown []string
+	for i, name := range names {
+		if slices.Contains(names[:i], name) {
+			return nil, fmt.Errorf("experiments: method %q is given twice", name)
+		}
+		m, err := c.method(name)
+		if err != nil {
+			unknown = append(unknown, strconv.Quote(name))
+			continue
+		}
+		ms = append(ms, m)
+	}
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("experiments: unknown method%s %s (known: %s, or %s for every one)", plural(len(unknown)), strings.Join(unknown, ", "),
+			strings.Join(MethodNames(), ", "), MethodsAll)
+	}
+	switch {
+	case c.C != 0 && !slices.ContainsFunc(ms, isLogReg):
+		return nil, fmt.Errorf("experiments: C fixes logreg's L2 strength, but the methods (%s) leave logreg out", strings.Join(names, ", "))
+	case c.PriorPrompts != "" && !slices.ContainsFunc(ms, usesText):
+		return nil, fmt.Errorf("experiments: prior prompts %q are for the few-shot methods that start from the zero-shot classifier; %s do not use them",
+			c.PriorPrompts, strings.Join(names, ", "))
+	}
+	return ms, nil
+}
+
+func isLogReg(m probes.Method) bool { _, ok := m.(*probes.LogReg); return ok }
+
+// usesText reports whether m starts from the zero-shot classifier
+// (probes.Problem.Text): every method but the paper's probe and CoOp, which learns its
+// prompts from words of its own.
+func usesText(m probes.Method) bool {
+	_, isCoOp := m.(*coop.Method)
+	return !isLogReg(m) && !isCoOp
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
 
 func (c *Config) logf(format string, args ...any) {
@@ -274,16 +393,34 @@ func ZeroShotRun(cfg Config) (*results.Comparison, error) {
 	return cmp, nil
 }
 
-// Compare runs zero-shot with every prompt set and linear probes at every k (over
-// Seeds draws) and on the full training set, all on the same cached image features,
-// then writes Out/results.json, the CLIP_benchmark export (results.WriteCLIPBenchmark),
-// the plots and Out/report.md.
+// Compare runs zero-shot with every prompt set, and every method of Methods at every
+// k over Seeds draws of the shots (the same shots for every method: they depend on
+// the seed only) and logreg on the full training set, all on the same cached image
+// features, then writes Out/results.json (one result per method, k and seed, and a
+// summary per method and k), the CLIP_benchmark export (results.WriteCLIPBenchmark),
+// the plots and Out/report.md. A method that some class has too few training images
+// for at a k (the shots plus its validation set) is skipped there and listed in
+// Comparison.SkippedShots.
 func Compare(cfg Config) (*results.Comparison, error) {
 	cfg.defaults()
 	if cfg.Out == "" {
 		return nil, fmt.Errorf("experiments: compare needs an output directory")
 	}
 	// Fail before the hours of feature extraction, not after.
+	methods, err := cfg.methods()
+	if err != nil {
+		return nil, err
+	}
+	priorSpec := ""
+	if slices.ContainsFunc(methods, usesText) {
+		priorSpec = cfg.priorPrompts()
+		if _, err := ParsePromptSet(priorSpec); err != nil {
+			return nil, fmt.Errorf("%w (the few-shot methods' prior)", err)
+		}
+		if !slices.Contains(cfg.Prompts, priorSpec) {
+			cfg.Prompts = append(slices.Clip(cfg.Prompts), priorSpec)
+		}
+	}
 	if err := checkWritable(cfg.Out, "output"); err != nil {
 		return nil, err
 	}
@@ -304,7 +441,7 @@ func Compare(cfg Config) (*results.Comparison, error) {
 	cmp := s.comparison(names)
 	cmp.Features = "projected (encode_image output), L2-normalised as CLIP_benchmark's linear probe does"
 	if cfg.NoNormalize {
-		cmp.Features = "projected (encode_image output), not normalised (CLIP_benchmark normalises them)"
+		cmp.Features = "projected (encode_image output), not normalised for logreg (CLIP_benchmark normalises them; the few-shot methods always do)"
 	}
 	for split, f := range map[string]*Features{"train": train, "test": test} {
 		if len(f.Skipped) > 0 {
@@ -318,8 +455,18 @@ func Compare(cfg Config) (*results.Comparison, error) {
 	if cmp.ZeroShot, cls, err = s.zeroShot(names, test); err != nil {
 		return nil, err
 	}
-	if cmp.Probes, cmp.SkippedShots, err = s.probes(train, test, names); err != nil {
+	run := probeRun{cfg: &cfg, methods: methods, train: train, test: test, names: names, model: s.model, tok: s.tok}
+	if priorSpec != "" {
+		i := slices.Index(cfg.Prompts, priorSpec)
+		run.prior = &prior{cl: cls[i], prompts: cmp.ZeroShot[i].Prompts, logitScale: expf(s.model.LogitScale())}
+		cfg.logf("few-shot prior: the zero-shot classifier of %q (top-1 %.2f%%), raw class-embedding norm %.4g, logit scale %.4g",
+			run.prior.prompts, 100*cmp.ZeroShot[i].Metrics["acc1"], run.prior.cl.RawNorm, run.prior.logitScale)
+	}
+	if cmp.Probes, cmp.SkippedShots, err = run.fit(); err != nil {
 		return nil, err
+	}
+	for i := range cmp.Probes {
+		s.label(&cmp.Probes[i])
 	}
 	cmp.Summary = summarize(cmp.Probes)
 	if err := results.Save(filepath.Join(cfg.Out, "results.json"), cmp); err != nil {
@@ -343,10 +490,34 @@ func Compare(cfg Config) (*results.Comparison, error) {
 	return cmp, nil
 }
 
-// probes fits the k-shot probes over the seeds and the full-data probe, showing
-// their progress, and returns their results and the k that the data could not give.
-func (s *session) probes(train, test *Features, names []string) ([]results.Result, []int, error) {
-	cfg := s.cfg
+// prior is the zero-shot classifier the few-shot methods start from.
+type prior struct {
+	cl *Classifier
+	// prompts names its prompt set, as its zero-shot result does.
+	prompts    string
+	logitScale float64
+}
+
+// probeRun is compare's fitting stage: every method at every k over the seeds, all
+// on the same features, and logreg on the full training set.
+type probeRun struct {
+	cfg     *Config
+	methods []probes.Method
+	// model and tok train CoOp's prompts.
+	model       *clip.Model
+	tok         *tokenizer.Tokenizer
+	train, test *Features
+	names       []string
+	// prior is nil when only logreg runs.
+	prior *prior
+}
+
+// fit fits the methods, showing progress, and returns their results (method-major,
+// then k, then seed, and logreg's full-data fit last; unlabelled) and the k each
+// method could not be fitted at.
+func (r probeRun) fit() ([]results.Result, results.SkippedShots, error) {
+	cfg := r.cfg
+	train, test := r.train, r.test
 	trainD := probes.Dataset{X: train.X, Y: train.Y, N: train.N, D: train.Dim}
 	testD := probes.Dataset{X: test.X, Y: test.Y, N: test.N, D: test.Dim}
 	if !cfg.NoNormalize {
@@ -354,72 +525,129 @@ func (s *session) probes(train, test *Features, names []string) ([]results.Resul
 		clip.L2Normalize(trainD.X, train.Dim)
 		clip.L2Normalize(testD.X, test.Dim)
 	}
-	type run struct{ shots, seed int }
-	var runs []run
-	for _, k := range cfg.Shots {
-		for seed := 0; seed < cfg.Seeds; seed++ {
-			runs = append(runs, run{k, seed})
+	type fit struct {
+		m           probes.Method
+		shots, seed int
+	}
+	var fits []fit
+	for _, m := range r.methods {
+		for _, k := range cfg.Shots {
+			for seed := 0; seed < cfg.Seeds; seed++ {
+				fits = append(fits, fit{m, k, seed})
+			}
 		}
 	}
-	if !cfg.NoFull {
-		runs = append(runs, run{0, 0})
+	// The paper's probe on the full training set comes last, as it always has.
+	if i := slices.IndexFunc(r.methods, isLogReg); i >= 0 && !cfg.NoFull {
+		fits = append(fits, fit{r.methods[i], 0, 0})
 	}
-	bar := progress.New(cfg.Log, "probes", len(runs), "fits")
+	bar := progress.New(cfg.Log, "probes", len(fits), "fits")
 	var out []results.Result
-	var skipped []int
-	for _, r := range runs {
-		t0 := time.Now()
-		k := fmt.Sprint(r.shots)
-		if r.shots == 0 {
+	var skipped results.SkippedShots
+	elapsed := map[string]time.Duration{}
+	for _, f := range fits {
+		name := f.m.Name()
+		m, err := cfg.method(name)
+		if err != nil {
+			return nil, nil, err
+		}
+		if cm, ok := m.(*coop.Method); ok {
+			cm.Model, cm.Tokenizer, cm.ClassNames = r.model, r.tok, r.names
+			cm.Options.Seed += uint64(f.seed)
+		}
+		k := fmt.Sprint(f.shots)
+		if f.shots == 0 {
 			k = "full"
 		}
-		p := probes.Protocol{Sweep: cfg.C == 0, Fit: probes.Config{C: cfg.C}, Shots: r.shots, Seed: uint64(r.seed),
+		p := probes.Protocol{Method: m, Shots: f.shots, Seed: uint64(f.seed),
 			Logf: func(format string, args ...any) {
-				bar.Detail("k=%s seed=%d: %s", k, r.seed, fmt.Sprintf(format, args...))
+				bar.Detail("%s k=%s seed=%d: %s", name, k, f.seed, fmt.Sprintf(format, args...))
 			}}
-		o, err := probes.Run(trainD, testD, len(names), p)
+		if usesText(f.m) {
+			p.Text, p.TextNorm, p.LogitScale = r.prior.cl.Weights, r.prior.cl.RawNorm, r.prior.logitScale
+		}
+		t0 := time.Now()
+		o, err := probes.Run(trainD, testD, len(r.names), p)
+		elapsed[name] += time.Since(t0)
 		bar.Add(1)
 		if errors.Is(err, probes.ErrTooFewExamples) {
 			// A small --train-limit cannot give every k: the curve stops where the data does.
-			cfg.logf("probe k=%d seed=%d skipped: %v", r.shots, r.seed, err)
-			if !slices.Contains(skipped, r.shots) {
-				skipped = append(skipped, r.shots)
+			cfg.logf("probe %s k=%d seed=%d skipped: %v", name, f.shots, f.seed, err)
+			if skipped == nil {
+				skipped = results.SkippedShots{}
+			}
+			if !slices.Contains(skipped[name], f.shots) {
+				skipped[name] = append(skipped[name], f.shots)
 			}
 			continue
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("experiments: probe k=%d seed=%d: %w", r.shots, r.seed, err)
+			return nil, nil, fmt.Errorf("experiments: %s k=%s seed=%d: %w", name, k, f.seed, err)
 		}
-		res := results.Result{Task: results.TaskLinearProbe, Shots: r.shots, Seed: int64(r.seed), C: o.C,
-			Train: o.Train, Test: test.N, ClassNames: names,
+		hp := maps.Clone(o.Params)
+		delete(hp, "C") // C has its own field
+		if len(hp) == 0 {
+			hp = nil
+		}
+		res := results.Result{Task: results.TaskLinearProbe, Method: name, Shots: f.shots, Seed: int64(f.seed), C: o.C,
+			Train: o.Train, Val: o.Val, Test: test.N, Hyperparameters: hp, ClassNames: r.names,
 			Metrics: map[string]results.Float{
 				"lp_acc1": results.Float(o.Metrics.Top1), "lp_acc5": results.Float(o.Metrics.Top5),
 				"lp_mean_per_class_recall": results.Float(o.Metrics.MeanPerClassRecall),
 			},
 			PerClassAccuracy: floats(o.Metrics.PerClass), Confusion: o.Metrics.Confusion,
 		}
-		s.label(&res)
-		cfg.logf("probe k=%-4s seed=%d C=%-9.3g top-1 %.2f%% (%d train, %.1fs)", k, r.seed, o.C, 100*o.Metrics.Top1, o.Train, time.Since(t0).Seconds())
+		if usesText(f.m) {
+			res.Prompts = r.prior.prompts
+		}
+		cfg.logf("probe %-13s k=%-4s seed=%d top-1 %6.2f%%  %s (%d train, %d validation, %.1fs)",
+			name, k, f.seed, 100*o.Metrics.Top1, paramsText(o.Params), o.Train, o.Val, time.Since(t0).Seconds())
 		out = append(out, res)
 	}
 	bar.Done()
+	var times []string
+	for _, m := range r.methods {
+		times = append(times, fmt.Sprintf("%s %.1fs", m.Name(), elapsed[m.Name()].Seconds()))
+	}
+	cfg.logf("fit and test time per method: %s", strings.Join(times, ", "))
 	return out, skipped, nil
 }
 
-// summarize gives mean and sample standard deviation of lp_acc1 over seeds per k.
+// paramsText writes hyperparameters as "name=value" pairs in name order.
+func paramsText(params map[string]float64) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		parts = append(parts, fmt.Sprintf("%s=%.4g", k, params[k]))
+	}
+	return strings.Join(parts, " ")
+}
+
+// summarize gives, per method and k in the order of rs, the mean and sample
+// standard deviation of lp_acc1 over seeds.
 func summarize(rs []results.Result) []results.ShotSummary {
-	var order []int
-	by := map[int][]float64{}
+	type key struct {
+		method string
+		shots  int
+	}
+	var order []key
+	by := map[key][]results.Result{}
 	for _, r := range rs {
-		if _, ok := by[r.Shots]; !ok {
-			order = append(order, r.Shots)
+		k := key{r.Method, r.Shots}
+		if _, ok := by[k]; !ok {
+			order = append(order, k)
 		}
-		by[r.Shots] = append(by[r.Shots], float64(r.Metrics["lp_acc1"]))
+		by[k] = append(by[k], r)
 	}
 	out := make([]results.ShotSummary, 0, len(order))
 	for _, k := range order {
-		m, sd := probes.MeanStd(by[k])
-		out = append(out, results.ShotSummary{Shots: k, Seeds: len(by[k]), Mean: results.Float(m), Std: results.Float(sd)})
+		acc := make([]float64, len(by[k]))
+		val := 0
+		for i, r := range by[k] {
+			acc[i] = float64(r.Metrics["lp_acc1"])
+			val = max(val, r.Val)
+		}
+		m, sd := probes.MeanStd(acc)
+		out = append(out, results.ShotSummary{Method: k.method, Shots: k.shots, Seeds: len(acc), Mean: results.Float(m), Std: results.Float(sd), Val: val})
 	}
 	return out
 }

@@ -1,10 +1,12 @@
 package experiments
 
 import (
+	"maps"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,8 +16,11 @@ import (
 )
 
 // TestCompareFashionMNIST runs the whole comparison on the tiny fixture model and a
-// Fashion-MNIST subset: features, zero-shot, k-shot and full probes, results and plots.
-// Zero-shot accuracy of random weights means nothing; the probe must beat chance.
+// Fashion-MNIST subset: features, zero-shot, every method at every k and the full
+// probe, results and plots. Zero-shot accuracy of random weights means nothing; the
+// probe must beat chance. With 60 training images a class, k = 58 leaves no room for
+// a validation set, so only the methods without one (zs-lp, clap) run there, and
+// k = 500 is skipped by all.
 func TestCompareFashionMNIST(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end run")
@@ -25,17 +30,56 @@ func TestCompareFashionMNIST(t *testing.T) {
 	fm := testfix.FashionMNIST(t)
 	out := t.TempDir()
 	cfg := Config{Weights: weights, Vocab: vocab, Dataset: "fashion-mnist:" + fm,
-		TrainLimit: 600, TestLimit: 300, Shots: []int{1, 4, 500}, Seeds: 2, Out: out,
+		TrainLimit: 600, TestLimit: 300, Shots: []int{1, 4, 58, 500}, Seeds: 2, Out: out,
 		Prompts: []string{"bare", "photo"}}
 	cmp, err := Compare(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cmp.ZeroShot) != 2 || len(cmp.Probes) != 5 || len(cmp.Summary) != 3 || len(cmp.ClassNames) != 10 {
-		t.Fatalf("got %d zero-shot, %d probes, %d summaries, %d classes", len(cmp.ZeroShot), len(cmp.Probes), len(cmp.Summary), len(cmp.ClassNames))
+	// Per method: the k it runs at (2 seeds each), and whether the full set too.
+	want := map[string][]int{"logreg": {1, 4, 0}, "zs-lp": {1, 4, 58}, "clap": {1, 4, 58},
+		"lp++": {1, 4}, "tip-adapter": {1, 4}, "tip-adapter-f": {1, 4}}
+	nProbes, nSummary := 0, 0
+	for _, ks := range want {
+		nSummary += len(ks)
+		for _, k := range ks {
+			nProbes += 2
+			if k == 0 {
+				nProbes--
+			}
+		}
 	}
-	if len(cmp.SkippedShots) != 1 || cmp.SkippedShots[0] != 500 {
-		t.Errorf("skipped shots %v, want [500] (60 images a class)", cmp.SkippedShots)
+	if len(cmp.ZeroShot) != 2 || len(cmp.Probes) != nProbes || len(cmp.Summary) != nSummary || len(cmp.ClassNames) != 10 {
+		t.Fatalf("got %d zero-shot, %d probes, %d summaries, %d classes; want 2, %d, %d, 10", len(cmp.ZeroShot), len(cmp.Probes), len(cmp.Summary), len(cmp.ClassNames), nProbes, nSummary)
+	}
+	wantSkipped := results.SkippedShots{"logreg": {58, 500}, "zs-lp": {500}, "clap": {500},
+		"lp++": {58, 500}, "tip-adapter": {58, 500}, "tip-adapter-f": {58, 500}}
+	if !maps.EqualFunc(cmp.SkippedShots, wantSkipped, slices.Equal) {
+		t.Errorf("skipped shots %v, want %v (60 images a class)", cmp.SkippedShots, wantSkipped)
+	}
+	for i, r := range cmp.Probes {
+		ks, ok := want[r.Method]
+		switch {
+		case !ok || !slices.Contains(ks, r.Shots):
+			t.Errorf("probe %d: method %q at k=%d", i, r.Method, r.Shots)
+		case r.Shots > 0 && r.Train != 10*r.Shots:
+			t.Errorf("probe %d (%s, k=%d): %d training images, want %d", i, r.Method, r.Shots, r.Train, 10*r.Shots)
+		}
+		// Validation: min(k, 4) images a class for the methods that choose something.
+		wantVal := 10 * min(r.Shots, 4)
+		if r.Method == "zs-lp" || r.Method == "clap" {
+			wantVal = 0
+		}
+		if r.Shots > 0 && r.Val != wantVal {
+			t.Errorf("probe %d (%s, k=%d): %d validation images, want %d", i, r.Method, r.Shots, r.Val, wantVal)
+		}
+		wantPrompts := "a photo of a {}." // the default prior: fashion-mnist ships no templates
+		if r.Method == "logreg" {
+			wantPrompts = ""
+		}
+		if r.Prompts != wantPrompts {
+			t.Errorf("probe %d (%s): prompts %q, want %q", i, r.Method, r.Prompts, wantPrompts)
+		}
 	}
 	for _, name := range []string{"results.json", "report.md", plots.FileShots + ".png", plots.FileShots + ".svg", plots.FilePerClass + ".png", plots.FileSimilarity + ".png"} {
 		if st, err := os.Stat(filepath.Join(out, name)); err != nil || st.Size() == 0 {
@@ -62,14 +106,24 @@ func TestCompareFashionMNIST(t *testing.T) {
 		t.Errorf("features %q", back.Features)
 	}
 	raw, _ := os.ReadFile(filepath.Join(out, "results.json"))
-	for _, want := range []string{`"seed": 0,`, `"fewshot_k": -1`, `"fewshot_k": 4`, `"acc1_ci95_low": `} {
+	for _, want := range []string{`"seed": 0,`, `"fewshot_k": -1`, `"fewshot_k": 4`, `"acc1_ci95_low": `,
+		`"method": "clap",`, `"n_val": 40,`, `"skipped_shots": {`, `"lp++": [58, 500]`} {
 		if !strings.Contains(string(raw), want) {
 			t.Errorf("results.json lacks %s", want)
 		}
 	}
 	exported, _ := filepath.Glob(filepath.Join(out, results.CLIPBenchmarkDir, "fashion-mnist_openai_*.json"))
-	if len(exported) != 7 {
-		t.Errorf("CLIP_benchmark export: %d files, want 2 zero-shot and 5 probes: %v", len(exported), exported)
+	if len(exported) != 2+nProbes {
+		t.Errorf("CLIP_benchmark export: %d files, want 2 zero-shot and %d probes: %v", len(exported), nProbes, exported)
+	}
+	report, err := os.ReadFile(filepath.Join(out, plots.FileReport))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"### Methods", "| zs-lp |", "| lp++ |", "| tip-adapter-f |", "- No logreg, lp++, tip-adapter, tip-adapter-f at k = 58, 500:", "- No zs-lp, clap at k = 500:"} {
+		if !strings.Contains(string(report), want) {
+			t.Errorf("report.md lacks %q", want)
+		}
 	}
 	for i, r := range back.ZeroShot {
 		for _, k := range []string{"acc1", "acc5", "mean_per_class_recall", results.MetricAcc1Low, results.MetricAcc1High} {
@@ -81,8 +135,8 @@ func TestCompareFashionMNIST(t *testing.T) {
 			t.Errorf("zero-shot %d: acc1 %v outside its interval [%v, %v]", i, a, lo, hi)
 		}
 	}
-	full := back.Probes[len(back.Probes)-1]
-	if full.Shots != 0 || full.C <= 0 || full.Train != 600 {
+	full := back.Probes[slices.IndexFunc(back.Probes, func(r results.Result) bool { return r.Shots == 0 })]
+	if full.Method != "logreg" || full.C <= 0 || full.Train != 600 {
 		t.Fatalf("full probe: %+v", full)
 	}
 	if acc := float64(full.Metrics["lp_acc1"]); acc < 0.4 {

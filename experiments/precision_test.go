@@ -23,7 +23,7 @@ func TestCompareBF16AgreesWithFP32(t *testing.T) {
 	const test = 300
 	run := func(precision string) ([]float64, []float64) {
 		cfg := Config{Weights: testfix.Shared(t, "fixtures/clip-tiny-a/openai"), Vocab: testfix.Shared(t, "clip/bpe_simple_vocab_16e6.txt.gz"),
-			Dataset: "fashion-mnist:" + fm, TrainLimit: 400, TestLimit: test, Shots: []int{4, 16}, Seeds: 2, C: 10,
+			Dataset: "fashion-mnist:" + fm, TrainLimit: 400, TestLimit: test, Shots: []int{4, 16}, Seeds: 2, C: 10, Methods: []string{"logreg"},
 			Out: t.TempDir(), Prompts: []string{"bare", "photo"}, Precision: precision}
 		cmp, err := Compare(cfg)
 		if err != nil {

@@ -118,6 +118,10 @@ type Classifier struct {
 	// Weights holds [C,Dim] rows: per class, the mean of its L2-normalised template
 	// embeddings, re-normalised.
 	Weights []float32
+	// RawNorm is the mean over classes of the L2 norm of the class's mean raw
+	// (un-normalised) template embedding: the scale of the text tower's output, which
+	// the unit Weights have lost and ZS-LP and CLAP start from (probes.Problem.TextNorm).
+	RawNorm float64
 	// PerTemplate holds, for each template, the [C,Dim] unit-norm rows of that
 	// template alone (for per-template accuracy).
 	PerTemplate [][]float32
@@ -153,7 +157,7 @@ func BuildClassifier(enc TextEncoder, tok *tokenizer.Tokenizer, classNames []str
 	if err != nil {
 		return nil, err
 	}
-	cl := &Classifier{Weights: w, Dim: dim}
+	cl := &Classifier{Weights: w, Dim: dim, RawNorm: meanRawNorm(feats, len(classNames), T, dim)}
 	if T > 1 {
 		for t := 0; t < T; t++ {
 			rows := make([]float32, len(classNames)*dim)
@@ -165,6 +169,27 @@ func BuildClassifier(enc TextEncoder, tok *tokenizer.Tokenizer, classNames []str
 		}
 	}
 	return cl, nil
+}
+
+// meanRawNorm returns the mean over classes of ||mean_t e_ct||, for the raw template
+// embeddings e [classes*T, dim] in class-major order.
+func meanRawNorm(e []float32, classes, T, dim int) float64 {
+	mean := make([]float64, dim)
+	var sum float64
+	for c := 0; c < classes; c++ {
+		clear(mean)
+		for t := 0; t < T; t++ {
+			for j, v := range e[(c*T+t)*dim : (c*T+t+1)*dim] {
+				mean[j] += float64(v)
+			}
+		}
+		var ss float64
+		for _, v := range mean {
+			ss += v * v
+		}
+		sum += math.Sqrt(ss) / float64(T)
+	}
+	return sum / float64(classes)
 }
 
 // ZeroShot classifies test features with cl and returns CLIP_benchmark metrics

@@ -15,8 +15,8 @@
 // names it: run on the device, it would read device memory from the host. On the CPU
 // any gorgonia op may be mixed in.
 //
-// The model stays a gorgonia graph, but the work is done inside the ops: each is
-// inference-only (no Diff), calls BLAS sgemm directly on its inputs' backing slices
+// The model stays a gorgonia graph, but the work is done inside the ops: each calls
+// BLAS sgemm directly on its inputs' backing slices
 // (OpenBLAS with the openblas build tag, gonum's pure-Go BLAS otherwise; see BLAS),
 // runs its elementwise and per-head work in Go kernels (kernels.go) split over
 // Threads() goroutines — in the openblas build, C kernels compiled for AVX2+FMA
@@ -66,6 +66,51 @@
 // is bfloat16 when its op offers it and every reader accepts it), so a requested
 // intermediate (a tap) stays float32 without changing the numbers: a GEMM rounds its
 // input to bfloat16 either way.
+//
+// # Gradients
+//
+// Every fused op is differentiable the way gorgonia expects: it implements G.SDOp,
+// whose DiffWRT names its differentiable inputs and whose SymDiff adds the nodes of
+// its backward pass to the graph (the op_*_grad.go files), built from backward ops of
+// this package (their kernels in kernels_grad.go) and from the forward ops themselves
+// (the input gradient of a Linear is a Linear on the other layout). Builder.Backward
+// then runs gorgonia's reverse-mode differentiation, G.Backpropagate, from the
+// outputs to the nodes asked for, and the Machine computes outputs and gradients in
+// one Run. Forward results a backward op reads stay live until it has run because the
+// arena plans over the whole graph, backward nodes included: activations are kept
+// only in a graph with a backward pass, and an inference graph is exactly what it was.
+//
+// Where gorgonia's machinery does not carry what is needed, this is what was done:
+//
+//   - G.Grad differentiates a scalar cost inside the graph. The losses here (CLIP's
+//     head, CoOp's cross-entropy) are computed on the host in float64, so Backward
+//     takes the gradient of each output as a node instead, either an Input filled by
+//     the caller or a Host node that calls a Go function between the forward and the
+//     backward pass of the same run; G.Backpropagate accepts such seeds directly.
+//   - gorgonia builds a gradient for every input DiffWRT reports, and runs every node
+//     of a graph. Backward therefore first finds the nodes on a differentiable path
+//     from what is asked for to the outputs and narrows each op's DiffWRT to those
+//     inputs (the need mask of owned): asking for the pixels' gradient builds no
+//     weight gradient. Backward may be called once per Builder.
+//   - gorgonia sums the gradients of a node read twice (the residual stream) with its
+//     own Add, which runs on the CPU and may write into its first operand: the arena
+//     keeps an operand that can be overwritten in a buffer of its own (as for any op
+//     that overwrites an input), and Backward copies the seeds into the arena so that
+//     a caller's input slice is never written.
+//   - Ops keep no state between the forward and the backward pass (gorgonia's ops are
+//     pure functions of their inputs, and the forward ops must stay as fast as they
+//     were). What a backward op needs and is not a node is recomputed: the softmax
+//     weights of attention (cheap next to the projections), and the pre-activation of
+//     a QuickGELU or GELU Linear (one more product, the MLP's c_fc: 4 of the 28 D^2
+//     products a block's forward and input-gradient passes make; ReLU's derivative
+//     is read from the output instead). The same
+//     recomputation gives the attention maps: AttentionProbs rebuilds an attention
+//     node's softmax weights from its input only in graphs that ask for them.
+//   - gorgonia's other differentiation path, DoDiff with dual values on the tape
+//     machine, would allocate a gradient beside every node; it is not used.
+//   - The backward ops have no GPU kernels yet: a graph with a backward pass is built
+//     for the CPU (package clip does so whatever the model's device). There are no
+//     second derivatives.
 //
 // Shapes in this package use the letters defined by package layers: B batch, T tokens,
 // D width, H heads, K head width D/H, E embedding width, N rows (usually B*T).

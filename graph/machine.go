@@ -23,6 +23,8 @@ type Builder struct {
 	dev     Device    // nil: the CPU (see NewBuilderOn)
 	prec    Precision // see SetPrecision
 	spent   bool      // ConvertWeights retyped the weights under the graph
+	// backward is set once Backward has added the backward pass (grad.go).
+	backward bool
 }
 
 // NewBuilder returns an empty Builder.

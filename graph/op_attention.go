@@ -83,15 +83,21 @@ func attention(dst, qkv []float32, t, d, k, heads int, causal bool, scale float3
 	for bh := lo; bh < hi; bh++ {
 		b, h := bh/heads, bh%heads
 		q := qkv[b*t*d3+h*k:] // rows of Q for this head, stride 3D; K at +D, V at +2D
-		smallGemm.Sgemm(blas.NoTrans, blas.Trans, t, t, k, scale, q, d3, q[d:], d3, 0, p, t)
-		for i := 0; i < t; i++ {
-			n := t
-			if causal {
-				n = i + 1
-			}
-			softmaxRow(p[i*t:(i+1)*t], n)
-		}
+		attentionWeights(p, q, t, d, k, causal, scale)
 		smallGemm.Sgemm(blas.NoTrans, blas.NoTrans, t, k, t, 1, p, t, q[2*d:], d3, 0, dst[b*t*d+h*k:], d)
+	}
+}
+
+// attentionWeights writes the softmax weights p [T,T] of one sequence and head whose
+// Q rows start q (K at +D), as AttentionOp's Go kernel computes them.
+func attentionWeights(p, q []float32, t, d, k int, causal bool, scale float32) {
+	smallGemm.Sgemm(blas.NoTrans, blas.Trans, t, t, k, scale, q, 3*d, q[d:], 3*d, 0, p, t)
+	for i := range t {
+		n := t
+		if causal {
+			n = i + 1
+		}
+		softmaxRow(p[i*t:(i+1)*t], n)
 	}
 }
 

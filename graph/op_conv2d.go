@@ -105,7 +105,7 @@ func (o *Conv2dOp) Do(in ...G.Value) (G.Value, error) {
 	for r0 := 0; r0 < rows; r0 += chunk {
 		n := min(chunk, rows-r0)
 		cols := o.cols[:n*kkc]
-		parallel(n, grainRows(kkc), func(lo, hi int) { im2col(o, cols[lo*kkc:hi*kkc], x, r0+lo, r0+hi) })
+		parallel(n, grainRows(kkc), func(lo, hi int) { o.im2col(cols[lo*kkc:hi*kkc], x, r0+lo, r0+hi) })
 		y := dst[r0*cout : (r0+n)*cout]
 		gemm.Sgemm(blas.NoTrans, blas.Trans, n, cout, kkc, 1, cols, kkc, w, kkc, 0, y, cout)
 		parallel(n, grainRows(cout), func(lo, hi int) {
@@ -116,9 +116,11 @@ func (o *Conv2dOp) Do(in ...G.Value) (G.Value, error) {
 }
 
 // im2col writes the receptive fields of output pixels [lo,hi) (numbered b*Ho*Wo +
-// oy*Wo + ox) as rows of dst, each K*K*Cin values in (ky, kx, c) order (float32, or
-// bfloat16 in a BF16 graph).
-func im2col[T float32 | uint16](o *Conv2dOp, dst, x []T, lo, hi int) {
+// oy*Wo + ox) as rows of dst, each K*K*Cin values in (ky, kx, c) order.
+func (o *Conv2dOp) im2col(dst, x []float32, lo, hi int) { fields(o, dst, x, lo, hi) }
+
+// fields is im2col for float32 or bfloat16 (a BF16 graph's) values.
+func fields[T float32 | uint16](o *Conv2dOp, dst, x []T, lo, hi int) {
 	ho, wo := o.OutSize()
 	k, c, h, w := o.Kernel, o.In, o.Height, o.Width
 	i := 0

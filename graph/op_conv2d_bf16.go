@@ -44,13 +44,13 @@ func (o *Conv2dOp) doBF16(in []G.Value) (G.Value, error) {
 		cols := o.cols16[:n*kkc]
 		parallel(n, grainRows(kkc), func(lo, hi int) {
 			if x.H != nil {
-				im2col(o, cols[lo*kkc:hi*kkc], x.H, r0+lo, r0+hi)
+				fields(o, cols[lo*kkc:hi*kkc], x.H, r0+lo, r0+hi)
 				return
 			}
 			f := make([]float32, min(hi-lo, xBlock)*kkc) // float32 fields, xBlock rows at a time
 			for r := lo; r < hi; r += xBlock {
 				e := min(r+xBlock, hi)
-				im2col(o, f[:(e-r)*kkc], x.F, r0+r, r0+e)
+				o.im2col(f[:(e-r)*kkc], x.F, r0+r, r0+e)
 				toBF16(cols[r*kkc:e*kkc], f[:(e-r)*kkc])
 			}
 		})

@@ -99,6 +99,7 @@ type owned struct {
 	a    *arena
 	half bool      // the result is stored in bfloat16 (planned by Builder.Compile; see plan)
 	prec Precision // the graph's (set by Builder.Compile)
+	need []bool    // set by Builder.Backward: the inputs whose gradients it builds (grad.go)
 }
 
 // pooledOp is a fused op with arena storage.

@@ -164,7 +164,11 @@ func (b *Builder) checkPrecision() error {
 			if b.prec.half() {
 				how = "convert the model's weights first (Builder.ConvertWeights, ToBF16, ToFP16)"
 			}
-			return fmt.Errorf("graph: weight %s is %v in a %v graph: %s", w.Name(), w.Dtype(), b.prec, how)
+			got := "float32"
+			if w.Dtype() == BFloat16 {
+				got = "16-bit (bf16 or fp16)"
+			}
+			return fmt.Errorf("graph: weight %s is %s in a %v graph: %s", w.Name(), got, b.prec, how)
 		}
 	}
 	return nil

@@ -94,16 +94,24 @@ func NewMultiheadAttention(w *Weights, name string, d, heads int, causal bool, a
 // Forward runs self-attention over x [B*T, D]; opt says what out_proj adds after its
 // product (the block's residual and layer scale, fused).
 func (a *MultiheadAttention) Forward(b *graph.Builder, x *G.Node, batch, seq int, opt graph.LinearOptions) (*G.Node, error) {
+	ctx, err := a.Attend(b, x, batch, seq)
+	if err != nil {
+		return nil, err
+	}
+	return a.OutProj.Fused(b, ctx, opt) // [B*T, D]
+}
+
+// Attend is Forward before out_proj: the in-projection and the attention, giving the
+// heads' outputs merged into rows [B*T, D] (a graph.Attention node, whose softmax
+// weights graph.AttentionProbs recovers).
+func (a *MultiheadAttention) Attend(b *graph.Builder, x *G.Node, batch, seq int) (*G.Node, error) {
 	in := graph.LinearOptions{Bias: b.Param(a.Name+".in_proj_bias", a.InProjBias)}
 	qkv, err := graph.Linear(a.Name+".in_proj", x, b.Param(a.Name+".in_proj_weight", a.InProjWeight), in) // [B*T, 3D]
 	if err != nil {
 		return nil, wrap(a.Name, err)
 	}
 	ctx, err := graph.Attention(a.Name, qkv, batch, seq, a.Heads, a.Causal) // [B*T, D], heads merged
-	if err != nil {
-		return nil, wrap(a.Name, err)
-	}
-	return a.OutProj.Fused(b, ctx, opt) // [B*T, D]
+	return ctx, wrap(a.Name, err)
 }
 
 // MLP is the block's feed-forward network: c_fc (D -> F), activation, c_proj (F -> D).
@@ -207,19 +215,24 @@ func (r *ResidualAttentionBlock) branch(b *graph.Builder, key string, gamma *ten
 	return opt
 }
 
-// Forward maps x [B*T, D] to [B*T, D].
-func (r *ResidualAttentionBlock) Forward(b *graph.Builder, x *G.Node, batch, seq int) (*G.Node, error) {
+// Forward maps x [B*T, D] to [B*T, D]; attn is the block's attention before out_proj
+// (MultiheadAttention.Attend).
+func (r *ResidualAttentionBlock) Forward(b *graph.Builder, x *G.Node, batch, seq int) (out, attn *G.Node, err error) {
 	h, err := r.Ln1.Forward(b, x)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if x, err = r.Attn.Forward(b, h, batch, seq, r.branch(b, r.Name+".ls_1.gamma", r.Ls1, x)); err != nil { // [B*T, D]
-		return nil, err
+	if attn, err = r.Attn.Attend(b, h, batch, seq); err != nil { // [B*T, D]
+		return nil, nil, err
+	}
+	if x, err = r.Attn.OutProj.Fused(b, attn, r.branch(b, r.Name+".ls_1.gamma", r.Ls1, x)); err != nil { // [B*T, D]
+		return nil, nil, err
 	}
 	if h, err = r.Ln2.Forward(b, x); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return r.MLP.Forward(b, h, r.branch(b, r.Name+".ls_2.gamma", r.Ls2, x)) // [B*T, D]
+	out, err = r.MLP.Forward(b, h, r.branch(b, r.Name+".ls_2.gamma", r.Ls2, x)) // [B*T, D]
+	return out, attn, err
 }
 
 // Transformer is a stack of residual attention blocks.
@@ -243,17 +256,17 @@ func NewTransformer(w *Weights, name string, c TransformerConfig) (*Transformer,
 	return tr, nil
 }
 
-// Forward runs every block over x [B*T, D] and returns each block's output [B*T, D].
-func (tr *Transformer) Forward(b *graph.Builder, x *G.Node, batch, seq int) ([]*G.Node, error) {
-	outs := make([]*G.Node, 0, len(tr.Resblocks))
+// Forward runs every block over x [B*T, D] and returns each block's output [B*T, D]
+// and its attention before out_proj [B*T, D].
+func (tr *Transformer) Forward(b *graph.Builder, x *G.Node, batch, seq int) (outs, attn []*G.Node, err error) {
 	for _, blk := range tr.Resblocks {
-		var err error
-		if x, err = blk.Forward(b, x, batch, seq); err != nil {
-			return nil, err
+		var a *G.Node
+		if x, a, err = blk.Forward(b, x, batch, seq); err != nil {
+			return nil, nil, err
 		}
-		outs = append(outs, x)
+		outs, attn = append(outs, x), append(attn, a)
 	}
-	return outs, nil
+	return outs, attn, nil
 }
 
 // blockTaps names a stack's outputs [B*T, D] "block0".."blockN-1", then the last one

@@ -160,7 +160,7 @@ func BenchmarkResidualBlockViTB32(b *testing.B) {
 		b.Fatal(err)
 	}
 	bld := graph.NewBuilder()
-	y, err := blk.Forward(bld, bld.Input("x", bsz*seq, d), bsz, seq)
+	y, _, err := blk.Forward(bld, bld.Input("x", bsz*seq, d), bsz, seq)
 	if err != nil {
 		b.Fatal(err)
 	}

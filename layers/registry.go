@@ -55,6 +55,10 @@ type TowerOutputs struct {
 	Pooled *G.Node
 	// Features is the projected embedding [B, E], not normalised.
 	Features *G.Node
+	// Attention holds each transformer block's self-attention [B*T, D] before
+	// out_proj (a graph.Attention node), in order: graph.AttentionProbs gives its
+	// softmax weights. Empty for towers without blocks (resnet).
+	Attention []*G.Node
 }
 
 // Tap returns the tap called name, or nil.

@@ -96,10 +96,11 @@ func (m *TextTransformer) Forward(b *graph.Builder, emb, eot *G.Node, batch, seq
 		return nil, wrap("positional_embedding", err)
 	}
 	out := &TowerOutputs{Taps: []Tap{{Name: "embedded", Node: x, Shape: []int{seq, d}}}}
-	blocks, err := m.Transformer.Forward(b, x, batch, seq)
+	blocks, attn, err := m.Transformer.Forward(b, x, batch, seq)
 	if err != nil {
 		return nil, err
 	}
+	out.Attention = attn
 	out.Taps = append(out.Taps, blockTaps(blocks, seq, d)...)
 	final, err := m.LnFinal.Forward(b, blocks[len(blocks)-1]) // [B*L, D]
 	if err != nil {

@@ -88,10 +88,11 @@ func (m *VisionTransformer) Forward(b *graph.Builder, pixels *G.Node, batch int)
 		return nil, err
 	}
 	out := &TowerOutputs{Taps: []Tap{{Name: "embedded", Node: x, Shape: []int{t, d}}}}
-	blocks, err := m.Transformer.Forward(b, x, batch, t)
+	blocks, attn, err := m.Transformer.Forward(b, x, batch, t)
 	if err != nil {
 		return nil, err
 	}
+	out.Attention = attn
 	out.Taps = append(out.Taps, blockTaps(blocks, t, d)...)
 	cls, err := graph.SelectRow("visual.class_token", blocks[len(blocks)-1], t, 0) // [B, D]
 	if err != nil {

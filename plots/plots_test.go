@@ -224,25 +224,32 @@ func saveAndCheck(t *testing.T, f Figure, err error, name string) {
 	review(t, f, name)
 }
 
-func TestReport(t *testing.T) {
-	cmp := syntheticComparison()
-	dir := t.TempDir()
+// writeReport writes cmp's report into a temporary directory (and under
+// $PLOTS_REVIEW_DIR/review when set) and returns the directory and report.md.
+func writeReport(t *testing.T, cmp *results.Comparison, review string) (dir, report string) {
+	t.Helper()
+	dir = t.TempDir()
 	if err := Report(cmp, dir); err != nil {
 		t.Fatal(err)
 	}
 	if rd := os.Getenv("PLOTS_REVIEW_DIR"); rd != "" {
-		if err := Report(cmp, filepath.Join(rd, "report")); err != nil {
+		if err := Report(cmp, filepath.Join(rd, review)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	figures := []string{FileShots, FileTemplates, FilePerClass,
-		ConfusionZeroShotPrefix + "1_labels", ConfusionZeroShotPrefix + "2_a-photo-of-a",
-		ConfusionZeroShotPrefix + "3_imagenet-ensemble-80-templates", ConfusionProbePrefix + "full"}
 	md, err := os.ReadFile(filepath.Join(dir, FileReport))
 	if err != nil {
 		t.Fatal(err)
 	}
-	report := string(md)
+	return dir, string(md)
+}
+
+func TestReport(t *testing.T) {
+	cmp := syntheticComparison()
+	dir, report := writeReport(t, cmp, "report")
+	figures := []string{FileShots, FileTemplates, FilePerClass,
+		ConfusionZeroShotPrefix + "1_labels", ConfusionZeroShotPrefix + "2_a-photo-of-a",
+		ConfusionZeroShotPrefix + "3_imagenet-ensemble-80-templates", ConfusionProbePrefix + "full"}
 	for _, name := range figures {
 		checkPNG(t, filepath.Join(dir, name+".png"), 0, 0)
 		checkSVG(t, filepath.Join(dir, name+".svg"))

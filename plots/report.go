@@ -3,9 +3,12 @@ package plots
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/gorgoclip/gorgoclip/internal/atomicfile"
@@ -36,15 +39,18 @@ const (
 // Report writes every figure that cmp has data for into dir (PNG and SVG, see the
 // File constants) and a Markdown report dir/report.md that embeds them by relative
 // path, with the numbers behind them: zero-shot top-1, top-5 and mean per-class
-// recall per prompt set, probe metrics per k as mean ± std over seeds, and for each
-// prompt set the k at which the probe matches zero-shot (interpolated on log2 k).
+// recall per prompt set, the linear probe's (logreg's) metrics per k as mean ± std
+// over seeds, and for each prompt set the k at which that probe matches zero-shot
+// (interpolated on log2 k). With several methods it adds a table of method against
+// k (top-1 mean ± std over seeds, and each method's validation sizes), the best
+// method at each k, and which methods were skipped at which k.
 func Report(cmp *results.Comparison, dir string) error {
 	if cmp == nil {
 		return errors.New("plots: report: nil comparison")
 	}
-	stats := comparisonStats(cmp)
+	stats, all := comparisonStats(cmp), methodStats(cmp)
 	hasProbe := false
-	for _, s := range stats {
+	for _, s := range all {
 		hasProbe = hasProbe || !math.IsNaN(s.Acc1.Mean)
 	}
 	if !hasProbe && len(cmp.ZeroShot) == 0 {
@@ -64,13 +70,13 @@ func Report(cmp *results.Comparison, dir string) error {
 		title = "CLIP"
 	}
 	fmt.Fprintf(&md, "# %s: zero-shot CLIP against linear probes\n\n", mdEscape(title))
-	writeInfo(&md, cmp, stats, names)
+	writeInfo(&md, cmp, all, names)
 
 	md.WriteString("## Summary\n\n")
 	writeMatches(&md, cmp, stats)
-	if len(cmp.SkippedShots) > 0 {
-		fmt.Fprintf(&md, "- No probe for k = %v: some class has fewer training examples than that (after the validation split).\n\n", cmp.SkippedShots)
-	}
+	writeBest(&md, all)
+	writeSkipped(&md, cmp, all)
+	md.WriteString("\n")
 
 	if hasProbe {
 		f, err := ShotsFigure(cmp)
@@ -78,14 +84,18 @@ func Report(cmp *results.Comparison, dir string) error {
 			return err
 		}
 		md.WriteString("## Accuracy against shots\n\n")
-		md.WriteString("Linear-probe top-1 accuracy against the number of training images per class " +
+		what := "Linear-probe top-1 accuracy"
+		if len(curves(all)) > 1 {
+			what = "Top-1 accuracy of each method (its own colour and marker)"
+		}
+		md.WriteString(what + " against the number of training images per class " +
 			"(log2 axis; \"full\" is the whole training set, after the break, with its images per class), " +
 			"the mean over seeds with a band of one standard deviation, each zero-shot prompt set as a " +
 			"horizontal line labelled at its right end (shaded: its 95% interval), and chance as a dotted " +
 			"line (the CLIP paper's Figure 6).\n\n")
 		embed(&md, "Accuracy against shots", FileShots)
 	}
-	writeTables(&md, cmp, stats)
+	writeTables(&md, cmp, stats, all)
 
 	if len(cmp.ZeroShot) > 0 {
 		f, err := TemplatesFigure(cmp)
@@ -123,7 +133,7 @@ func Report(cmp *results.Comparison, dir string) error {
 	}
 	ref, hasRef := referenceProbe(stats)
 	if hasRef {
-		if v := probePerClass(cmp.Probes, ref.Shots, len(names)); v != nil {
+		if v := probePerClass(paperProbes(cmp.Probes), ref.Shots, len(names)); v != nil {
 			series = append(series, Series{Name: "linear probe, " + shotsName(ref.Shots) + seedsSuffix(ref.Seeds), Values: v, Colour: ProbeColour})
 			captions = append(captions, "the "+probeName(ref.Shots)+seedsSuffix(ref.Seeds))
 		}
@@ -158,7 +168,7 @@ func Report(cmp *results.Comparison, dir string) error {
 		embed(&conf, "Confusion matrix, zero-shot, "+mdEscape(promptLabel(r, i)), name)
 	}
 	if hasRef {
-		if m, seeds := sumConfusion(cmp.Probes, ref.Shots); m != nil {
+		if m, seeds := sumConfusion(paperProbes(cmp.Probes), ref.Shots); m != nil {
 			name := ConfusionProbePrefix + "full"
 			if ref.Shots > 0 {
 				name = fmt.Sprintf("%s%dshot", ConfusionProbePrefix, ref.Shots)
@@ -268,10 +278,84 @@ func writeMatches(md *strings.Builder, cmp *results.Comparison, stats []ShotStat
 		}
 		md.WriteString(line + ".\n")
 	}
-	md.WriteString("\n")
 }
 
-func writeTables(md *strings.Builder, cmp *results.Comparison, stats []ShotStats) {
+// writeBest names the best method at each k when there are several.
+func writeBest(md *strings.Builder, all []ShotStats) {
+	if len(curves(all)) < 2 {
+		return
+	}
+	best := map[int]ShotStats{}
+	var ks []int
+	for _, s := range all {
+		if s.Shots == 0 || math.IsNaN(s.Acc1.Mean) {
+			continue
+		}
+		b, ok := best[s.Shots]
+		if !ok {
+			ks = append(ks, s.Shots)
+		}
+		if !ok || s.Acc1.Mean > b.Acc1.Mean {
+			best[s.Shots] = s
+		}
+	}
+	if len(ks) == 0 {
+		return
+	}
+	slices.Sort(ks)
+	parts := make([]string, len(ks))
+	for i, k := range ks {
+		parts[i] = fmt.Sprintf("k = %d: %s (%.1f%%)", k, mdEscape(best[k].Method), percent(best[k].Acc1.Mean))
+	}
+	fmt.Fprintf(md, "- Best mean top-1 per k: %s.\n", strings.Join(parts, ", "))
+}
+
+// writeSkipped says which methods could not be fitted at which k, grouping the
+// methods that missed the same k.
+func writeSkipped(md *strings.Builder, cmp *results.Comparison, all []ShotStats) {
+	if len(cmp.SkippedShots) == 0 {
+		return
+	}
+	var order []string // methods in the comparison's order, then any others
+	for _, s := range all {
+		if !slices.Contains(order, s.Method) {
+			order = append(order, s.Method)
+		}
+	}
+	for _, m := range slices.Sorted(maps.Keys(cmp.SkippedShots)) {
+		if !slices.Contains(order, m) {
+			order = append(order, m)
+		}
+	}
+	var groups []string // k lists, in order of first use
+	by := map[string][]string{}
+	for _, m := range order {
+		ks, ok := cmp.SkippedShots[m]
+		if !ok || len(ks) == 0 {
+			continue
+		}
+		key := joinInts(ks)
+		if _, ok := by[key]; !ok {
+			groups = append(groups, key)
+		}
+		by[key] = append(by[key], mdEscape(m))
+	}
+	for _, key := range groups {
+		fmt.Fprintf(md, "- No %s at k = %s: some class has fewer training examples than the k shots and the method's validation set need.\n",
+			strings.Join(by[key], ", "), key)
+	}
+}
+
+// joinInts writes ks as "1, 2, 4".
+func joinInts(ks []int) string {
+	parts := make([]string, len(ks))
+	for i, k := range ks {
+		parts[i] = strconv.Itoa(k)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func writeTables(md *strings.Builder, cmp *results.Comparison, stats, all []ShotStats) {
 	md.WriteString("## Numbers\n\nAccuracies in %.\n\n")
 	if len(cmp.ZeroShot) > 0 {
 		md.WriteString("### Zero-shot\n\nTop-1 with its 95% Wilson interval.\n\n" +
@@ -284,17 +368,100 @@ func writeTables(md *strings.Builder, cmp *results.Comparison, stats []ShotStats
 		md.WriteString("\n")
 	}
 	if len(stats) > 0 {
-		md.WriteString("### Linear probes\n\nMean ± sample standard deviation over seeds.\n\n")
+		md.WriteString("### Linear probes (logreg)\n\nThe CLIP paper's probe: mean ± sample standard deviation over seeds.\n\n")
 		md.WriteString("| k (shots per class) | Seeds | Top-1 % | Top-5 % | Mean per-class recall % | C |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, s := range stats {
-			k := fmt.Sprint(s.Shots)
-			if s.Shots == 0 {
-				k = "full"
-			}
-			fmt.Fprintf(md, "| %s | %d | %s | %s | %s | %s |\n", k, s.Seeds, pctStd(s.Acc1), pctStd(s.Acc5), pctStd(s.Recall), cRange(s))
+			fmt.Fprintf(md, "| %s | %d | %s | %s | %s | %s |\n", kName(s.Shots), s.Seeds, pctStd(s.Acc1), pctStd(s.Acc5), pctStd(s.Recall), cRange(s))
 		}
 		md.WriteString("\n")
 	}
+	writeMethods(md, cmp, all)
+}
+
+// writeMethods writes the table of methods against k: top-1 as mean ± std over
+// seeds, and the validation examples each fit chose its hyperparameters on. It is
+// left out when the paper's probe is the only method.
+func writeMethods(md *strings.Builder, cmp *results.Comparison, all []ShotStats) {
+	cs := curves(all)
+	if len(cs) == 0 || len(cs) == 1 && cs[0].method == results.MethodLogReg {
+		return
+	}
+	var ks []int
+	hasFull := false
+	for _, s := range all {
+		if s.Shots == 0 {
+			hasFull = true
+		} else if !slices.Contains(ks, s.Shots) {
+			ks = append(ks, s.Shots)
+		}
+	}
+	slices.Sort(ks)
+	if hasFull {
+		ks = append(ks, 0)
+	}
+	md.WriteString("### Methods\n\nTop-1 % of every method on the same shots (the shots depend on the seed only), " +
+		"mean ± sample standard deviation over seeds; n_val is the number of validation images each fit chose its " +
+		"hyperparameters on, at each k in the order of the columns (\"none\": the method chooses nothing), never test images.")
+	if p := priorPrompts(cmp.Probes); p != "" {
+		fmt.Fprintf(md, " The methods other than logreg start from the zero-shot classifier of \"%s\".", mdEscape(p))
+	}
+	md.WriteString("\n\n| Method |")
+	for _, k := range ks {
+		fmt.Fprintf(md, " k = %s |", kName(k))
+	}
+	md.WriteString(" n_val |\n| --- |" + strings.Repeat(" ---: |", len(ks)+1) + "\n")
+	for _, c := range cs {
+		at := map[int]ShotStats{}
+		for _, s := range c.kPts {
+			at[s.Shots] = s
+		}
+		if c.full != nil {
+			at[0] = *c.full
+		}
+		fmt.Fprintf(md, "| %s |", mdEscape(c.method))
+		var vals []string
+		anyVal := false
+		for _, k := range ks {
+			s, ok := at[k]
+			if !ok {
+				md.WriteString(" – |")
+				vals = append(vals, "–")
+				continue
+			}
+			fmt.Fprintf(md, " %s |", pctStd(s.Acc1))
+			vals = append(vals, strconv.Itoa(s.Val))
+			anyVal = anyVal || s.Val > 0
+		}
+		if !anyVal {
+			vals = []string{"none"}
+		}
+		fmt.Fprintf(md, " %s |\n", strings.Join(vals, " / "))
+	}
+	md.WriteString("\n")
+}
+
+// priorPrompts returns the prompt set the few-shot results name, or "" when none
+// does or they differ.
+func priorPrompts(probes []results.Result) string {
+	p := ""
+	for _, r := range probes {
+		switch {
+		case methodOf(r) == results.MethodLogReg || r.Prompts == "":
+		case p == "":
+			p = r.Prompts
+		case p != r.Prompts:
+			return ""
+		}
+	}
+	return p
+}
+
+// kName returns "full" for 0 and k otherwise.
+func kName(k int) string {
+	if k == 0 {
+		return "full"
+	}
+	return strconv.Itoa(k)
 }
 
 // classNames returns the comparison's class names, else those of its first result

@@ -82,27 +82,90 @@ func placeLabels(ys []vg.Length, gap, lo, hi vg.Length) []vg.Length {
 	return pos
 }
 
-// ShotsFigure draws the CLIP paper's Figure 6 for one dataset: linear-probe top-1
-// accuracy against k on a log2 axis (mean over seeds, a shaded band of one standard
-// deviation), the full training set after a break in the axis, labelled with its
-// images per class, each zero-shot prompt set as a horizontal line in its own colour
-// and dash pattern, labelled at its right end and shaded with its 95% interval when
-// the result has one, and a dotted chance line. It needs at least one probe or
-// zero-shot result.
-func ShotsFigure(cmp *results.Comparison) (Figure, error) {
-	stats := comparisonStats(cmp)
-	var kPts []ShotStats
-	var full *ShotStats
+// methodStyle is how one method is drawn on the accuracy-against-shots figure.
+type methodStyle struct {
+	colour color.Color
+	glyph  draw.GlyphDrawer
+}
+
+// methodGlyphs mark the methods' points, in order: filled shapes first, which stay
+// legible at 2 points.
+var methodGlyphs = []draw.GlyphDrawer{draw.CircleGlyph{}, draw.BoxGlyph{}, draw.PyramidGlyph{}, diamondGlyph{},
+	draw.RingGlyph{}, draw.CrossGlyph{}, draw.TriangleGlyph{}, draw.SquareGlyph{}}
+
+// methodOrder are the tab10 colours of the methods after the paper's probe: from
+// the end of PromptColour's order, so that they meet the prompt sets' colours only
+// when there are more than two prompt sets and six methods.
+var methodOrder = []int{9, 6, 5, 4, 8, 3, 2, 1}
+
+// styleOf returns the style of the j-th method of a figure: the paper's probe keeps
+// ProbeColour and a circle wherever it comes.
+func styleOf(j int, name string, probeFirst bool) methodStyle {
+	if name == results.MethodLogReg {
+		return methodStyle{ProbeColour, methodGlyphs[0]}
+	}
+	if probeFirst {
+		j-- // the probe took the first glyph
+	}
+	return methodStyle{tab10[methodOrder[j%len(methodOrder)]], methodGlyphs[(j+1)%len(methodGlyphs)]}
+}
+
+// diamondGlyph is a filled diamond, the shape gonum/plot lacks.
+type diamondGlyph struct{}
+
+// DrawGlyph implements draw.GlyphDrawer.
+func (diamondGlyph) DrawGlyph(c *draw.Canvas, sty draw.GlyphStyle, pt vg.Point) {
+	r := sty.Radius * 1.25
+	c.Fill(vg.Path{{Type: vg.MoveComp, Pos: vg.Point{X: pt.X, Y: pt.Y + r}},
+		{Type: vg.LineComp, Pos: vg.Point{X: pt.X + r, Y: pt.Y}},
+		{Type: vg.LineComp, Pos: vg.Point{X: pt.X, Y: pt.Y - r}},
+		{Type: vg.LineComp, Pos: vg.Point{X: pt.X - r, Y: pt.Y}},
+		{Type: vg.CloseComp}})
+}
+
+// methodDodge is the sideways shift between neighbouring methods' points, in
+// doublings of k.
+const methodDodge = 0.06
+
+// curve is one method's statistics on the figure: k-shot points and the full set.
+type curve struct {
+	method string
+	kPts   []ShotStats
+	full   *ShotStats
+}
+
+// curves groups stats by method, keeping their order.
+func curves(stats []ShotStats) []curve {
+	var out []curve
 	for _, s := range stats {
-		switch {
-		case math.IsNaN(s.Acc1.Mean):
-		case s.Shots == 0:
-			full = &s
-		default:
-			kPts = append(kPts, s)
+		if math.IsNaN(s.Acc1.Mean) {
+			continue
+		}
+		if len(out) == 0 || out[len(out)-1].method != s.Method {
+			out = append(out, curve{method: s.Method})
+		}
+		c := &out[len(out)-1]
+		if s.Shots == 0 {
+			c.full = &s
+		} else {
+			c.kPts = append(c.kPts, s)
 		}
 	}
-	if len(kPts) == 0 && full == nil && len(cmp.ZeroShot) == 0 {
+	return out
+}
+
+// ShotsFigure draws the CLIP paper's Figure 6 for one dataset: top-1 accuracy
+// against k on a log2 axis for each method (the mean over seeds, a shaded band of one
+// standard deviation; each method in its own colour and marker, the paper's linear
+// probe in ProbeColour), the full training set after a break in the axis, labelled
+// with its images per class, each zero-shot prompt set as a horizontal line in its
+// own colour and dash pattern, labelled at its right end and shaded with its 95%
+// interval when the result has one, and a dotted chance line. It needs at least one
+// probe or zero-shot result.
+func ShotsFigure(cmp *results.Comparison) (Figure, error) {
+	stats := methodStats(cmp)
+	cs := curves(stats)
+	if len(cs) == 0 && len(cmp.ZeroShot) == 0 {
 		return Figure{}, errors.New("plots: accuracy against shots: no probe or zero-shot results")
 	}
 	nClasses := len(classNames(cmp))
@@ -119,15 +182,28 @@ func ShotsFigure(cmp *results.Comparison) (Figure, error) {
 
 	// x is log2 k; the full set sits one and a half doublings after the largest k,
 	// past a break in the axis.
+	var ks []int
+	var full *ShotStats
+	for _, c := range cs {
+		for _, s := range c.kPts {
+			if !slices.Contains(ks, s.Shots) {
+				ks = append(ks, s.Shots)
+			}
+		}
+		if c.full != nil && (full == nil || c.method == results.MethodLogReg) {
+			full = c.full
+		}
+	}
+	slices.Sort(ks)
 	var ticks []plot.Tick
 	lastX := 0.0
-	for _, s := range kPts {
-		x := math.Log2(float64(s.Shots))
-		ticks = append(ticks, plot.Tick{Value: x, Label: strconv.Itoa(s.Shots)})
+	for _, k := range ks {
+		x := math.Log2(float64(k))
+		ticks = append(ticks, plot.Tick{Value: x, Label: strconv.Itoa(k)})
 		lastX = max(lastX, x)
 	}
 	fullX := lastX + 1.5
-	if len(kPts) == 0 {
+	if len(ks) == 0 {
 		fullX = 0
 	}
 	breakX := math.NaN()
@@ -137,7 +213,7 @@ func ShotsFigure(cmp *results.Comparison) (Figure, error) {
 			label = fmt.Sprintf("full\n%d/class", int(math.Round(float64(full.Train)/float64(nClasses))))
 		}
 		ticks = append(ticks, plot.Tick{Value: fullX, Label: label})
-		if len(kPts) > 0 {
+		if len(ks) > 0 {
 			breakX = lastX + 0.75
 		}
 	}
@@ -147,58 +223,100 @@ func ShotsFigure(cmp *results.Comparison) (Figure, error) {
 	p.X.Min, p.X.Max = ticks[0].Value-0.45, ticks[len(ticks)-1].Value+0.45
 	p.X.Tick.Marker = plot.ConstantTicks(ticks)
 
-	leg := newLegend()
-	nLeg := 0
+	var entries []legendEntry
 	lo, hi := math.Inf(1), math.Inf(-1)
 	seedsNote := ""
 	if n := maxSeeds(stats); n > 1 {
 		seedsNote = fmt.Sprintf(" (mean ± 1 std, %d seeds)", n)
 	}
-	if len(kPts) > 0 {
+	// One method is the paper's figure; several are told apart by colour and marker,
+	// and their bands are lighter so that overlaps stay readable.
+	single := len(cs) == 1
+	bandAlpha := uint8(0x40)
+	if !single {
+		bandAlpha = 0x22
+	}
+	probeFirst := len(cs) > 0 && cs[0].method == results.MethodLogReg
+	for j, c := range cs {
+		sty := styleOf(j, c.method, probeFirst)
+		// Methods are dodged sideways at each k, so that close results keep their
+		// markers apart.
+		dodge := (float64(j) - float64(len(cs)-1)/2) * methodDodge
+		name := c.method
+		switch {
+		case single && c.method == results.MethodLogReg:
+			name = "linear probe, k images per class" + seedsNote
+		case single:
+			name += ", k images per class" + seedsNote
+		case c.method == results.MethodLogReg:
+			name = "linear probe (logreg)"
+		}
 		var line, upper, lower plotter.XYs
-		for _, s := range kPts {
-			x, m, sd := math.Log2(float64(s.Shots)), percent(s.Acc1.Mean), percent(s.Acc1.Std)
+		for _, s := range c.kPts {
+			x, m, sd := math.Log2(float64(s.Shots))+dodge, percent(s.Acc1.Mean), percent(s.Acc1.Std)
 			line = append(line, plotter.XY{X: x, Y: m})
 			upper = append(upper, plotter.XY{X: x, Y: m + sd})
 			lower = append([]plotter.XY{{X: x, Y: m - sd}}, lower...)
 			lo, hi = math.Min(lo, m-sd), math.Max(hi, m+sd)
 		}
-		band, err := plotter.NewPolygon(append(upper, lower...))
-		if err != nil {
-			return Figure{}, fmt.Errorf("plots: accuracy against shots: %w", err)
-		}
-		band.Color = withAlpha(ProbeColour, 0x40)
-		band.LineStyle.Width = 0
-		l, pts, err := plotter.NewLinePoints(line)
-		if err != nil {
-			return Figure{}, fmt.Errorf("plots: accuracy against shots: %w", err)
-		}
-		l.Color, l.Width = ProbeColour, vg.Points(1.2)
-		pts.Color, pts.Shape, pts.Radius = ProbeColour, draw.CircleGlyph{}, vg.Points(2)
-		p.Add(band, l, pts)
-		leg.Add("linear probe, k images per class"+seedsNote, band, l, pts)
-		nLeg++
-	}
-	if full != nil {
-		m, sd := percent(full.Acc1.Mean), percent(full.Acc1.Std)
-		pt := errorPoints{XYs: plotter.XYs{{X: fullX, Y: m}}, YErrors: plotter.YErrors{{Low: sd, High: sd}}}
-		sq, err := plotter.NewScatter(pt.XYs)
-		if err != nil {
-			return Figure{}, fmt.Errorf("plots: accuracy against shots: %w", err)
-		}
-		sq.Color, sq.Shape, sq.Radius = ProbeColour, draw.BoxGlyph{}, vg.Points(2.5)
-		p.Add(sq)
-		if sd > 0 {
-			bars, err := plotter.NewYErrorBars(pt)
+		var thumbs []plot.Thumbnailer
+		if len(line) > 0 {
+			band, err := plotter.NewPolygon(append(upper, lower...))
 			if err != nil {
 				return Figure{}, fmt.Errorf("plots: accuracy against shots: %w", err)
 			}
-			bars.Color, bars.Width = ProbeColour, vg.Points(0.8)
-			p.Add(bars)
+			band.Color = withAlpha(sty.colour, bandAlpha)
+			band.LineStyle.Width = 0
+			l, pts, err := plotter.NewLinePoints(line)
+			if err != nil {
+				return Figure{}, fmt.Errorf("plots: accuracy against shots: %w", err)
+			}
+			l.Color, l.Width = sty.colour, vg.Points(1.2)
+			pts.Color, pts.Shape, pts.Radius = sty.colour, sty.glyph, vg.Points(2)
+			p.Add(band, l, pts)
+			thumbs = []plot.Thumbnailer{band, l, pts}
 		}
-		leg.Add("linear probe, full training set", sq)
-		nLeg++
-		lo, hi = math.Min(lo, m-sd), math.Max(hi, m+sd)
+		if c.full != nil {
+			m, sd := percent(c.full.Acc1.Mean), percent(c.full.Acc1.Std)
+			pt := errorPoints{XYs: plotter.XYs{{X: fullX, Y: m}}, YErrors: plotter.YErrors{{Low: sd, High: sd}}}
+			sq, err := plotter.NewScatter(pt.XYs)
+			if err != nil {
+				return Figure{}, fmt.Errorf("plots: accuracy against shots: %w", err)
+			}
+			sq.Color, sq.Radius = sty.colour, vg.Points(2)
+			sq.Shape = sty.glyph
+			if single {
+				sq.Shape, sq.Radius = draw.BoxGlyph{}, vg.Points(2.5)
+			}
+			p.Add(sq)
+			if sd > 0 {
+				bars, err := plotter.NewYErrorBars(pt)
+				if err != nil {
+					return Figure{}, fmt.Errorf("plots: accuracy against shots: %w", err)
+				}
+				bars.Color, bars.Width = sty.colour, vg.Points(0.8)
+				p.Add(bars)
+			}
+			lo, hi = math.Min(lo, m-sd), math.Max(hi, m+sd)
+			switch {
+			case single:
+				if len(thumbs) > 0 {
+					entries = append(entries, legendEntry{name, thumbs})
+				}
+				thumbs, name = []plot.Thumbnailer{sq}, "linear probe, full training set"
+			case len(thumbs) == 0:
+				thumbs = []plot.Thumbnailer{sq}
+			}
+		}
+		entries = append(entries, legendEntry{name, thumbs})
+	}
+	if !single && seedsNote != "" {
+		band, err := plotter.NewPolygon(plotter.XYs{{X: 0, Y: 0}, {X: 1, Y: 0}, {X: 1, Y: 1}})
+		if err != nil {
+			return Figure{}, fmt.Errorf("plots: accuracy against shots: %w", err)
+		}
+		band.Color, band.LineStyle.Width = withAlpha(color.Black, 0x30), 0
+		entries = append(entries, legendEntry{"± 1 std over " + strconv.Itoa(maxSeeds(stats)) + " seeds", []plot.Thumbnailer{band}})
 	}
 
 	// Zero-shot lines. Lines within a hair of each other share one interleaved dash
@@ -294,23 +412,38 @@ func ShotsFigure(cmp *results.Comparison) (Figure, error) {
 	if labelW > 0 {
 		labelW += vg.Points(4)
 	}
+	// Several methods share two legend columns.
+	cols := 1
+	if len(entries) > 3 {
+		cols = 2
+	}
+	legs := legendColumns(entries, cols)
+	lh := legendHeight(newLegend(), (len(entries)+cols-1)/cols)
 	w := ColumnWidth
-	h := 2.6*vg.Inch + legendHeight(leg, nLeg)
+	h := 2.6*vg.Inch + lh
+	if len(cs) > 2 {
+		h += 0.4 * vg.Inch // room between close curves
+	}
 	return Figure{Width: w, Height: h, draw: func(c draw.Canvas) {
 		c = drawTitle(pad(c), title)
 		area := draw.Crop(c, 0, -labelW, 0, 0)
-		lh := legendHeight(leg, nLeg)
-		if nLeg > 0 {
+		if lh > 0 {
 			area = draw.Crop(area, 0, 0, lh+vg.Points(6), 0)
 		}
 		p.Draw(area)
 		dc := p.DataCanvas(area)
 		trX, trY := p.Transforms(&dc)
-		if nLeg > 0 {
+		if lh > 0 {
 			strip := c
 			strip.Max.Y = c.Min.Y + lh + vg.Points(3)
 			strip.Min.X = dc.Min.X
-			leg.Draw(strip)
+			colW := (strip.Max.X - strip.Min.X) / vg.Length(len(legs))
+			for i, leg := range legs {
+				sc := strip
+				sc.Min.X = strip.Min.X + colW*vg.Length(i)
+				sc.Max.X = sc.Min.X + colW
+				leg.Draw(sc)
+			}
 		}
 		if !math.IsNaN(breakX) {
 			drawAxisBreak(c, trX(breakX), dc.Min.Y)
@@ -330,6 +463,26 @@ func ShotsFigure(cmp *results.Comparison) (Figure, error) {
 			c.FillText(l.style, vg.Point{X: x, Y: pos[i]}, l.text)
 		}
 	}}, nil
+}
+
+// legendEntry is one legend line: a text and the thumbnails drawn before it.
+type legendEntry struct {
+	text   string
+	thumbs []plot.Thumbnailer
+}
+
+// legendColumns splits entries into cols legends filled column by column.
+func legendColumns(entries []legendEntry, cols int) []plot.Legend {
+	rows := (len(entries) + cols - 1) / cols
+	var out []plot.Legend
+	for i := 0; i < len(entries); i += rows {
+		leg := newLegend()
+		for _, e := range entries[i:min(i+rows, len(entries))] {
+			leg.Add(e.text, e.thumbs...)
+		}
+		out = append(out, leg)
+	}
+	return out
 }
 
 // drawAxisBreak marks a break in the x axis at (x, y): a white gap crossed by two

@@ -55,9 +55,11 @@ func meanStd(xs []float64) MeanStd {
 	return s
 }
 
-// ShotStats aggregates the linear-probe results of one k over seeds. Accuracies are
-// fractions.
+// ShotStats aggregates the probe results of one method at one k over seeds.
+// Accuracies are fractions.
 type ShotStats struct {
+	// Method is the results' method (logreg for results without one).
+	Method string
 	// Shots is k; 0 means the full training set.
 	Shots int
 	// Seeds is the number of results aggregated.
@@ -66,20 +68,67 @@ type ShotStats struct {
 	Acc1, Acc5, Recall MeanStd
 	// CMin and CMax are the range of the chosen C (0 when unknown).
 	CMin, CMax float64
-	// Train is the largest number of training examples used (0 when unknown).
-	Train int
+	// Train is the largest number of training examples used (0 when unknown); Val
+	// the largest number of validation examples (0 when none).
+	Train, Val int
 }
 
-// SummarizeProbes groups probe results by k and returns mean and standard deviation
-// over seeds, k ascending with full data (Shots 0) last.
+// SummarizeProbes groups the results of the CLIP paper's linear probe (logreg, or
+// no method) by k and returns mean and standard deviation over
+// seeds, k ascending with full data (Shots 0) last. SummarizeMethods does the same
+// for every method.
 func SummarizeProbes(probes []results.Result) []ShotStats {
+	return summarizeK(paperProbes(probes))
+}
+
+// SummarizeMethods groups probe results by method, in the order the methods first
+// appear, and within each by k as SummarizeProbes does.
+func SummarizeMethods(probes []results.Result) []ShotStats {
+	var order []string
+	by := map[string][]results.Result{}
+	for _, r := range probes {
+		m := methodOf(r)
+		if _, ok := by[m]; !ok {
+			order = append(order, m)
+		}
+		by[m] = append(by[m], r)
+	}
+	var out []ShotStats
+	for _, m := range order {
+		out = append(out, summarizeK(by[m])...)
+	}
+	return out
+}
+
+// methodOf returns the method of probe result r: its Method, or the paper's probe
+// for results written before there were others (even without a task).
+func methodOf(r results.Result) string {
+	if r.Method == "" {
+		return results.MethodLogReg
+	}
+	return r.Method
+}
+
+// paperProbes returns the results of the CLIP paper's probe among probes.
+func paperProbes(probes []results.Result) []results.Result {
+	var out []results.Result
+	for _, r := range probes {
+		if methodOf(r) == results.MethodLogReg {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// summarizeK summarises the results of one method per k.
+func summarizeK(probes []results.Result) []ShotStats {
 	byK := map[int][]results.Result{}
 	for _, r := range probes {
 		byK[r.Shots] = append(byK[r.Shots], r)
 	}
 	out := make([]ShotStats, 0, len(byK))
 	for k, rs := range byK {
-		st := ShotStats{Shots: k, Seeds: len(rs)}
+		st := ShotStats{Method: methodOf(rs[0]), Shots: k, Seeds: len(rs)}
 		var a1, a5, rec []float64
 		for i, r := range rs {
 			a1 = append(a1, metric(r, metricLPAcc1))
@@ -91,9 +140,7 @@ func SummarizeProbes(probes []results.Result) []ShotStats {
 			if r.C > st.CMax {
 				st.CMax = r.C
 			}
-			if r.Train > st.Train {
-				st.Train = r.Train
-			}
+			st.Train, st.Val = max(st.Train, r.Train), max(st.Val, r.Val)
 		}
 		st.Acc1, st.Acc5, st.Recall = meanStd(a1), meanStd(a5), meanStd(rec)
 		out = append(out, st)
@@ -102,13 +149,26 @@ func SummarizeProbes(probes []results.Result) []ShotStats {
 	return out
 }
 
-// comparisonStats returns the probe statistics of cmp: from its probe results when
-// it has them, otherwise from its summary (top-1 only).
+// comparisonStats returns the statistics of cmp's linear probe (logreg), as
+// methodStats gives them.
 func comparisonStats(cmp *results.Comparison) []ShotStats {
-	if len(cmp.Probes) > 0 {
-		return SummarizeProbes(cmp.Probes)
+	var out []ShotStats
+	for _, s := range methodStats(cmp) {
+		if s.Method == results.MethodLogReg {
+			out = append(out, s)
+		}
 	}
-	out := make([]ShotStats, 0, len(cmp.Summary))
+	return out
+}
+
+// methodStats returns the statistics of every method of cmp (SummarizeMethods): from
+// its probe results when it has them, otherwise from its summary (top-1 only).
+func methodStats(cmp *results.Comparison) []ShotStats {
+	if len(cmp.Probes) > 0 {
+		return SummarizeMethods(cmp.Probes)
+	}
+	var order []string
+	by := map[string][]ShotStats{}
 	nan := MeanStd{Mean: math.NaN(), Std: math.NaN()}
 	for _, s := range cmp.Summary {
 		n := s.Seeds
@@ -119,10 +179,18 @@ func comparisonStats(cmp *results.Comparison) []ShotStats {
 		if math.IsNaN(std) {
 			std = 0
 		}
-		out = append(out, ShotStats{Shots: s.Shots, Seeds: s.Seeds,
+		m := s.MethodName()
+		if _, ok := by[m]; !ok {
+			order = append(order, m)
+		}
+		by[m] = append(by[m], ShotStats{Method: m, Shots: s.Shots, Seeds: s.Seeds, Val: s.Val,
 			Acc1: MeanStd{Mean: float64(s.Mean), Std: std, N: n}, Acc5: nan, Recall: nan})
 	}
-	sortShots(out)
+	var out []ShotStats
+	for _, m := range order {
+		sortShots(by[m])
+		out = append(out, by[m]...)
+	}
 	return out
 }
 

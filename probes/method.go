@@ -30,6 +30,10 @@ type Problem struct {
 	// normalised template embeddings, renormalised, as zeroshot builds it. Methods
 	// other than logreg require it (rows are renormalised on use).
 	Text []float32
+	// TextNorm, when known, is the mean L2 norm of the raw class embeddings Text was
+	// normalised from (per class, the mean of the un-normalised template embeddings);
+	// ZS-LP and CLAP start their prototypes at it. Zero means unknown (DefaultInitNorm).
+	TextNorm float64
 	// LogitScale is exp(logit_scale) of the CLIP model. Zero means DefaultLogitScale.
 	LogitScale float64
 	// Logf, if set, receives progress lines.
@@ -108,6 +112,9 @@ func (p *Problem) check(withText bool) error {
 	}
 	if s := p.LogitScale; !(s >= 0) || math.IsInf(s, 0) {
 		return fmt.Errorf("probes: logit scale %v; need a positive finite value", s)
+	}
+	if s := p.TextNorm; !(s >= 0) || math.IsInf(s, 0) {
+		return fmt.Errorf("probes: class embedding norm %v; need a positive finite value (or 0: unknown)", s)
 	}
 	if !withText {
 		return nil

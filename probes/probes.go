@@ -74,9 +74,11 @@
 // augmented views (random crops of the shots, 10 to 20 per image) and minibatches of
 // 256 are not reproduced. ZS-LP and CLAP start from the raw mean of the template
 // embeddings there, whose norm rho sets the effective step (lr/rho^2) and CLAP's
-// penalty (times rho^2) but is lost in the unit classifier; rho defaults to
-// DefaultInitNorm (10, the order of raw CLIP embedding norms), rho = 1 takes steps 100
-// times larger and ZS-LP then collapses below zero-shot at one shot.
+// penalty (times rho^2) but is lost in the unit classifier: rho is Problem.TextNorm,
+// the mean norm of those raw class embeddings, when the caller knows it (gorgoclip
+// compare measures it), else DefaultInitNorm (10, the order of raw CLIP embedding
+// norms); rho = 1 takes steps 100 times larger and ZS-LP then collapses below
+// zero-shot at one shot.
 //
 // Shapes: N examples, D feature dimensions, K classes. Features are float32 [N, D]
 // row-major; weights are float64 [K, D]. Each loss evaluation is two float32 GEMMs

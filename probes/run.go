@@ -27,9 +27,10 @@ type Protocol struct {
 	Shots int
 	// Seed drives the choice of shots and the validation set.
 	Seed uint64
-	// Text and LogitScale are the zero-shot classifier and its scale, as in Problem;
-	// methods other than logistic regression need Text.
+	// Text, TextNorm and LogitScale are the zero-shot classifier, its raw norm and its
+	// scale, as in Problem; methods other than logistic regression need Text.
 	Text       []float32
+	TextNorm   float64
 	LogitScale float64
 	// Logf, if set, receives progress lines.
 	Logf func(format string, args ...any)
@@ -87,7 +88,7 @@ func Run(train, test Dataset, numClasses int, p Protocol) (*Outcome, error) {
 	if m == nil {
 		m = &LogReg{Config: p.Fit, Sweep: p.Sweep, Grid: p.Grid}
 	}
-	prob := Problem{Classes: numClasses, Text: p.Text, LogitScale: p.LogitScale, Logf: p.Logf}
+	prob := Problem{Classes: numClasses, Text: p.Text, TextNorm: p.TextNorm, LogitScale: p.LogitScale, Logf: p.Logf}
 	start := time.Now()
 	var (
 		f   fitResult

@@ -15,11 +15,12 @@ const (
 	DefaultCosineEpochs = 300
 	// DefaultCosineLR is the peak learning rate of SGD with momentum 0.9.
 	DefaultCosineLR = 0.1
-	// DefaultInitNorm is the norm the prototypes start at (and CLAP anchors to). The
-	// reference starts them at the raw mean of the template embeddings, whose norm
-	// depends on the model; with cosine logits that norm only sets the effective step
-	// (lr / norm^2) and CLAP's penalty (times norm^2). The classifier here has unit rows,
-	// so they are scaled to the order of magnitude of raw CLIP embeddings (about 21 for
+	// DefaultInitNorm is the norm the prototypes start at (and CLAP anchors to) when
+	// neither ZSLP.InitNorm nor Problem.TextNorm gives one. The reference starts them
+	// at the raw mean of the template embeddings, whose norm depends on the model; with
+	// cosine logits that norm only sets the effective step (lr / norm^2) and CLAP's
+	// penalty (times norm^2). A unit classifier has lost it, so its rows are scaled to
+	// the order of magnitude of raw CLIP embeddings (a guess: about 21 for
 	// ViT-L/14@336px images); a norm of 1 takes steps 100 times larger, and ZS-LP then
 	// falls far below zero-shot at 1 shot.
 	DefaultInitNorm = 10
@@ -39,7 +40,8 @@ type ZSLP struct {
 	Epochs int
 	// LR is the peak learning rate. Zero means DefaultCosineLR.
 	LR float64
-	// InitNorm is the prototypes' initial norm. Zero means DefaultInitNorm.
+	// InitNorm is the prototypes' initial norm. Zero means Problem.TextNorm, the raw
+	// class embeddings' own, when known, else DefaultInitNorm.
 	InitNorm float64
 }
 
@@ -79,7 +81,7 @@ func fitCosine(p Problem, name string, epochs int, lr, norm float64, penalised b
 	if err := p.check(true); err != nil {
 		return nil, err
 	}
-	epochs, lr, norm = cmp.Or(epochs, DefaultCosineEpochs), cmp.Or(lr, DefaultCosineLR), cmp.Or(norm, DefaultInitNorm)
+	epochs, lr, norm = cmp.Or(epochs, DefaultCosineEpochs), cmp.Or(lr, DefaultCosineLR), cmp.Or(norm, p.TextNorm, DefaultInitNorm)
 	if !(lr > 0) || math.IsInf(lr, 0) || !(norm > 0) || math.IsInf(norm, 0) {
 		return nil, fmt.Errorf("probes: learning rate %v and initial norm %v; need positive finite values", lr, norm)
 	}

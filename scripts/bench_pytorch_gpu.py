@@ -2,6 +2,9 @@
 """PyTorch GPU reference for `gorgoclip-cuda bench --device cuda`: the same towers as
 scripts/bench_pytorch.py (torchvision's vit_b_32 with a 512-wide projection; a 12-layer
 512-wide causal text tower over 11 positions), random weights, eager mode, on one GPU.
+--model RN50 runs OpenAI's ModifiedResNet RN50 instead (scripts/modified_resnet.py:
+BatchNorm in eval mode, not folded, as OpenAI's model runs) with RN50's text tower
+(the same transformer, projected to 1024).
 
 fp32 by default, with TF32 switched off for matmuls and convolutions (PyTorch's own
 default for matmuls), so both sides do exact float32 GEMMs; --amp fp16|bf16 runs under
@@ -23,6 +26,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_pytorch  # noqa: E402
 from bench_pytorch import PlainViT  # noqa: E402
+from modified_resnet import modified_resnet  # noqa: E402
 
 
 def vit_b_32():
@@ -33,6 +37,15 @@ def vit_b_32():
     except Exception as e:  # noqa: BLE001
         print(f"torchvision unusable ({type(e).__name__}: {e}); using the torch.nn ViT-B/32", file=sys.stderr)
         return PlainViT(), "torch.nn ViT-B/32"
+
+
+def towers(model):
+    """The image tower, its name and input resolution, and the text tower of model."""
+    if model == "RN50":
+        image, res = modified_resnet(model)
+        return image, "ModifiedResNet RN50", res, TextTower(out=1024)
+    image, name = vit_b_32()
+    return image, name, 224, TextTower()
 
 
 class TextTower(bench_pytorch.TextTower):
@@ -78,6 +91,7 @@ def per_second(dev, batch, iters, warmup, f):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", choices=["ViT-B/32", "RN50"], default="ViT-B/32")
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
@@ -89,11 +103,10 @@ def main():
     exact_fp32()
     torch.manual_seed(0)
     dev = torch.device(args.device)
-    vit, vit_name = vit_b_32()
-    text = TextTower()
-    vit = vit.eval().to(dev)
+    image, image_name, res, text = towers(args.model)
+    image = image.eval().to(dev)
     text = text.eval().to(dev)
-    pixels = torch.randn(args.batch, 3, 224, 224)  # host memory, as gorgoclip's input
+    pixels = torch.randn(args.batch, 3, res, res)  # host memory, as gorgoclip's input
     pixels_dev = pixels.to(dev)
     ids = torch.randint(1, 49406, (args.batch, args.text_len))
     eot = torch.full((args.batch,), args.text_len - 1)
@@ -102,15 +115,15 @@ def main():
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(args.amp)
     ctx = (lambda: torch.autocast(dev.type, dtype=dtype)) if dtype else torch.inference_mode
     with torch.inference_mode(), ctx():
-        img = per_second(dev, args.batch, args.iters, args.warmup, lambda: vit(pixels.to(dev)).float().cpu())
-        img_dev = per_second(dev, args.batch, args.iters, args.warmup, lambda: vit(pixels_dev))
+        img = per_second(dev, args.batch, args.iters, args.warmup, lambda: image(pixels.to(dev)).float().cpu())
+        img_dev = per_second(dev, args.batch, args.iters, args.warmup, lambda: image(pixels_dev))
         txt = per_second(dev, args.batch, args.iters, args.warmup, lambda: text(ids.to(dev), eot.to(dev)).float().cpu())
         txt_dev = per_second(dev, args.batch, args.iters, args.warmup, lambda: text(ids_dev, eot_dev))
     print(json.dumps({
         "image_per_s": img, "image_per_s_device_only": img_dev,
         "text_per_s": txt, "text_per_s_device_only": txt_dev,
         "precision": args.amp or "fp32", "torch": torch.__version__, "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else args.device,
-        "vit": vit_name, "batch": args.batch, "iters": args.iters, "text_len": args.text_len,
+        "model": args.model, "image_tower": image_name, "batch": args.batch, "iters": args.iters, "text_len": args.text_len,
     }))
 
 

@@ -127,6 +127,9 @@ func runBench(env *Env, args []string) error {
 	if err != nil {
 		return Usagef("%v", err)
 	}
+	if err := checkBenchSizes(cfg, *batch, *threads, *pipeline); err != nil {
+		return err
+	}
 	prec, err := parsePrecision(*precision)
 	if err != nil {
 		return err
@@ -361,6 +364,54 @@ func timeRuns(iters int, f func() error) (wall, cpu float64, err error) {
 // resetPeakRSS makes VmHWM start again from the current resident memory (Linux's
 // /proc/self/clear_refs), reporting whether it could.
 func resetPeakRSS() bool { return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil }
+
+// Bounds on bench's sizes beyond what memory implies.
+const (
+	maxBenchThreads  = 1024   // GOMAXPROCS beyond this only costs memory
+	maxBenchPipeline = 100000 // synthetic JPEGs written to a temporary folder (~40 KB each)
+)
+
+// checkBenchSizes refuses flag values that cannot run: a batch whose images alone,
+// with one layer's activations (a lower bound of what the image tower holds), need
+// more than the machine's memory, and absurd thread or pipeline counts.
+func checkBenchSizes(cfg layers.Config, batch, threads, pipeline int) error {
+	v := cfg.Vision
+	act := v.Tokens() * v.Width * 4 // a ViT's [T,4W] MLP activations
+	if v.Kind == "resnet" {
+		act = (v.ImageResolution / 4) * (v.ImageResolution / 4) * v.Width * 4 // a ResNet's first stage
+	}
+	perImage := 4 * float64(3*v.ImageResolution*v.ImageResolution+act) // pixels, then that layer
+	need := float64(batch) * perImage
+	if mem := memTotal(); mem > 0 && need > float64(mem) {
+		return Usagef("--batch %d needs at least %.0f GB for %s's images and activations (%.1f MB an image), more than this machine's %.0f GB of memory",
+			batch, need/1e9, cfg.Name, perImage/1e6, float64(mem)/1e9)
+	}
+	if threads > maxBenchThreads {
+		return Usagef("--threads %d: at most %d", threads, maxBenchThreads)
+	}
+	if pipeline > maxBenchPipeline {
+		return Usagef("--pipeline %d: at most %d synthetic JPEGs", pipeline, maxBenchPipeline)
+	}
+	return nil
+}
+
+// memTotal returns the machine's memory in bytes (MemTotal of /proc/meminfo), or 0
+// where it cannot be read.
+func memTotal() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
 
 // peakRSSMB reads the process's peak resident set (VmHWM) from /proc/self/status; 0
 // where there is no /proc.

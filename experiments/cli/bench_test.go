@@ -24,12 +24,24 @@ func TestBenchTiny(t *testing.T) {
 	}
 }
 
-// TestBenchUsage checks that bad flags are usage errors.
+// TestBenchUsage checks that bad flags are usage errors, sizes that cannot fit
+// included (regression: --batch 100000000 went on to allocate 60 TB).
 func TestBenchUsage(t *testing.T) {
-	for i, args := range [][]string{{"--batch", "0"}, {"--model", "ViT-X"}, {"extra"}, {"--pipeline", "-1"}} {
+	for i, test := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--batch", "0"}, "must be positive"},
+		{[]string{"--model", "ViT-X"}, "ViT-X"},
+		{[]string{"extra"}, "unexpected argument"},
+		{[]string{"--pipeline", "-1"}, "must be positive"},
+		{[]string{"--batch", "100000000"}, "--batch 100000000 needs at least"},
+		{[]string{"--threads", "1000000000"}, "--threads 1000000000: at most 1024"},
+		{[]string{"--pipeline", "1000000000"}, "--pipeline 1000000000: at most 100000"},
+	} {
 		var out, errw bytes.Buffer
-		if code := Main(append([]string{"bench"}, args...), nil, &out, &errw); code != 2 {
-			t.Errorf("test %d: got exit code %d want 2 (%s)", i, code, errw.String())
+		if code := Main(append([]string{"bench"}, test.args...), nil, &out, &errw); code != 2 || !strings.Contains(errw.String(), test.want) {
+			t.Errorf("test %d: got exit code %d, %q; want 2 and %q", i, code, errw.String(), test.want)
 		}
 	}
 	var r BenchResult

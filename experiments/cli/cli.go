@@ -109,7 +109,11 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 			code = 3
 		}
 	}()
-	err := c.Run(&Env{Stdin: stdin, Stdout: stdout, Stderr: stderr, args: args}, args[1:])
+	out := &checkedWriter{w: stdout}
+	err := c.Run(&Env{Stdin: stdin, Stdout: out, Stderr: stderr, args: args}, args[1:])
+	if err == nil && out.err != nil {
+		err = fmt.Errorf("writing standard output: %w", out.err)
+	}
 	if err == nil {
 		return 0
 	}
@@ -122,6 +126,26 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		return 2
 	}
 	return 1
+}
+
+// checkedWriter keeps the first error of its writes: results lost to a full disk
+// or a closed pipe fail the command (exit 1) even where a write's error went
+// unchecked.
+type checkedWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (c *checkedWriter) Write(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	n, err := c.w.Write(p)
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
+	}
+	c.err = err
+	return n, err
 }
 
 // newFlags returns a FlagSet for a command whose help goes to env.Stderr and which

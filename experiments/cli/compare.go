@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/gorgoclip/gorgoclip/experiments"
 	"github.com/gorgoclip/gorgoclip/internal/progress"
@@ -42,21 +43,47 @@ func experimentFlags(env *Env, fs *flag.FlagSet, cfg *experiments.Config, prompt
 }
 
 func init() {
-	register(Command{Name: "compare", Summary: "zero-shot against k-shot linear probes: results.json, plots, report.md", Run: runCompare})
+	register(Command{Name: "compare", Summary: "zero-shot against k-shot probes and few-shot methods: results.json, plots, report.md", Run: runCompare})
 	register(Command{Name: "zeroshot", Summary: "zero-shot classification of a dataset with one or more prompt sets", Run: runZeroShot})
 }
 
+var compareUsage = `--weights DIR --dataset SPEC --out DIR [flags]
+
+Zero-shot CLIP against k-shot classifiers on one dataset, as in the CLIP paper's
+Figure 6: encodes the training and test images once (cached in --cache), evaluates each
+prompt set zero-shot, and fits every method of --methods at every k of --shots over
+--seeds draws of the shots, all on the same features: the shots depend on the seed only,
+so every method sees the same ones. logreg (the paper's L-BFGS probe) is also fitted on
+the whole training set. coop (CoOp: 16 learned context vectors trained through the text
+tower with the paper's schedule, see gorgoclip probe --help) runs only when named (or
+with --methods all): it takes minutes a fit with ViT-B/32 on two cores. The feature-only
+methods other than logreg start from the zero-shot classifier of --prior-prompts (per class the mean of the normalised template embeddings,
+renormalised) with the model's exp(logit_scale); ZS-LP and CLAP start their prototypes
+at the measured mean norm of the raw class embeddings. Hyperparameters are chosen on
+min(k, 4) validation images per class drawn from the training pool, disjoint from the
+shots, never on the test set. A method that some class has too few training images for
+at a k (the shots plus its validation set) is skipped there, said on stderr and listed
+in results.json (skipped_shots) and the report.
+
+Writes OUT/results.json (one result per method, k and seed in CLIP_benchmark's
+conventions: method, fewshot_k (-1 for the full set), seed; a summary per method and
+k), OUT/clip_benchmark/ and OUT/results.jsonl, the figures and OUT/report.md (with a
+table of method against k). Progress and the fit time per method go to stderr.`
+
 func runCompare(env *Env, args []string) error {
 	var cfg experiments.Config
-	var prompts, shots listFlag
-	fs := newFlags(env, "compare", "--weights DIR --dataset SPEC --out DIR [flags]")
+	var prompts, shots, methods listFlag
+	fs := newFlags(env, "compare", compareUsage)
 	experimentFlags(env, fs, &cfg, &prompts)
 	fs.IntVar(&cfg.TrainLimit, "train-limit", 0, "use this many training images (0 = all), a seeded class-balanced subset")
-	normalize := fs.Bool("normalize", true, "L2-normalise the image features before the probes, as CLIP_benchmark does (--normalize=false: raw projected features)")
-	fs.Var(&shots, "shots", "k of the k-shot probes, comma-separated (default 1,2,4,8,16)")
-	fs.IntVar(&cfg.Seeds, "seeds", 3, "k-shot draws per k")
-	fs.BoolVar(&cfg.NoFull, "no-full", false, "skip the probe on the whole training set")
-	fs.Float64Var(&cfg.C, "C", 0, "fix the probe's inverse L2 strength (default: sweep 1e-6..1e6 on a validation split, as the CLIP paper)")
+	normalize := fs.Bool("normalize", true, "L2-normalise the image features before logreg, as CLIP_benchmark does (--normalize=false: raw projected features; the other methods always normalise)")
+	fs.Var(&methods, "methods", "methods fitted at every k, comma-separated or repeated: "+strings.Join(experiments.MethodNames(), ", ")+
+		", or all (default: every one but coop, which trains prompts through the text tower, minutes a fit; see gorgoclip probe --help)")
+	fs.StringVar(&cfg.PriorPrompts, "prior-prompts", "", `prompt set of the zero-shot classifier the methods other than logreg start from, fixed before any test result (default: a wds: dataset's own templates, else "photo"; evaluated zero-shot too)`)
+	fs.Var(&shots, "shots", "k of the k-shot fits, comma-separated (default 1,2,4,8,16)")
+	fs.IntVar(&cfg.Seeds, "seeds", 3, "draws of the shots per k (every method gets the same shots)")
+	fs.BoolVar(&cfg.NoFull, "no-full", false, "skip logreg on the whole training set")
+	fs.Float64Var(&cfg.C, "C", 0, "fix logreg's inverse L2 strength (default: sweep 1e-6..1e6 on a validation split, as the CLIP paper)")
 	fs.StringVar(&cfg.Out, "out", "", "output directory for results.json, plots and report.md (required)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -78,14 +105,18 @@ func runCompare(env *Env, args []string) error {
 		cfg.Shots = append(cfg.Shots, k)
 	}
 	cfg.Prompts = prompts
+	cfg.Methods = methods
 	cfg.NoNormalize = !*normalize
+	if err := cfg.CheckMethods(); err != nil {
+		return Usagef("--methods: %v", err)
+	}
 	cfg.Log = progress.NewLog(env.Stderr)
 	defer resumeOnInterrupt(cfg.Log, "compare", cacheDir(cfg))()
 	if _, err := experiments.Compare(cfg); err != nil {
 		return err
 	}
-	fmt.Fprintln(env.Stdout, filepath.Join(cfg.Out, "results.json"))
-	return nil
+	_, err := fmt.Fprintln(env.Stdout, filepath.Join(cfg.Out, "results.json"))
+	return err
 }
 
 // cacheDir is where cfg's features are cached (experiments.Config.CacheDir's default).

@@ -71,11 +71,11 @@ func TestCUDACommands(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("zeroshot --device %s: exit %d:\n%s", dev, code, stderr)
 		}
-		var rs []result
-		if err := json.Unmarshal([]byte(stdout), &rs); err != nil || len(rs) == 0 || rs[0].N != 6 {
+		var zs accuracy // zeroshot prints the results file's object
+		if err := json.Unmarshal([]byte(stdout), &zs); err != nil || len(zs.ZeroShot) == 0 || zs.ZeroShot[0].N != 6 {
 			t.Fatalf("zeroshot --device %s: %v, results:\n%s", dev, err, stdout)
 		}
-		zeroshot[dev] = rs
+		zeroshot[dev] = zs.ZeroShot
 
 		code, stderr, out := biCompare(t, ds, "--device", dev)
 		if code != 0 {

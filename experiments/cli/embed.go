@@ -39,6 +39,7 @@ func runEmbed(env *Env, args []string) error {
 	out := fs.String("o", "", "output .npy, float32 [N,E]")
 	batch := fs.Int("batch", clip.DefaultBatchSize, "images or prompts per graph run")
 	pooled := fs.Bool("pooled", false, "write the pre-projection features [N,D] (ln_post / ln_final output) instead")
+	attention := fs.String("attention", "", "also write every block's softmax attention [layers,N,heads,T,T] to this .npy (text: all L positions run)")
 	device := fs.String("device", "cpu", deviceHelp)
 	precision := fs.String("precision", "fp32", precisionHelp)
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "images decoded in parallel (--images)")
@@ -85,6 +86,7 @@ func runEmbed(env *Env, args []string) error {
 	var feats []float32
 	var n int
 	var what string
+	var att attentionMaps
 	if *pixels != "" || len(imageList) > 0 {
 		if *pooled {
 			stage = clip.StagePooled
@@ -116,11 +118,12 @@ func runEmbed(env *Env, args []string) error {
 		}
 		what = "images"
 		bar = newEmbedBar(log, n, *batch, what)
-		res, err := m.ImageStages(data, n, stage)
+		res, err := m.ImageStages(data, n, withAttention(stage, *attention)...)
 		if err != nil {
 			return err
 		}
 		feats = res[stage]
+		att = attentionMaps{res[clip.StageAttention], cfg.Vision.Layers, cfg.Vision.Heads}
 	} else {
 		if *pooled {
 			stage = clip.StagePooled
@@ -164,11 +167,12 @@ func runEmbed(env *Env, args []string) error {
 		}
 		what = "prompts"
 		bar = newEmbedBar(log, n, *batch, what)
-		res, err := m.TextStages(ids, n, stage)
+		res, err := m.TextStages(ids, n, withAttention(stage, *attention)...)
 		if err != nil {
 			return err
 		}
 		feats = res[stage]
+		att = attentionMaps{res[clip.StageAttention], cfg.Text.Layers, cfg.Text.Heads}
 	}
 	width = len(feats) / n // the pooled width depends on the tower (ResNet: 32x its width)
 	if r, c := featcache.FirstNonFinite(feats, width); r >= 0 {
@@ -176,6 +180,11 @@ func runEmbed(env *Env, args []string) error {
 	}
 	if err := npy.WriteFloat32(*out, []int{n, width}, feats); err != nil {
 		return err
+	}
+	if *attention != "" {
+		if err := att.write(*attention, n); err != nil {
+			return err
+		}
 	}
 	el := time.Since(start).Seconds()
 	fmt.Fprintf(log, "embed: %d %s -> %s [%d,%d] in %.1fs (%.2f %s/s)\n", n, what, *out, n, width, el, float64(n)/el, what)

@@ -12,16 +12,23 @@ import (
 )
 
 const fetchUsage = `Usage:
-  gorgoclip fetch model REPO [--revision main] [--dir DIR]
+  gorgoclip fetch model REPO|NAME [--revision main] [--dir DIR]
   gorgoclip fetch dataset imagenette|imagenette-320|imagenette-160 [--dir DIR] [--url URL] [--keep-archive]
   gorgoclip fetch templates [--dir DIR] [--url URL] [--notebook-url URL]
 
 Downloads what the experiments need, resuming interrupted transfers and checking
 sizes and SHA-256 digests, and prints the final path on stdout (progress on stderr).
 
-  model      CLIP weights from the Hugging Face hub: config.json, model.safetensors
-             (else pytorch_model.bin), vocab.json, merges.txt. Default directory:
-             CACHE/models/OWNER--NAME. Example: gorgoclip fetch model openai/clip-vit-base-patch32
+  model      CLIP weights from the Hugging Face hub, in open_clip's layout
+             (open_clip_config.json, open_clip_model.safetensors, else
+             open_clip_pytorch_model.bin) or transformers' (config.json,
+             model.safetensors, else pytorch_model.bin), with vocab.json and merges.txt
+             when present. REPO is OWNER/NAME, or NAME a model name in OpenAI's or
+             open_clip's spelling (RN50, ViT-B/32, ViT-B-32, ViT-H-14, ...), with an
+             optional open_clip pretrained tag (ViT-B-32:laion2b_s34b_b79k). Default
+             directory: CACHE/models/OWNER--NAME. Examples:
+             gorgoclip fetch model openai/clip-vit-base-patch32
+             gorgoclip fetch model RN50     (timm/resnet50_clip.openai)
   dataset    a fast.ai Imagenette archive (full size, 320 px, 160 px), extracted to
              DIR/imagenette2[-320|-160] with train/ and val/. Default DIR: CACHE/datasets.
   templates  OpenAI's per-dataset prompt templates (CLIP data/prompts.md), saved as
@@ -34,6 +41,8 @@ Environment:
   GORGOCLIP_CACHE  cache root CACHE (default: the user cache directory + /gorgoclip)
   HF_ENDPOINT      Hugging Face hub (default https://huggingface.co)
   HF_TOKEN         hub token for gated or private repositories
+  GORGOCLIP_HTTP_TIMEOUT  longest wait for a connection, an answer, or 1 KiB of a
+                   body (a Go duration; default 20s)
 
 Without network, fetch uses what is already there once it checks out: a model
 directory against the hub's listing recorded when it was fetched (sizes, SHA-256),
@@ -41,6 +50,10 @@ or, for files copied by hand, the four files above and a config.json that agrees
 with the repository's name (patch size, resolution, width); an extracted
 imagenet_templates.json without its notebook. Otherwise it fails at once and says
 which URL to download and where to put it.
+A server that stalls, or keeps cutting answers without new bytes, is given up after a
+few retries (30 attempts and 4 hours per file at most; rerun to resume). Downloads are
+checked before they are kept (JSON parses, archives are intact and hold train/ and
+val/, no HTML pages), and a cached file failing the check is fetched again.
 Run gorgoclip fetch KIND --help for the flags of each kind.
 `
 
@@ -49,6 +62,9 @@ func init() {
 }
 
 func runFetch(env *Env, args []string) error {
+	if _, err := download.TimeoutFromEnv(); err != nil {
+		return err // before any flag or request, so a typo costs nothing
+	}
 	if len(args) == 0 {
 		fmt.Fprint(env.Stderr, fetchUsage)
 		return Usagef("fetch: want model, dataset or templates")
@@ -75,10 +91,11 @@ func fetchContext() (context.Context, context.CancelFunc) {
 }
 
 func fetchModel(env *Env, args []string) error {
-	fs := newFlags(env, "fetch model", "REPO [--revision main] [--dir DIR]\n\n"+
-		"Downloads a CLIP checkpoint from the Hugging Face hub (HF_ENDPOINT, HF_TOKEN honoured)\n"+
-		"into DIR (default $GORGOCLIP_CACHE or the user cache: gorgoclip/models/OWNER--NAME)\n"+
-		"and prints DIR. Example: gorgoclip fetch model openai/clip-vit-base-patch32")
+	fs := newFlags(env, "fetch model", "REPO|NAME [--revision main] [--dir DIR]\n\n"+
+		"Downloads a CLIP checkpoint (open_clip or transformers layout) from the Hugging Face hub\n"+
+		"(HF_ENDPOINT, HF_TOKEN honoured) into DIR (default $GORGOCLIP_CACHE or the user cache:\n"+
+		"gorgoclip/models/OWNER--NAME) and prints DIR. NAME is a model name (RN50, ViT-B/32,\n"+
+		"ViT-H-14, ViT-B-32:laion2b_s34b_b79k, ...). Example: gorgoclip fetch model openai/clip-vit-base-patch32")
 	revision := fs.String("revision", "main", "hub branch, tag or commit")
 	dir := fs.String("dir", "", "directory for the files (default: the cache)")
 	pos, err := parseInterspersed(fs, args)
@@ -89,9 +106,16 @@ func fetchModel(env *Env, args []string) error {
 		fs.Usage()
 		return Usagef("fetch model: want exactly one REPO (e.g. openai/clip-vit-base-patch32), got %d arguments", len(pos))
 	}
+	repo, err := download.ResolveModel(pos[0])
+	if err != nil {
+		return Usagef("fetch model: %v", err)
+	}
+	if repo != pos[0] {
+		fmt.Fprintf(env.Stderr, "fetch model: %s is %s\n", pos[0], repo)
+	}
 	ctx, stop := fetchContext()
 	defer stop()
-	out, err := download.FetchModel(ctx, pos[0], download.HubOptions{
+	out, err := download.FetchModel(ctx, repo, download.HubOptions{
 		Options:  download.Options{Progress: env.Stderr},
 		Revision: *revision,
 		Dir:      *dir,
@@ -99,8 +123,8 @@ func fetchModel(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(env.Stdout, out)
-	return nil
+	_, err = fmt.Fprintln(env.Stdout, out)
+	return err
 }
 
 func fetchDataset(env *Env, args []string) error {
@@ -132,8 +156,8 @@ func fetchDataset(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(env.Stdout, out)
-	return nil
+	_, err = fmt.Fprintln(env.Stdout, out)
+	return err
 }
 
 func fetchTemplates(env *Env, args []string) error {
@@ -167,9 +191,8 @@ func fetchTemplates(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(env.Stdout, out)
-	if *nbSrc == "" {
-		return nil
+	if _, err := fmt.Fprintln(env.Stdout, out); err != nil || *nbSrc == "" {
+		return err
 	}
 	out, err = download.FetchImageNetTemplates(ctx, *dir, download.SourceOptions{
 		Options: download.Options{Progress: env.Stderr},
@@ -178,6 +201,6 @@ func fetchTemplates(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(env.Stdout, out)
-	return nil
+	_, err = fmt.Fprintln(env.Stdout, out)
+	return err
 }

@@ -58,7 +58,7 @@ func fakeFetchServer(t *testing.T, files map[string][]byte) (*httptest.Server, f
 func TestFetchModelCommand(t *testing.T) {
 	files := map[string][]byte{
 		"/org/clip/resolve/main/config.json":       []byte(`{"projection_dim":512}`),
-		"/org/clip/resolve/main/model.safetensors": bytes.Repeat([]byte("w"), 4096),
+		"/org/clip/resolve/main/model.safetensors": append([]byte("\x02\x00\x00\x00\x00\x00\x00\x00{}"), bytes.Repeat([]byte("w"), 4096)...),
 		"/org/clip/resolve/main/vocab.json":        []byte(`{}`),
 		"/org/clip/resolve/main/merges.txt":        []byte("#version: 0.2\n"),
 	}
@@ -104,7 +104,7 @@ func TestFetchDatasetAndTemplatesCommands(t *testing.T) {
 	zw.Close()
 	ts, _ := fakeFetchServer(t, map[string][]byte{
 		"/imagenette2-320.tgz": buf.Bytes(),
-		"/prompts.md":          []byte("## CIFAR10\n"),
+		"/prompts.md":          []byte("## CIFAR10\n\n```bash\nclasses = ['airplane']\ntemplates = ['a photo of a {}.']\n```\n"),
 		"/imagenet.ipynb":      fakeImageNetNotebook,
 	})
 	cache := t.TempDir()
@@ -202,7 +202,7 @@ func TestFetchOfflineSaysWhatToDo(t *testing.T) {
 // and imagenet_templates.json are there, as make experiment does: the notebook the
 // JSON came from is not needed.
 func TestFetchTemplatesOffline(t *testing.T) {
-	ts, _ := fakeFetchServer(t, map[string][]byte{"/prompts.md": []byte("## CIFAR10\n"), "/imagenet.ipynb": fakeImageNetNotebook})
+	ts, _ := fakeFetchServer(t, map[string][]byte{"/prompts.md": []byte("## CIFAR10\n\n```bash\nclasses = ['airplane']\ntemplates = ['a photo of a {}.']\n```\n"), "/imagenet.ipynb": fakeImageNetNotebook})
 	dir := t.TempDir()
 	args := []string{"fetch", "templates", "--dir", dir, "--url", ts.URL + "/prompts.md", "--notebook-url", ts.URL + "/imagenet.ipynb"}
 	if code, _, errOut := run("", args...); code != 0 {

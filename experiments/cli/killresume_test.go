@@ -382,6 +382,7 @@ func TestKillResumeDownload(t *testing.T) {
 	for i := range hub.weights {
 		hub.weights[i] = byte(rnd.Uint32())
 	}
+	copy(hub.weights, "\x02\x00\x00\x00\x00\x00\x00\x00{}") // starts as safetensors does: fetch checks
 	ts := httptest.NewServer(hub)
 	t.Cleanup(ts.Close)
 	cacheRoot := t.TempDir()

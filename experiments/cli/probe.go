@@ -12,9 +12,13 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gorgoclip/gorgoclip/experiments"
+	"github.com/gorgoclip/gorgoclip/layers/clip"
 	"github.com/gorgoclip/gorgoclip/loaders/npy"
 	"github.com/gorgoclip/gorgoclip/loaders/results"
+	"github.com/gorgoclip/gorgoclip/loaders/tokenizer"
 	"github.com/gorgoclip/gorgoclip/probes"
+	"github.com/gorgoclip/gorgoclip/probes/coop"
 )
 
 func init() {
@@ -39,8 +43,13 @@ goes to stderr.
 loss = C * sum of cross-entropies + ||W||^2/2 (intercept not penalised). --sweep chooses C
 on a validation set: for a k-shot probe min(k, 4) images per class disjoint from the shots
 (as for every method below); on the full set the paper's split of --val-fraction of each
-class, then a refit on all. The other methods are few-shot methods that use the zero-shot
-classifier --text-features W.npy (float32 [K,D]: per class the mean of the normalised
+class, then a refit on all. coop (CoOp) learns --n-ctx context vectors in front of each class name
+(--ctx-init "a photo of a" starts from those words; --class-specific gives each class its
+own) through the frozen text tower of --weights, for --class-names (one a line, label
+order), with the paper's schedule: SGD (momentum 0.9, weight decay 5e-4), lr 0.002 with a
+cosine decay after one warm-up epoch at 1e-5, batch 32, 50/100/200 epochs for 1/2-4/8-16
+shots (--epochs overrides); it chooses nothing on a validation set. The other methods are
+few-shot methods that use the zero-shot classifier --text-features W.npy (float32 [K,D]: per class the mean of the normalised
 template embeddings, renormalised, as zeroshot builds it) and need --shots k; they
 L2-normalise the features. Hyperparameters are chosen on the validation set, never on the
 test set:
@@ -53,7 +62,7 @@ func runProbe(env *Env, args []string) error {
 	trainY := fs.String("train-labels", "", "training labels, integer [N] .npy")
 	testX := fs.String("test-features", "", "test features, float32 [M,D] .npy")
 	testY := fs.String("test-labels", "", "test labels, integer [M] .npy")
-	method := fs.String("method", "logreg", "classifier: "+strings.Join(probes.MethodNames(), ", "))
+	method := fs.String("method", "logreg", "classifier: "+strings.Join(experiments.MethodNames(), ", "))
 	textPath := fs.String("text-features", "", "zero-shot classifier, float32 [K,D] .npy (all methods but logreg)")
 	logitScale := fs.Float64("logit-scale", probes.DefaultLogitScale, "exp(logit_scale) of the CLIP model, the zero-shot logits' scale")
 	alpha := fs.Float64("alpha", 0, "Tip-Adapter's residual ratio (with --beta: fixes both instead of searching)")
@@ -73,16 +82,27 @@ func runProbe(env *Env, args []string) error {
 	dataset := fs.String("dataset", "", "dataset name for the results")
 	model := fs.String("model", "", "model name for the results (e.g. ViT-B-32)")
 	pretrained := fs.String("pretrained", "", "weights name for the results (e.g. openai)")
+	weightsDir := fs.String("weights", "", "CLIP model whose text tower CoOp trains prompts through (coop)")
+	classNames := fs.String("class-names", "", "class names, one a line in label order (coop)")
+	nCtx := fs.Int("n-ctx", 0, fmt.Sprintf("CoOp's context vectors (default %d; with --ctx-init, its number of tokens)", coop.DefaultNCtx))
+	ctxInit := fs.String("ctx-init", "", `words CoOp's context starts from, e.g. "a photo of a" (default: random)`)
+	classSpecific := fs.Bool("class-specific", false, "one CoOp context per class (CSC) instead of one shared")
+	epochs := fs.Int("epochs", 0, "CoOp's epochs (default: 50, 100 or 200 by shots, as the paper)")
 	out := fs.String("o", "", "write the results JSON here instead of stdout")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	m, err := probes.NewMethod(*method)
-	if err != nil {
-		return Usagef("--method: %v", err)
+	var m probes.Method
+	if *method == coop.Name {
+		m = &coop.Method{Options: coop.Options{NCtx: *nCtx, Init: *ctxInit, ClassSpecific: *classSpecific, Epochs: *epochs, Seed: *seed}}
+	} else if pm, err := probes.NewMethod(*method); err != nil {
+		return Usagef("--method: %v (or %s)", err, coop.Name)
+	} else {
+		m = pm
 	}
+	isCoOp := m.Name() == coop.Name
 	isLogReg := m.Name() == "logreg"
 	switch {
 	case fs.NArg() > 0:
@@ -109,8 +129,12 @@ func runProbe(env *Env, args []string) error {
 		return Usagef("--alpha %v --beta %v: need positive finite values", *alpha, *beta)
 	case set["val-fraction"] && (*shots > 0 || !*sweep):
 		return Usagef("--val-fraction applies to --sweep on the full training set; a k-shot problem validates on min(k, %d) images per class", probes.MaxValidationShots)
-	case !isLogReg && *textPath == "":
+	case !isLogReg && !isCoOp && *textPath == "":
 		return Usagef("--method %s needs --text-features (the zero-shot classifier)", m.Name())
+	case isCoOp && (*weightsDir == "" || *classNames == ""):
+		return Usagef("--method coop needs --weights (the model whose text tower it trains through) and --class-names")
+	case *nCtx < 0 || *epochs < 0:
+		return Usagef("--n-ctx %d and --epochs %d: need >= 0", *nCtx, *epochs)
 	case !isLogReg && *shots == 0:
 		return Usagef("--method %s is a few-shot method: give --shots k", m.Name())
 	}
@@ -162,6 +186,21 @@ func runProbe(env *Env, args []string) error {
 		return err
 	}
 
+	if cm, ok := m.(*coop.Method); ok {
+		if cm.ClassNames, err = readLabels(*classNames); err != nil {
+			return err
+		}
+		if len(cm.ClassNames) != k {
+			return fmt.Errorf("probe: %s has %d class names, the labels %d classes", *classNames, len(cm.ClassNames), k)
+		}
+		if cm.Model, err = clip.Load(*weightsDir); err != nil {
+			return err
+		}
+		defer cm.Model.Close()
+		if cm.Tokenizer, _, err = tokenizer.Open("", *weightsDir); err != nil {
+			return err
+		}
+	}
 	logf := func(format string, args ...any) { fmt.Fprintf(env.Stderr, "probe: "+format+"\n", args...) }
 	if lr, ok := m.(*probes.LogReg); ok && *every > 0 {
 		lr.Config.Progress = func(p probes.Progress) {
@@ -225,18 +264,24 @@ func runProbe(env *Env, args []string) error {
 // probeFlagOwners lists the flags that only some methods use; giving one to another
 // method is refused rather than ignored.
 var probeFlagOwners = map[string][]string{
-	"C":             {"logreg"},
-	"sweep":         {"logreg"},
-	"max-iter":      {"logreg"},
-	"tol":           {"logreg"},
-	"threads":       {"logreg"},
-	"log-every":     {"logreg"},
-	"val-fraction":  {"logreg"},
-	"text-features": {"zs-lp", "clap", "lp++", "tip-adapter", "tip-adapter-f"},
-	"logit-scale":   {"zs-lp", "clap", "lp++", "tip-adapter", "tip-adapter-f"},
-	"init-norm":     {"zs-lp", "clap"},
-	"alpha":         {"tip-adapter", "tip-adapter-f"},
-	"beta":          {"tip-adapter", "tip-adapter-f"},
+	"C":              {"logreg"},
+	"sweep":          {"logreg"},
+	"max-iter":       {"logreg"},
+	"tol":            {"logreg"},
+	"threads":        {"logreg"},
+	"log-every":      {"logreg"},
+	"val-fraction":   {"logreg"},
+	"text-features":  {"zs-lp", "clap", "lp++", "tip-adapter", "tip-adapter-f"},
+	"logit-scale":    {"zs-lp", "clap", "lp++", "tip-adapter", "tip-adapter-f"},
+	"init-norm":      {"zs-lp", "clap"},
+	"alpha":          {"tip-adapter", "tip-adapter-f"},
+	"beta":           {"tip-adapter", "tip-adapter-f"},
+	"weights":        {coop.Name},
+	"class-names":    {coop.Name},
+	"n-ctx":          {coop.Name},
+	"ctx-init":       {coop.Name},
+	"class-specific": {coop.Name},
+	"epochs":         {coop.Name},
 }
 
 // refuseFlags returns a usage error naming the first flag in set that method does not use.

@@ -57,8 +57,8 @@ func runReport(env *Env, args []string) error {
 	if err := plots.Report(cmp, dir); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "wrote %s\n", filepath.Join(dir, plots.FileReport))
-	return nil
+	_, err = fmt.Fprintf(env.Stdout, "wrote %s\n", filepath.Join(dir, plots.FileReport))
+	return err
 }
 
 // copySimilarity makes sure dir has the similarity figure that compare drew in from,

@@ -25,14 +25,21 @@ __device__ __forceinline__ float warp_max(float v) {
     return v;
 }
 
-// block_sum reduces v over a block of blockDim.x threads (a multiple of 32, <= 1024).
-__device__ float block_sum(float v, float *shared) {
+// block_reduce reduces v over a block of blockDim.x threads (a multiple of 32, <= 1024):
+// the sum, or the maximum with MAX. Every thread gets the result, and every memory
+// write a thread made before the call is visible to the whole block after it.
+template <bool MAX>
+__device__ float block_reduce(float v, float *shared) {
     int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP, warps = blockDim.x / WARP;
-    v = warp_sum(v);
+    v = MAX ? warp_max(v) : warp_sum(v);
     __syncthreads(); // shared may still be read by a previous call
     if (lane == 0) shared[warp] = v;
     __syncthreads();
-    v = lane < warps ? shared[lane] : 0.f;
-    return warp_sum(v);
+    v = lane < warps ? shared[lane] : (MAX ? -3.402823466e38f : 0.f);
+    return MAX ? warp_max(v) : warp_sum(v);
 }
+
+__device__ float block_sum(float v, float *shared) { return block_reduce<false>(v, shared); }
+
+__device__ float block_max(float v, float *shared) { return block_reduce<true>(v, shared); }
 

@@ -12,7 +12,8 @@ trap 'rm -rf "$tmp"' EXIT
 fails=0
 
 # check NAME EXPECT [FILE OLD NEW]: copy the tree, replace OLD by NEW in FILE, run the
-# tests; EXPECT "pass", or an extended regular expression the failing output must hold.
+# tests ($RUN, a -test.run pattern: CUDAOps unless set); EXPECT "pass", or an extended
+# regular expression the failing output must hold.
 check() {
   local name=$1 expect=$2 src=$tmp/src
   shift 2
@@ -37,7 +38,7 @@ open(p, "w").write(s.replace(old, new, 1))'; then
     make -s cuda-graph-test EMUBINS=bin/cuda-graph.test bin/cudaemu/libcuda.so.1 bin/cudaemu/libcublas.so.13
     cd graph
     LD_LIBRARY_PATH=$src/bin/cudaemu GORGOCLIP_CUBLAS=$src/bin/cudaemu/libcublas.so.13 GORGOCLIP_NVRTC=$NVRTC \
-      timeout -k 5 60 ../bin/cuda-graph.test -test.run 'CUDAOps' -test.count=1 -test.timeout 20s
+      timeout -k 5 60 ../bin/cuda-graph.test -test.run "${RUN:-CUDAOps}" -test.count=1 -test.timeout 20s
   ) > "$out" 2>&1 || rc=$?
   if [ "$expect" = pass ]; then
     if [ "$rc" -ne 0 ]; then
@@ -59,7 +60,7 @@ open(p, "w").write(s.replace(old, new, 1))'; then
   fi
 }
 
-check unchanged pass
+RUN='CUDAOps|CUDAConv2d' check unchanged pass
 check missing-syncthreads 'GPU and CPU differ' graph/cuda/common.cuh \
   '    __syncthreads(); // shared may still be read by a previous call' ''
 check swapped-leading-dims 'cudaemu: cublasSgemm .*invalid' graph/cudalib_cuda.go \
@@ -71,6 +72,8 @@ check host-reads-device-memory 'SIGSEGV' graph/device_cuda.go \
   '	copyStats.h2d.Add(1)' '	copyStats.h2d.Add(1 + int64(dst[0]*0))'
 check kernel-parameter-order 'GPU and CPU differ' graph/op_layernorm_cuda.go \
   'i(n), i(w), f(o.Eps))' 'i(w), i(n), f(o.Eps))'
+RUN=CUDAConv2d check im2col-padding-off-by-one 'GPU and CPU differ' graph/cuda/conv2d.cu \
+  'if (iy < 0 || iy >= h || ix < 0 || ix >= w) {' 'if (iy < 0 || iy >= h || ix < -1 || ix >= w) {'
 check device-held-across-run 'panic: test timed out' graph/machine.go \
   '	if err := m.bind(inputs); err != nil {' '	if m.dev != nil {
 		defer m.dev.enter()()

@@ -6,6 +6,14 @@
 // of them and never copied. Text runs stop at the last end-of-text position of each
 // batch: the causal mask makes later positions irrelevant to the pooled token, so the
 // result equals the full 77-position run.
+//
+// The towers also run backwards: ImageGradients and TextGradients take the gradient
+// of a loss with respect to the features and return it with respect to the pixels,
+// the token embeddings, a stage or a weight (graph.Builder.Backward); Gradients does
+// so for CLIP's cross-entropy (CrossEntropy, on the host in float64), and
+// TextLossGradients runs a host loss between the passes of one run (prompt learning,
+// see probes/coop). StageAttention gives every block's attention weights, and
+// Explain, AttentionRollout and PixelImage the saliency maps of gorgoclip explain.
 package clip
 
 import (
@@ -49,6 +57,11 @@ const (
 	StagePooled Stage = "pooled"
 	// StageFeatures is the projected embedding [N,E] (not normalised).
 	StageFeatures Stage = "features"
+	// StageAttention is the softmax attention weights of every block,
+	// [N, layers, heads, T, T] (vit and text; for text T is the positions the tower
+	// ran: asking for it runs every position given). They are recomputed from each
+	// block's projections only when asked (graph.AttentionProbs).
+	StageAttention Stage = "attention"
 )
 
 // BlockStage names the output of residual block i [N,T,D] (vit and text).
@@ -74,6 +87,10 @@ type Model struct {
 
 	mu    sync.Mutex
 	cache graph.Cache
+	// head is the loss of the TextLossGradients run in progress (under mu), and
+	// headLoss its value.
+	head     Head
+	headLoss float64
 }
 
 // Option configures a Model.
@@ -284,9 +301,7 @@ func (m *Model) ImageStages(pixels []float32, n int, stages ...Stage) (map[Stage
 		if err != nil {
 			return nil, fmt.Errorf("clip: images %d..%d: %w", start, start+cur-1, err)
 		}
-		for _, s := range stages {
-			out[s] = append(out[s], res[string(s)].Data...)
-		}
+		collect(out, res, stages, cur)
 		if m.progress != nil {
 			m.progress(start+cur, n)
 		}
@@ -320,6 +335,11 @@ func outputs(b *graph.Builder, o *layers.TowerOutputs, stages []Stage) error {
 			n = o.Pooled
 		case StageFeatures:
 			n = o.Features
+		case StageAttention:
+			if err := attentionOutputs(b, o); err != nil {
+				return err
+			}
+			continue
 		default:
 			tap := o.Tap(string(s))
 			if tap == nil {
@@ -342,6 +362,64 @@ func outputs(b *graph.Builder, o *layers.TowerOutputs, stages []Stage) error {
 		}
 	}
 	return nil
+}
+
+// attentionOutputs marks the softmax weights of every block of o as outputs
+// "attention0", "attention1", ...
+func attentionOutputs(b *graph.Builder, o *layers.TowerOutputs) error {
+	if len(o.Attention) == 0 {
+		return fmt.Errorf("clip: stage %q: this tower has no attention blocks", StageAttention)
+	}
+	for i, a := range o.Attention {
+		name := fmt.Sprintf("%s%d", StageAttention, i)
+		p, err := graph.AttentionProbs(name, a)
+		if err != nil {
+			return fmt.Errorf("clip: %w", err)
+		}
+		if err := b.Output(name, p); err != nil {
+			return fmt.Errorf("clip: %w", err)
+		}
+	}
+	return nil
+}
+
+// collect appends one batch of cur items' results to out, stage by stage. The
+// attention of the blocks, one output each, is interleaved item by item into
+// [items, layers, heads, T, T].
+func collect(out map[Stage][]float32, res map[string]graph.Output, stages []Stage, cur int) {
+	for _, s := range stages {
+		if s != StageAttention {
+			out[s] = append(out[s], res[string(s)].Data...)
+			continue
+		}
+		var layers [][]float32
+		for i := 0; ; i++ {
+			o, ok := res[fmt.Sprintf("%s%d", StageAttention, i)]
+			if !ok {
+				break
+			}
+			layers = append(layers, o.Data)
+		}
+		per := len(layers[0]) / cur
+		for r := range cur {
+			for _, l := range layers {
+				out[s] = append(out[s], l[r*per:(r+1)*per]...)
+			}
+		}
+	}
+}
+
+// LayerMajor reorders StageAttention's item-major weights [n, layers, heads, T, T]
+// into [layers, n, heads, T, T], the layout of the per-block attention maps stacked.
+func LayerMajor(att []float32, n, layers int) []float32 {
+	per := len(att) / max(n*layers, 1)
+	out := make([]float32, 0, len(att))
+	for l := range layers {
+		for i := range n {
+			out = append(out, att[(i*layers+l)*per:(i*layers+l+1)*per]...)
+		}
+	}
+	return out
 }
 
 // EndOfText returns each row's pooling position in tokens [rows, L]: the first
@@ -385,46 +463,80 @@ func (m *Model) TextStages(tokens []int32, rows int, stages ...Stage) (map[Stage
 	for _, s := range stages {
 		trim = trim && (s == StagePooled || s == StageFeatures)
 	}
+	src := textSource{rows: rows, seq: l, eot: eot, embed: func(dst []float32, start, cur, seq int) error {
+		ids := make([]int32, cur*seq)
+		for r := range cur {
+			copy(ids[r*seq:(r+1)*seq], tokens[(start+r)*l:(start+r)*l+seq])
+		}
+		return m.Text.Embed(dst, ids, cur, seq)
+	}}
+	return m.textStages(src, trim, stages)
+}
+
+// textStages runs the text tower over src (see textBatches) and collects stages.
+func (m *Model) textStages(src textSource, trim bool, stages []Stage) (map[Stage][]float32, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := map[Stage][]float32{}
-	for start := 0; start < rows; start += m.batchSize {
-		cur := min(m.batchSize, rows-start)
-		seq := l
-		if trim {
-			seq = 1
-			for _, e := range eot[start : start+cur] {
-				seq = max(seq, e+1)
-			}
-		}
-		ids := make([]int32, cur*seq)
-		pos := make([]float32, cur)
-		for r := 0; r < cur; r++ {
-			copy(ids[r*seq:(r+1)*seq], tokens[(start+r)*l:(start+r)*l+seq])
-			pos[r] = float32(eot[start+r])
-		}
-		emb := make([]float32, cur*seq*tc.Width)
-		if err := m.Text.Embed(emb, ids, cur, seq); err != nil {
-			return nil, fmt.Errorf("clip: prompts %d..%d: %w", start, start+cur-1, err)
-		}
+	err := m.textBatches(src, trim, func(start, cur, seq int, emb, pos []float32) error {
 		mach, err := m.cache.Get(fmt.Sprintf("text/b=%d/l=%d/%s", cur, seq, stagesKey(stages)), func() (*graph.Machine, error) {
 			return m.buildText(cur, seq, stages)
 		})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		res, err := mach.Run(map[string][]float32{"tokens": emb, "eot": pos})
 		if err != nil {
-			return nil, fmt.Errorf("clip: prompts %d..%d: %w", start, start+cur-1, err)
+			return err
 		}
-		for _, s := range stages {
-			out[s] = append(out[s], res[string(s)].Data...)
+		collect(out, res, stages, cur)
+		return nil
+	})
+	return out, err
+}
+
+// textSource is a set of prompts the text tower runs over: rows of seq positions,
+// each with its end-of-text position, and a way to embed a row's first positions.
+type textSource struct {
+	rows, seq int
+	eot       []int
+	// embed writes the token embeddings of rows [start, start+cur), their first seq
+	// positions each, into dst [cur*seq, W].
+	embed func(dst []float32, start, cur, seq int) error
+}
+
+// textBatches runs run over src in batches of at most BatchSize rows: rows
+// [start, start+cur) embedded into emb [cur*seq, W], their end-of-text positions pos
+// [cur]. With trim, each batch runs only up to its last end-of-text position (the
+// causal mask makes later positions irrelevant to the pooled token); otherwise all
+// src.seq positions. Errors name the batch's prompts; progress is reported per batch.
+// The caller holds m.mu.
+func (m *Model) textBatches(src textSource, trim bool, run func(start, cur, seq int, emb, pos []float32) error) error {
+	w := m.cfg.Text.Width
+	for start := 0; start < src.rows; start += m.batchSize {
+		cur := min(m.batchSize, src.rows-start)
+		seq := src.seq
+		if trim {
+			seq = 1
+			for _, e := range src.eot[start : start+cur] {
+				seq = max(seq, e+1)
+			}
+		}
+		emb, pos := make([]float32, cur*seq*w), make([]float32, cur)
+		if err := src.embed(emb, start, cur, seq); err != nil {
+			return fmt.Errorf("clip: prompts %d..%d: %w", start, start+cur-1, err)
+		}
+		for r := range cur {
+			pos[r] = float32(src.eot[start+r])
+		}
+		if err := run(start, cur, seq, emb, pos); err != nil {
+			return fmt.Errorf("clip: prompts %d..%d: %w", start, start+cur-1, err)
 		}
 		if m.progress != nil {
-			m.progress(start+cur, rows)
+			m.progress(start+cur, src.rows)
 		}
 	}
-	return out, nil
+	return nil
 }
 
 func (m *Model) buildText(batch, seq int, stages []Stage) (*graph.Machine, error) {

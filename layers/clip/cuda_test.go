@@ -4,10 +4,15 @@ package clip
 
 import (
 	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
 	"github.com/gorgoclip/gorgoclip/graph"
+	"github.com/gorgoclip/gorgoclip/internal/testfix"
+	"github.com/gorgoclip/gorgoclip/layers"
 )
 
 // cudaTol is the GPU's agreement with the goldens and the CPU path: cuBLAS and the
@@ -65,25 +70,6 @@ func TestCUDAParityCPU(t *testing.T) {
 	cpu := randomModel(t, "ViT-B/32", WithBatchSize(3))
 	gpu := randomModel(t, "ViT-B/32", WithBatchSize(3), WithDevice("cuda"))
 	pix := testPixels(4, 224)
-	check := func(name string, g, c []float32) {
-		t.Helper()
-		if len(g) != len(c) {
-			t.Fatalf("%s: %d values on the GPU, %d on the CPU", name, len(g), len(c))
-		}
-		var d, s float64
-		for i := range c {
-			s = math.Max(s, math.Abs(float64(c[i])))
-			e := math.Abs(float64(g[i]) - float64(c[i]))
-			if math.IsNaN(e) {
-				e = math.Inf(1)
-			}
-			d = math.Max(d, e)
-		}
-		t.Logf("%-16s max |gpu-cpu| %.3g, max |cpu| %.3g", name, d, s)
-		if d > cudaTol*math.Max(1, s) {
-			t.Errorf("%s: GPU and CPU differ by %g (scale %g)", name, d, s)
-		}
-	}
 	stages := []Stage{StageEmbedded, StageEncoder, StagePooled, StageFeatures}
 	gi, err := gpu.ImageStages(pix, 4, stages...)
 	if err != nil {
@@ -94,7 +80,7 @@ func TestCUDAParityCPU(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range stages {
-		check("image "+string(s), gi[s], ci[s])
+		agree(t, "image "+string(s), gi[s], ci[s], 1)
 	}
 	ids := make([]int32, 4*77)
 	for r := range 4 {
@@ -112,7 +98,29 @@ func TestCUDAParityCPU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	check("text features", gt, ct)
+	agree(t, "text features", gt, ct, 1)
+}
+
+// agree fails when the GPU's result g differs from the CPU's c by more than cudaTol
+// times c's largest magnitude or floor, whichever is larger.
+func agree(t *testing.T, name string, g, c []float32, floor float64) {
+	t.Helper()
+	if len(g) != len(c) || len(c) == 0 {
+		t.Fatalf("%s: %d values on the GPU, %d on the CPU", name, len(g), len(c))
+	}
+	var d, s float64
+	for i := range c {
+		s = math.Max(s, math.Abs(float64(c[i])))
+		e := math.Abs(float64(g[i]) - float64(c[i]))
+		if math.IsNaN(e) {
+			e = math.Inf(1)
+		}
+		d = math.Max(d, e)
+	}
+	t.Logf("%-16s max |gpu-cpu| %.3g, max |cpu| %.3g", name, d, s)
+	if d > cudaTol*math.Max(floor, s) || s == 0 {
+		t.Errorf("%s: GPU and CPU differ by %g (scale %g)", name, d, s)
+	}
 }
 
 // TestCUDACopies: each image batch copies its pixels in and its features out, each
@@ -149,5 +157,136 @@ func TestCUDACopies(t *testing.T) {
 	t.Logf("8 prompts: %+v", c)
 	if c.HostToDevice != 2 || c.DeviceToHost != 1 || c.Weights != 0 {
 		t.Errorf("copies %+v, want 2 in (tokens, eot) and 1 out", c)
+	}
+}
+
+// cudaGoldens adds a GPU model's text features and logits_per_image to its results got
+// (golden name -> result; image_features must be there) and compares each with the
+// fixture model's golden at cudaTol.
+func cudaGoldens(t *testing.T, m *Model, model string, got map[string][]float32) {
+	t.Helper()
+	if !strings.HasPrefix(m.Device(), "cuda") {
+		t.Fatalf("model runs on %s", m.Device())
+	}
+	var err error
+	ids, rows := goldenTokensOf(t, model)
+	if got["text_features"], err = m.EncodeTexts(ids, rows); err != nil {
+		t.Fatal(err)
+	}
+	if got["logits_per_image"], err = m.Logits(got["image_features"], got["text_features"]); err != nil {
+		t.Fatal(err)
+	}
+	names := make([]string, 0, len(got))
+	for name := range got {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		compare(t, name, got[name], goldenOf(t, model, name), cudaTol)
+	}
+}
+
+// TestCUDAParityGoldenResNet is TestParityResNet on the GPU: OpenAI's ModifiedResNet
+// (fixtures/clip-tiny-rn) in both layouts, batches of 2 ending in a partial one.
+func TestCUDAParityGoldenResNet(t *testing.T) {
+	cudaModelOrSkip(t)
+	const model = "clip-tiny-rn"
+	for _, layout := range []string{"openai", "open_clip"} {
+		t.Run(layout, func(t *testing.T) {
+			m, err := Load(testfix.Shared(t, filepath.Join("fixtures", model, layout)), WithBatchSize(2), WithDevice("cuda"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pix := goldenOf(t, model, "pixels")
+			img, err := m.ImageStages(pix.Data, pix.Shape[0], StageStem, ResNetStage(1), ResNetStage(4), StageFeatures)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cudaGoldens(t, m, model, map[string][]float32{
+				"vision_stem": img[StageStem], "vision_layer1": img[ResNetStage(1)], "vision_layer4": img[ResNetStage(4)],
+				"vision_attnpool": img[StageFeatures], "image_features": img[StageFeatures],
+			})
+		})
+	}
+}
+
+// TestCUDAParityGoldenOpenCLIP is TestParityOpenCLIP on the GPU: exact GELU, head
+// width 32, fractional MLP ratios and layer scale (fixtures/openclip-tiny).
+func TestCUDAParityGoldenOpenCLIP(t *testing.T) {
+	cudaModelOrSkip(t)
+	const model = "openclip-tiny"
+	m, err := Load(testfix.Shared(t, "fixtures/"+model+"/open_clip"), WithBatchSize(2), WithDevice("cuda"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pix := goldenOf(t, model, "pixels")
+	n := pix.Shape[0]
+	img, err := m.ImageStages(pix.Data, n, StageEmbedded, BlockStage(0), StageFeatures)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, rows := goldenTokensOf(t, model)
+	txt, err := m.TextStages(ids, rows, BlockStage(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cudaGoldens(t, m, model, map[string][]float32{
+		"vision_ln_pre":  img[StageEmbedded],
+		"vision_block0":  tokenFirst(img[BlockStage(0)], n, m.Config().Vision.Width),
+		"image_features": img[StageFeatures],
+		"text_block0":    tokenFirst(txt[BlockStage(0)], rows, m.Config().Text.Width),
+	})
+}
+
+// TestCUDAParityCPURN50 compares the GPU with the CPU on RN50 with random weights,
+// every stage relative to its largest magnitude however small (PyTorch's default
+// convolution init shrinks the activations stage by stage, to about 0.01 in layer4,
+// where an absolute 1e-3 would pass anything). OpenAI initialises the last
+// BatchNorm gain of each bottleneck (bn3) to zero, which would make every conv3, and
+// with it a third of the convolutions, contribute nothing: those gains are drawn from
+// [0.5, 1.5) instead.
+func TestCUDAParityCPURN50(t *testing.T) {
+	cudaModelOrSkip(t)
+	cfg, err := layers.Preset("RN50")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := RandomCheckpoint(cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(2, 3))
+	gains := 0
+	for key, w := range ck.Tensors {
+		if strings.HasPrefix(key, "visual.layer") && strings.HasSuffix(key, ".bn3.weight") {
+			for i := range w.Data {
+				w.Data[i] = 0.5 + rng.Float32()
+			}
+			gains++
+		}
+	}
+	if gains != 16 {
+		t.Fatalf("%d bn3 gains in RN50's checkpoint, want 16 (one per bottleneck)", gains)
+	}
+	models := map[string]*Model{}
+	for _, dev := range []string{"cpu", "cuda"} {
+		if models[dev], err = New(ck, WithBatchSize(2), WithDevice(dev)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 2
+	pix := make([]float32, n*3*224*224)
+	for i := range pix {
+		pix[i] = float32(rng.NormFloat64())
+	}
+	stages := []Stage{StageStem, ResNetStage(1), ResNetStage(2), ResNetStage(3), ResNetStage(4), StagePooled, StageFeatures}
+	res := map[string]map[Stage][]float32{}
+	for dev, m := range models {
+		if res[dev], err = m.ImageStages(pix, n, stages...); err != nil {
+			t.Fatalf("%s: %v", dev, err)
+		}
+	}
+	for _, s := range stages {
+		agree(t, string(s), res["cuda"][s], res["cpu"][s], 0)
 	}
 }

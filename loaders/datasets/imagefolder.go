@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/gorgoclip/gorgoclip/loaders/images"
 )
 
 // imageExts are the file extensions an image folder yields (compared in lower
@@ -101,7 +103,7 @@ func openImageFolder(root string, sp split) (*base, error) {
 		labels:     labels,
 		source:     func(i int) string { return files[i] },
 		read: func(i int) (Item, error) {
-			data, err := os.ReadFile(files[i])
+			data, err := images.ReadFile(files[i]) // regular, size-capped image files only
 			if err != nil {
 				return Item{}, fmt.Errorf("loaders: datasets: %w", err)
 			}

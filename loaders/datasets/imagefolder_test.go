@@ -168,7 +168,7 @@ func TestOpenSpecErrors(t *testing.T) {
 func TestDecodeErrorNamesItem(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	bad := writeFile(t, dir, "train/a/broken.jpg", []byte("not a jpeg"))
+	bad := writeFile(t, dir, "train/a/broken.jpg", []byte("\xff\xd8not a jpeg")) // a JPEG magic, then garbage
 	ds, err := Open("imagefolder:"+dir, "train", Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -5,13 +5,24 @@
 //
 // Every file goes through File, which writes to DEST.partial, resumes an interrupted
 // transfer with an HTTP Range request (guarded by If-Range), retries transient failures
-// (dropped connections, 5xx, 429) with exponential backoff, checks the expected size and
-// SHA-256 when they are known, and only then renames the file into place. A file at
-// its final name is therefore always complete.
+// (dropped connections, stalls, 5xx, 429) with exponential backoff, checks the expected
+// size, SHA-256 and content (Expect.Check: JSON that parses, an intact archive holding
+// train/ and val/, no HTML page) when they are known, and only then renames the file
+// into place. A file at its final name is therefore always complete, and one that
+// fails its content check (kept by an older version, say) is fetched again.
+//
+// Nothing waits forever: every wait on the network is bounded by a timeout
+// (Options.Timeout, $GORGOCLIP_HTTP_TIMEOUT, DefaultTimeout 20s), which must also see
+// 1 KiB of the body in each window of its length; retries stop after Retries
+// attempts in a row bring no new byte, after MaxAttempts in all, or after MaxTime.
+// Archives are extracted within MaxExtractRatio, MaxExtractBytes and
+// MaxExtractEntries, into scratch directories that the next run removes if a killed
+// one left them.
 //
 // Partial-file policy: a .partial file is kept when a transfer fails on the network or
 // is cancelled, so that the next run resumes it; it is removed when the finished bytes
-// fail the size or checksum check, since resuming corrupt bytes cannot help.
+// fail the size, checksum or content check, since resuming corrupt bytes cannot help,
+// and restarted when it came from another URL.
 //
 // When the network is unreachable (DNS failure, connection refused, no route), the
 // functions fail at once with an *OfflineError that names the URL and the exact local

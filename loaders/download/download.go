@@ -20,8 +20,18 @@ import (
 
 // Defaults used when the corresponding Options field is zero.
 const (
-	// DefaultRetries is how many consecutive failed attempts are retried.
+	// DefaultRetries is how many consecutive attempts that add no new byte to the
+	// file are retried.
 	DefaultRetries = 5
+	// DefaultMaxAttempts bounds the attempts at one file, fruitful or not.
+	DefaultMaxAttempts = 30
+	// DefaultMaxTime bounds the time spent on one file, retries included; the
+	// partial file is kept, so a rerun resumes where this one stopped.
+	DefaultMaxTime = 4 * time.Hour
+	// DefaultTimeout bounds each wait on the network (see Options.Timeout). A
+	// server that never answers is thus given up after (DefaultRetries+1) times
+	// this, two minutes.
+	DefaultTimeout = 20 * time.Second
 	// DefaultBackoff is the wait before the first retry; it doubles each time.
 	DefaultBackoff = time.Second
 	// MaxBackoff caps the wait between retries.
@@ -30,20 +40,40 @@ const (
 	DefaultProgressInterval = 500 * time.Millisecond
 )
 
+// TimeoutEnv names the environment variable that overrides DefaultTimeout: a Go
+// duration such as 10s or 2m.
+const TimeoutEnv = "GORGOCLIP_HTTP_TIMEOUT"
+
+// minStallBytes is the least a transfer must receive in each Timeout window to be
+// alive: a server that sends nothing, or a byte now and then, is cut.
+const minStallBytes = 1024
+
 // Options configures a download. The zero value works: the default HTTP client, no
-// progress, DefaultRetries retries starting at DefaultBackoff.
+// progress, the Default limits.
 type Options struct {
 	// Client performs the requests; nil means http.DefaultClient. It should have no
-	// overall Timeout, which would cut large files; use the context to bound a download.
+	// overall Timeout, which would cut large files: Timeout bounds each wait instead.
 	Client *http.Client
 	// Progress receives human-readable progress lines (bytes, MB/s, ETA); nil is silent.
 	// On a terminal the line is redrawn in place.
 	Progress io.Writer
 	// ProgressInterval throttles progress output; 0 means DefaultProgressInterval.
 	ProgressInterval time.Duration
-	// Retries is how many consecutive failed attempts are retried (an attempt that
-	// received bytes resets the count); 0 means DefaultRetries, negative means none.
+	// Retries is how many consecutive failed attempts that brought no new byte
+	// (the partial file grew no larger than it had ever been) are retried; 0 means
+	// DefaultRetries, negative means none. A server that cuts every answer and
+	// ignores Range thus fails after Retries+1 attempts.
 	Retries int
+	// MaxAttempts bounds all attempts at one file; 0 means DefaultMaxAttempts.
+	MaxAttempts int
+	// MaxTime bounds the time spent on one file, retries included; 0 means
+	// DefaultMaxTime.
+	MaxTime time.Duration
+	// Timeout bounds each wait on the network: connecting and the response
+	// headers, and then every window of that length, which must bring at least
+	// 1 KiB of the body. 0 means $GORGOCLIP_HTTP_TIMEOUT when set, else
+	// DefaultTimeout.
+	Timeout time.Duration
 	// Backoff is the wait before the first retry, doubled after each failure up to
 	// MaxBackoff; 0 means DefaultBackoff.
 	Backoff time.Duration
@@ -68,6 +98,44 @@ func (o *Options) retries() int {
 	return o.Retries
 }
 
+func (o *Options) maxAttempts() int {
+	if o.MaxAttempts <= 0 {
+		return DefaultMaxAttempts
+	}
+	return o.MaxAttempts
+}
+
+func (o *Options) maxTime() time.Duration {
+	if o.MaxTime <= 0 {
+		return DefaultMaxTime
+	}
+	return o.MaxTime
+}
+
+// timeout returns Options.Timeout, else $GORGOCLIP_HTTP_TIMEOUT, else
+// DefaultTimeout; a malformed variable is an error naming it.
+func (o *Options) timeout() (time.Duration, error) {
+	if o.Timeout > 0 {
+		return o.Timeout, nil
+	}
+	return TimeoutFromEnv()
+}
+
+// TimeoutFromEnv returns the duration $GORGOCLIP_HTTP_TIMEOUT sets, or
+// DefaultTimeout when it is unset; anything but a positive Go duration is an error
+// naming the variable.
+func TimeoutFromEnv() (time.Duration, error) {
+	v := os.Getenv(TimeoutEnv)
+	if v == "" {
+		return DefaultTimeout, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("loaders: download: %s=%q is not a positive Go duration (such as 30s or 2m)", TimeoutEnv, v)
+	}
+	return d, nil
+}
+
 func (o *Options) backoff(failures int) time.Duration {
 	d := o.Backoff
 	if d <= 0 {
@@ -85,7 +153,14 @@ type Expect struct {
 	Size int64
 	// SHA256 is the lower- or upper-case hex digest; "" means unknown.
 	SHA256 string
+	// Check, when set, validates the content (the format a URL should serve, not
+	// an HTML error page or a truncated archive): a download failing it is not
+	// kept, and a file already at the destination failing it is fetched again.
+	Check func(path string) error
 }
+
+// known reports whether e says anything about size or digest.
+func (e Expect) known() bool { return e.Size > 0 || e.SHA256 != "" }
 
 // Matches reports whether the file at path has the expected size and digest. With
 // nothing expected, any existing regular file matches.
@@ -128,23 +203,41 @@ func fileSHA256(path string) (string, error) {
 
 // File downloads url to dest. If dest already matches want it returns at once (with
 // nothing expected, an existing dest counts as complete: only finished downloads are
-// ever renamed to that name). Otherwise bytes go to dest+".partial", which a later call
-// resumes; when the transfer ends the size and SHA-256 are checked against want and
-// the file is renamed into place. See the package documentation for the policy on
-// partial files and offline errors.
+// ever renamed to that name), unless want.Check refuses it: it is then fetched again,
+// saying so on opts.Progress. Otherwise bytes go to dest+".partial", which a later
+// call resumes; when the transfer ends the size, SHA-256 and content are checked
+// against want and the file is renamed into place. Retries, attempts, time and
+// every network wait are bounded (see Options). See the package documentation for
+// the policy on partial files and offline errors.
 func File(ctx context.Context, url, dest string, want Expect, opts Options) error {
 	if want.SHA256 != "" {
 		if b, err := hex.DecodeString(want.SHA256); err != nil || len(b) != sha256.Size {
 			return fmt.Errorf("loaders: download: %s: expected sha256 %q is not 64 hex digits", url, want.SHA256)
 		}
 	}
-	if ok, err := want.Matches(dest); err != nil || ok {
+	timeout, err := opts.timeout()
+	if err != nil {
 		return err
+	}
+	if ok, err := want.Matches(dest); err != nil {
+		return err
+	} else if ok {
+		if want.Check == nil {
+			return nil
+		}
+		cerr := want.Check(dest)
+		if cerr == nil {
+			return nil
+		}
+		note(opts.Progress, "%s: the copy at %s is not valid (%v); fetching it again from %s", filepath.Base(dest), dest, cerr, url)
+		if err := os.Remove(dest); err != nil {
+			return fmt.Errorf("loaders: download: %w", err)
+		}
 	}
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return fmt.Errorf("loaders: download: %w", err)
 	}
-	d := &transfer{ctx: ctx, url: url, dest: dest, partial: dest + ".partial", want: want, opts: opts}
+	d := &transfer{ctx: ctx, url: url, dest: dest, partial: dest + ".partial", want: want, opts: opts, timeout: timeout}
 	if err := d.run(); err != nil {
 		return err
 	}
@@ -159,9 +252,12 @@ type transfer struct {
 	want          Expect
 	opts          Options
 
+	timeout time.Duration
+
 	total     int64  // full size when known (want.Size or from the server), else 0
 	validator string // ETag or Last-Modified of the bytes in partial, for If-Range
 	received  bool   // some bytes arrived during this call
+	best      int64  // the largest the partial file has been during this call
 	prog      *progress
 }
 
@@ -181,11 +277,19 @@ func (d *transfer) loadMeta() {
 		return
 	}
 	var m partialMeta
-	if json.Unmarshal(b, &m) == nil && m.URL == d.url {
-		d.validator = m.Validator
-		if d.total == 0 {
-			d.total = m.Total
-		}
+	if json.Unmarshal(b, &m) != nil {
+		return
+	}
+	if m.URL != d.url {
+		// Bytes from another source: resuming them from this one would splice
+		// two files.
+		d.prog.note(fmt.Sprintf("%s: the partial download came from %s; starting over from %s", filepath.Base(d.dest), m.URL, d.url))
+		d.truncate()
+		return
+	}
+	d.validator = m.Validator
+	if d.total == 0 {
+		d.total = m.Total
 	}
 }
 
@@ -194,55 +298,93 @@ func (d *transfer) saveMeta() {
 	_ = atomicfile.WriteBytes(d.metaPath(), b) // best effort: without it resume is unguarded
 }
 
-// run loops over attempts until the partial file holds the whole body.
+// run loops over attempts until the partial file holds the whole body, within the
+// limits of Options: consecutive attempts that bring no new byte, all attempts,
+// and the time spent on the file.
 func (d *transfer) run() error {
 	d.total = d.want.Size
-	d.loadMeta()
 	d.prog = newProgress(d.opts.Progress, filepath.Base(d.dest), d.opts.ProgressInterval)
 	defer d.prog.done()
-	failures, restarts := 0, 0
-	for {
+	d.loadMeta()
+	maxTime := d.opts.maxTime()
+	ctx, cancel := context.WithTimeoutCause(d.ctx, maxTime,
+		fmt.Errorf("spent %v on it, the most for one file: %w", maxTime, context.DeadlineExceeded))
+	defer cancel()
+	d.ctx = ctx
+	d.best = d.partialSize()
+	fruitless, restarts := 0, 0
+	for attempts := 1; ; attempts++ {
 		done, err := d.attempt()
 		if done {
 			return nil
 		}
+		if d.ctx.Err() != nil {
+			return fmt.Errorf("loaders: download: %s: %w (partial kept at %s; rerun to resume)", d.url, context.Cause(d.ctx), d.partial)
+		}
 		if err == nil {
 			// Restart requested (the server refused or garbled the range); a server
 			// that keeps doing so is broken, not slow.
-			if restarts++; restarts <= 3 {
-				continue
+			if restarts++; restarts > 3 {
+				return fmt.Errorf("loaders: download: %s: server keeps refusing the byte range; partial removed", d.url)
 			}
-			return fmt.Errorf("loaders: download: %s: server keeps refusing the byte range; partial removed", d.url)
+		} else {
+			var pe *permanentError
+			if errors.As(err, &pe) {
+				return pe.err
+			}
+			if isOffline(err) && !d.received {
+				return &OfflineError{URL: d.url, Path: d.dest, Err: err}
+			}
+			// Only new bytes count as progress: a server that cuts every answer
+			// and ignores Range sends the same first bytes again and again.
+			if size := d.partialSize(); size > d.best {
+				d.best, fruitless = size, 0
+			} else {
+				fruitless++
+			}
+			if d.opts.Retries < 0 {
+				return fmt.Errorf("loaders: download: %s: %w (retries off; partial kept at %s; rerun to resume)", d.url, err, d.partial)
+			}
+			if fruitless > d.opts.retries() {
+				return fmt.Errorf("loaders: download: %s: giving up after %d attempts, the last %d without a new byte: %w (partial kept at %s; rerun to resume)",
+					d.url, attempts, fruitless, err, d.partial)
+			}
 		}
-		if d.ctx.Err() != nil {
-			return fmt.Errorf("loaders: download: %s: %w (partial kept at %s)", d.url, d.ctx.Err(), d.partial)
+		if attempts >= d.opts.maxAttempts() {
+			last := err
+			if last == nil {
+				last = errors.New("the server refused the byte range")
+			}
+			return fmt.Errorf("loaders: download: %s: giving up after %d attempts, the most for one file: %w (partial kept at %s; rerun to resume)",
+				d.url, attempts, last, d.partial)
 		}
-		var pe *permanentError
-		if errors.As(err, &pe) {
-			return pe.err
+		var stalled *stallError
+		if err == nil || errors.As(err, &stalled) {
+			// A timed-out attempt has waited long enough already.
+			if err != nil {
+				d.prog.note(fmt.Sprintf("%s: %v; retrying", filepath.Base(d.dest), err))
+			}
+			continue
 		}
-		if isOffline(err) && !d.received {
-			return &OfflineError{URL: d.url, Path: d.dest, Err: err}
-		}
-		var pr *progressError
-		if errors.As(err, &pr) {
-			failures = 0 // bytes arrived: only consecutive fruitless attempts count
-		}
-		failures++
-		if failures > d.opts.retries() {
-			return fmt.Errorf("loaders: download: %s: giving up after %d attempts: %w (partial kept at %s; rerun to resume)",
-				d.url, failures, err, d.partial)
-		}
-		wait := d.opts.backoff(failures)
+		wait := d.opts.backoff(max(fruitless, 1))
 		d.prog.note(fmt.Sprintf("%s: %v; retrying in %v", filepath.Base(d.dest), err, wait))
 		t := time.NewTimer(wait)
 		select {
 		case <-d.ctx.Done():
 			t.Stop()
-			return fmt.Errorf("loaders: download: %s: %w (partial kept at %s)", d.url, d.ctx.Err(), d.partial)
+			return fmt.Errorf("loaders: download: %s: %w (partial kept at %s; rerun to resume)", d.url, context.Cause(d.ctx), d.partial)
 		case <-t.C:
 		}
 	}
+}
+
+// partialSize returns the size of the partial file, 0 when there is none.
+func (d *transfer) partialSize() int64 {
+	fi, err := os.Stat(d.partial)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }
 
 // permanentError is a failure that retrying cannot fix (404, 403, bad data).
@@ -250,9 +392,9 @@ type permanentError struct{ err error }
 
 func (e *permanentError) Error() string { return e.err.Error() }
 
-// attempt makes one request. It returns done when the partial file is complete, a nil
-// error with done false to restart at once, or the error of a failed attempt: a
-// *permanentError is not retried, a *progressError received bytes before failing.
+// attempt makes one request, watched by a watchdog. It returns done when the partial
+// file is complete, a nil error with done false to restart at once, or the error of
+// a failed attempt (a *permanentError is not retried).
 func (d *transfer) attempt() (done bool, err error) {
 	offset := int64(0)
 	if fi, err := os.Stat(d.partial); err == nil {
@@ -268,7 +410,9 @@ func (d *transfer) attempt() (done bool, err error) {
 	if d.total > 0 && offset == d.total {
 		return true, nil
 	}
-	req, err := http.NewRequestWithContext(d.ctx, http.MethodGet, d.url, nil)
+	ctx, wd := watch(d.ctx, d.timeout)
+	defer wd.done()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.url, nil)
 	if err != nil {
 		return false, &permanentError{fmt.Errorf("loaders: download: %s: %w", d.url, err)}
 	}
@@ -285,9 +429,10 @@ func (d *transfer) attempt() (done bool, err error) {
 	}
 	resp, err := d.opts.client().Do(req)
 	if err != nil {
-		return false, err
+		return false, cause(req.Context(), err)
 	}
 	defer resp.Body.Close()
+	wd.gotAnswer()
 
 	switch {
 	case resp.StatusCode == http.StatusPartialContent && offset > 0:
@@ -346,7 +491,8 @@ func (d *transfer) attempt() (done bool, err error) {
 		return false, &permanentError{fmt.Errorf("loaders: download: %w", err)}
 	}
 	d.prog.start(offset, d.total)
-	n, copyErr := io.Copy(f, io.TeeReader(resp.Body, d.prog))
+	n, copyErr := io.Copy(f, io.TeeReader(resp.Body, io.MultiWriter(d.prog, wd)))
+	copyErr = cause(ctx, copyErr)
 	syncErr := f.Sync()
 	closeErr := f.Close()
 	if n > 0 {
@@ -356,26 +502,16 @@ func (d *transfer) attempt() (done bool, err error) {
 		return false, &permanentError{fmt.Errorf("loaders: download: writing %s: %w", d.partial, err)}
 	}
 	if copyErr != nil {
-		if n > 0 {
-			// Progress was made: let the caller reset its failure count.
-			return false, &progressError{copyErr}
-		}
 		return false, copyErr
 	}
 	if d.total > 0 && offset+n < d.total {
-		return false, &progressError{fmt.Errorf("connection closed after %d of %d bytes", offset+n, d.total)}
+		return false, fmt.Errorf("connection closed after %d of %d bytes", offset+n, d.total)
 	}
 	if d.total == 0 {
 		d.total = offset + n
 	}
 	return true, nil
 }
-
-// progressError is a failed attempt that nevertheless received bytes.
-type progressError struct{ err error }
-
-func (e *progressError) Error() string { return e.err.Error() }
-func (e *progressError) Unwrap() error { return e.err }
 
 func (d *transfer) truncate() error {
 	os.Remove(d.metaPath())
@@ -404,6 +540,12 @@ func (d *transfer) finish() error {
 			d.discard()
 			return fmt.Errorf("loaders: download: %s: sha256 mismatch for %s: got %s, expected %s (partial removed)",
 				d.url, filepath.Base(d.dest), sum, strings.ToLower(d.want.SHA256))
+		}
+	}
+	if d.want.Check != nil {
+		if err := d.want.Check(d.partial); err != nil {
+			d.discard()
+			return fmt.Errorf("loaders: download: %s: not kept as %s: %v (check the URL)", d.url, d.dest, err)
 		}
 	}
 	if err := os.Rename(d.partial, d.dest); err != nil {

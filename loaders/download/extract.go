@@ -10,37 +10,108 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/gorgoclip/gorgoclip/internal/regfile"
+	"github.com/gorgoclip/gorgoclip/internal/scratch"
 )
+
+// Limits on what an archive may expand to, checked as it is read, so that a
+// decompression bomb stops at the limit instead of filling the disk.
+const (
+	// MaxExtractRatio bounds the tar bytes over the gzip bytes read (beyond the
+	// first 64 MiB). JPEG datasets such as Imagenette inflate barely (1.05:1); a
+	// bomb inflates 1000:1.
+	MaxExtractRatio = 100
+	// MaxExtractBytes bounds the tar bytes of one archive (Imagenette's largest
+	// variant is 1.6 GB).
+	MaxExtractBytes = 64 << 30
+	// MaxExtractEntries bounds the entries of one archive (Imagenette has 13,394).
+	MaxExtractEntries = 1 << 20
+)
+
+// ratioSlack is the tar bytes always allowed: small archives of text inflate more
+// than MaxExtractRatio, harmlessly.
+const ratioSlack = 64 << 20
 
 // ExtractTarGz extracts the gzip-compressed tar stream r into dir, creating dir if
 // needed. No entry may land outside dir: absolute names, names with a ".." element,
 // symlinks that are absolute or use "..", hard links to anything but an earlier regular
 // file, and entries below a symlink are refused with an error naming the entry.
 // Device files, FIFOs and other special entries are skipped. Modes are reduced to
-// 0644/0755 (no setuid). On error dir may hold part of the archive: extract into a
-// scratch directory, as ExtractArchive does.
+// 0644/0755 (no setuid). The archive may not expand past MaxExtractRatio,
+// MaxExtractBytes or MaxExtractEntries, and must end with intact gzip checksums. On
+// error dir may hold part of the archive: extract into a scratch directory, as
+// ExtractArchive does.
 func ExtractTarGz(r io.Reader, dir string) error {
-	zr, err := gzip.NewReader(r)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("loaders: download: extract: %w", err)
+	}
+	return walkTarGz(r, func(h *tar.Header, body io.Reader) error { return extractEntry(body, h, dir) })
+}
+
+// walkTarGz calls visit for each entry of the gzip-compressed tar stream r, within
+// the Max limits, then reads the stream to its end so that a truncated or corrupt
+// archive fails its gzip checksum.
+func walkTarGz(r io.Reader, visit func(h *tar.Header, body io.Reader) error) error {
+	in := &countingReader{r: r}
+	zr, err := gzip.NewReader(in)
 	if err != nil {
 		return fmt.Errorf("loaders: download: extract: not a gzip stream: %w", err)
 	}
 	defer zr.Close()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("loaders: download: extract: %w", err)
-	}
-	tr := tar.NewReader(zr)
-	for {
+	out := &boundedReader{r: zr, in: in}
+	tr := tar.NewReader(out)
+	for entries := 1; ; entries++ {
 		h, err := tr.Next()
 		if err == io.EOF {
-			return nil
+			break
 		}
 		if err != nil {
 			return fmt.Errorf("loaders: download: extract: reading tar: %w", err)
 		}
-		if err := extractEntry(tr, h, dir); err != nil {
+		if entries > MaxExtractEntries {
+			return fmt.Errorf("loaders: download: extract: more than %d entries (at %q)", MaxExtractEntries, h.Name)
+		}
+		if err := visit(h, tr); err != nil {
 			return err
 		}
 	}
+	if _, err := io.Copy(io.Discard, out); err != nil {
+		return fmt.Errorf("loaders: download: extract: after the tar's end: %w", err)
+	}
+	return nil
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// boundedReader reads the inflated stream, failing once it holds more than the
+// Max limits allow for the compressed bytes in has read.
+type boundedReader struct {
+	r  io.Reader
+	in *countingReader
+	n  int64
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	switch {
+	case b.n > MaxExtractBytes:
+		return n, fmt.Errorf("archive expands past %d bytes, the limit for one archive", int64(MaxExtractBytes))
+	case b.n > ratioSlack && b.n > MaxExtractRatio*b.in.n:
+		return n, fmt.Errorf("archive expands more than %d times (%d bytes from %d read): a decompression bomb?", MaxExtractRatio, b.n, b.in.n)
+	}
+	return n, err
 }
 
 // entryName validates an archive path and returns it cleaned, slash-separated and
@@ -94,7 +165,7 @@ func checkParents(dir, rel string) error {
 	return nil
 }
 
-func extractEntry(tr *tar.Reader, h *tar.Header, dir string) error {
+func extractEntry(body io.Reader, h *tar.Header, dir string) error {
 	fail := func(err error) error {
 		return fmt.Errorf("loaders: download: extract: refusing entry %q: %w", h.Name, err)
 	}
@@ -132,7 +203,7 @@ func extractEntry(tr *tar.Reader, h *tar.Header, dir string) error {
 		if err != nil {
 			return fail(err)
 		}
-		_, err = io.Copy(f, tr)
+		_, err = io.Copy(f, body)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -207,12 +278,14 @@ func removeNonDir(p string) error {
 const CompleteMarker = ".gorgoclip-complete"
 
 // ExtractArchive extracts the .tar.gz file archive so that its content ends up in
-// dest, atomically: it extracts into a scratch directory next to dest, writes
-// CompleteMarker, and renames the result to dest. If the archive holds a single
-// top-level directory, that directory becomes dest (imagenette2-320.tgz holds
-// imagenette2-320/train/...). If dest already holds CompleteMarker nothing is done;
-// if dest exists without it, ExtractArchive fails rather than mix old and new files.
-func ExtractArchive(archive, dest string) error {
+// dest, atomically: it extracts into a scratch directory next to dest, runs check
+// (when not nil) on what it extracted, writes CompleteMarker, and renames the
+// result to dest. If the archive holds a single top-level directory, that
+// directory becomes dest (imagenette2-320.tgz holds imagenette2-320/train/...). If
+// dest already holds CompleteMarker nothing is done; if dest exists without it,
+// ExtractArchive fails rather than mix old and new files. Scratch directories that
+// killed runs left beside dest are removed first.
+func ExtractArchive(archive, dest string, check func(root string) error) error {
 	if Extracted(dest) {
 		return nil
 	}
@@ -223,12 +296,16 @@ func ExtractArchive(archive, dest string) error {
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return fmt.Errorf("loaders: download: extract: %w", err)
 	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dest)+".extract-*")
+	prefix := "." + filepath.Base(dest) + ".extract"
+	if _, err := scratch.CleanStale(parent, prefix); err != nil {
+		return fmt.Errorf("loaders: download: extract: removing what killed runs left: %w", err)
+	}
+	tmp, err := scratch.Dir(parent, prefix)
 	if err != nil {
 		return fmt.Errorf("loaders: download: extract: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	f, err := os.Open(archive)
+	f, _, err := regfile.Open(archive)
 	if err != nil {
 		return fmt.Errorf("loaders: download: extract: %w", err)
 	}
@@ -240,6 +317,11 @@ func ExtractArchive(archive, dest string) error {
 	root := tmp
 	if ents, err := os.ReadDir(tmp); err == nil && len(ents) == 1 && ents[0].IsDir() {
 		root = filepath.Join(tmp, ents[0].Name())
+	}
+	if check != nil {
+		if err := check(root); err != nil {
+			return fmt.Errorf("loaders: download: extract: %s: %w", archive, err)
+		}
 	}
 	if err := os.WriteFile(filepath.Join(root, CompleteMarker), []byte(filepath.Base(archive)+"\n"), 0o644); err != nil {
 		return fmt.Errorf("loaders: download: extract: %w", err)

@@ -155,7 +155,7 @@ func TestExtractArchive(t *testing.T) {
 		entry{name: "top/train/a.JPEG", typ: tar.TypeReg, body: "a"},
 	), 0o644)
 	dest := filepath.Join(dir, "data", "top")
-	if err := ExtractArchive(archive, dest); err != nil {
+	if err := ExtractArchive(archive, dest, nil); err != nil {
 		t.Fatal(err)
 	}
 	if !Extracted(dest) {
@@ -166,13 +166,13 @@ func TestExtractArchive(t *testing.T) {
 	}
 	// Done once: a second call with a broken archive is a no-op.
 	os.WriteFile(archive, []byte("garbage"), 0o644)
-	if err := ExtractArchive(archive, dest); err != nil {
+	if err := ExtractArchive(archive, dest, nil); err != nil {
 		t.Errorf("completed extraction redone: %v", err)
 	}
 	// A bad archive leaves neither dest nor scratch directories.
 	bad := filepath.Join(dir, "bad.tgz")
 	os.WriteFile(bad, tgz(t, entry{name: "x/ok", typ: tar.TypeReg}, entry{name: "../evil", typ: tar.TypeReg}), 0o644)
-	err := ExtractArchive(bad, filepath.Join(dir, "data", "bad"))
+	err := ExtractArchive(bad, filepath.Join(dir, "data", "bad"), nil)
 	if err == nil || !strings.Contains(err.Error(), `"../evil"`) || !strings.Contains(err.Error(), bad) {
 		t.Errorf("bad archive: got %v", err)
 	}
@@ -182,7 +182,7 @@ func TestExtractArchive(t *testing.T) {
 	}
 	// An unmarked existing destination is not mixed into.
 	os.MkdirAll(filepath.Join(dir, "data", "half"), 0o755)
-	if err := ExtractArchive(archive, filepath.Join(dir, "data", "half")); err == nil || !strings.Contains(err.Error(), "remove it") {
+	if err := ExtractArchive(archive, filepath.Join(dir, "data", "half"), nil); err == nil || !strings.Contains(err.Error(), "remove it") {
 		t.Errorf("unmarked destination: got %v", err)
 	}
 }

@@ -124,6 +124,12 @@ func ModelInfo(ctx context.Context, repo string, opts HubOptions) (*HubModel, er
 		return nil, err
 	}
 	u := fmt.Sprintf("%s/api/models/%s/revision/%s?blobs=true", opts.endpoint(), repo, url.PathEscape(opts.revision()))
+	timeout, err := opts.timeout()
+	if err != nil {
+		return nil, err
+	}
+	ctx, wd := watch(ctx, timeout)
+	defer wd.done()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("loaders: download: %s: %w", u, err)
@@ -133,6 +139,7 @@ func ModelInfo(ctx context.Context, repo string, opts HubOptions) (*HubModel, er
 		req.Header.Set("Authorization", "Bearer "+t)
 	}
 	resp, err := opts.client().Do(req)
+	err = cause(req.Context(), err)
 	if err != nil {
 		if isOffline(err) {
 			return nil, &OfflineError{URL: u, Err: err}
@@ -140,6 +147,7 @@ func ModelInfo(ctx context.Context, repo string, opts HubOptions) (*HubModel, er
 		return nil, fmt.Errorf("loaders: download: %s: %w", u, err)
 	}
 	defer resp.Body.Close()
+	wd.gotAnswer()
 	if resp.StatusCode != http.StatusOK {
 		hint := ""
 		switch resp.StatusCode {
@@ -151,50 +159,84 @@ func ModelInfo(ctx context.Context, repo string, opts HubOptions) (*HubModel, er
 		return nil, fmt.Errorf("loaders: download: %s: hub answered %s%s", u, resp.Status, hint)
 	}
 	var m HubModel
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&m); err != nil {
-		return nil, fmt.Errorf("loaders: download: %s: decoding the hub's answer: %w", u, err)
+	if err := json.NewDecoder(io.TeeReader(io.LimitReader(resp.Body, 64<<20), wd)).Decode(&m); err != nil {
+		return nil, fmt.Errorf("loaders: download: %s: decoding the hub's answer: %w", u, cause(ctx, err))
 	}
 	return &m, nil
 }
 
-// Weight files in order of preference: safetensors loads without executing pickle.
-var weightFiles = []string{"model.safetensors", "pytorch_model.bin"}
+// hubLayout is one checkpoint format a hub repository may hold: the config file
+// that identifies it, its weight files in order of preference (safetensors loads
+// without executing pickle), and optional files fetched when present.
+type hubLayout struct {
+	name     string
+	config   string
+	weights  []string
+	optional []string
+}
 
-// PlanModel picks the files FetchModel downloads from a listing: config.json, the
-// preferred weights (model.safetensors over pytorch_model.bin), and the BPE tokenizer
-// (vocab.json, merges.txt) when present.
+// hubLayouts are the formats FetchModel fetches, first match wins: open_clip's comes
+// first, since repositories published for both timm and open_clip
+// (timm/resnet50_clip.openai) also hold a config.json and model.safetensors of timm's
+// own format, which is not CLIP's.
+var hubLayouts = []hubLayout{
+	{name: "open_clip", config: "open_clip_config.json",
+		weights: []string{"open_clip_model.safetensors", "open_clip_pytorch_model.bin"}, optional: []string{"vocab.json", "merges.txt"}},
+	{name: "transformers", config: "config.json",
+		weights: []string{"model.safetensors", "pytorch_model.bin"}, optional: []string{"vocab.json", "merges.txt"}},
+}
+
+// weightFiles are every layout's weight files (for messages and offline checks).
+var weightFiles = func() []string {
+	var w []string
+	for _, l := range hubLayouts {
+		w = append(w, l.weights...)
+	}
+	return w
+}()
+
+// PlanModel picks the files FetchModel downloads from a listing: the config and the
+// preferred weights of the first layout the repository holds (open_clip's
+// open_clip_config.json with open_clip_model.safetensors over
+// open_clip_pytorch_model.bin; else transformers' config.json with
+// model.safetensors over pytorch_model.bin), and the BPE tokenizer files (vocab.json,
+// merges.txt) when present.
 func PlanModel(m *HubModel) ([]HubFile, error) {
 	byName := map[string]HubFile{}
 	for _, f := range m.Siblings {
 		byName[f.Name] = f
 	}
-	var plan []HubFile
-	cfg, ok := byName["config.json"]
-	if !ok {
-		return nil, fmt.Errorf("loaders: download: %s has no config.json: not a transformers model repository", m.ID)
-	}
-	plan = append(plan, cfg)
-	found := false
-	for _, w := range weightFiles {
-		if f, ok := byName[w]; ok {
-			plan = append(plan, f)
-			found = true
-			break
+	var seen []string
+	for _, l := range hubLayouts {
+		cfg, ok := byName[l.config]
+		if !ok {
+			continue
+		}
+		seen = append(seen, l.config)
+		for _, w := range l.weights {
+			if f, ok := byName[w]; ok {
+				plan := []HubFile{cfg, f}
+				for _, t := range l.optional {
+					if f, ok := byName[t]; ok {
+						plan = append(plan, f)
+					}
+				}
+				return plan, nil
+			}
 		}
 	}
-	if !found {
-		hint := ""
-		if _, ok := byName["model.safetensors.index.json"]; ok {
-			hint = " (sharded checkpoints are not supported)"
+	if len(seen) == 0 {
+		var cfgs []string
+		for _, l := range hubLayouts {
+			cfgs = append(cfgs, l.config)
 		}
-		return nil, fmt.Errorf("loaders: download: %s has neither %s%s", m.ID, strings.Join(weightFiles, " nor "), hint)
+		return nil, fmt.Errorf("loaders: download: %s has no %s: not an open_clip or transformers CLIP repository", m.ID, strings.Join(cfgs, " or "))
 	}
-	for _, t := range []string{"vocab.json", "merges.txt"} {
-		if f, ok := byName[t]; ok {
-			plan = append(plan, f)
-		}
+	hint := ""
+	if _, ok := byName["model.safetensors.index.json"]; ok {
+		hint = " (sharded checkpoints are not supported)"
 	}
-	return plan, nil
+	return nil, fmt.Errorf("loaders: download: %s has %s but none of %s%s", m.ID, strings.Join(seen, " and "), strings.Join(weightFiles, ", "), hint)
 }
 
 // FetchModel downloads a CLIP checkpoint from the Hugging Face hub and returns the
@@ -229,7 +271,8 @@ func FetchModel(ctx context.Context, repo string, opts HubOptions) (string, erro
 			return dir, nil
 		}
 		off.Path = dir
-		off.Hint = fmt.Sprintf("download config.json, model.safetensors (or pytorch_model.bin), vocab.json and merges.txt from %s into the directory %s, then rerun",
+		off.Hint = fmt.Sprintf("download open_clip_config.json and open_clip_model.safetensors (open_clip repositories), "+
+			"or config.json, model.safetensors (or pytorch_model.bin), vocab.json and merges.txt (transformers ones) from %s into the directory %s, then rerun",
 			resolve("FILE"), dir)
 		return "", off
 	}
@@ -251,9 +294,10 @@ func FetchModel(ctx context.Context, repo string, opts HubOptions) (string, erro
 	for _, f := range plan {
 		dest := filepath.Join(dir, filepath.FromSlash(f.Name))
 		want := f.Expect()
+		want.Check = checkFor(f.Name)
 		if ok, err := want.Matches(dest); err != nil {
 			return "", err
-		} else if ok && (want.Size > 0 || want.SHA256 != "") {
+		} else if ok && want.known() && (want.Check == nil || want.Check(dest) == nil) {
 			note(opts.Progress, "%s: %s already complete", repo, f.Name)
 			continue
 		}
@@ -275,17 +319,28 @@ func FetchModel(ctx context.Context, repo string, opts HubOptions) (string, erro
 	return dir, nil
 }
 
-// haveModel reports whether dir holds a config and weights completed earlier.
-func haveModel(dir string) bool {
-	if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil {
-		return false
-	}
-	for _, w := range weightFiles {
-		if _, err := os.Stat(filepath.Join(dir, w)); err == nil {
-			return true
+// haveModel reports whether dir holds the config and weights of one layout.
+func haveModel(dir string) bool { return layoutIn(dir) != nil }
+
+// layoutIn returns the first layout whose config and one of whose weight files dir
+// holds, or nil.
+func layoutIn(dir string) *hubLayout {
+	for i, l := range hubLayouts {
+		if !regular(filepath.Join(dir, l.config)) {
+			continue
+		}
+		for _, w := range l.weights {
+			if regular(filepath.Join(dir, w)) {
+				return &hubLayouts[i]
+			}
 		}
 	}
-	return false
+	return nil
+}
+
+func regular(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
 }
 
 func note(w io.Writer, format string, args ...any) {

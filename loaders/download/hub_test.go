@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -74,8 +75,8 @@ func newHub() *fakeHub {
 		repo: "openai/clip-tiny",
 		files: map[string][]byte{
 			"config.json":       []byte(`{"model_type":"clip"}`),
-			"model.safetensors": testData(70_000),
-			"pytorch_model.bin": testData(80_000),
+			"model.safetensors": append([]byte("\x02\x00\x00\x00\x00\x00\x00\x00{}"), testData(70_000)...),
+			"pytorch_model.bin": append([]byte("PK\x03\x04"), testData(80_000)...),
 			"vocab.json":        []byte(`{"a":0}`),
 			"merges.txt":        []byte("#version: 0.2\na b\n"),
 		},
@@ -181,7 +182,7 @@ func TestFetchModelErrors(t *testing.T) {
 	ts2 := httptest.NewServer(hub2)
 	defer ts2.Close()
 	_, err := FetchModel(context.Background(), hub2.repo, HubOptions{Options: fastOpts(), Endpoint: ts2.URL, Dir: t.TempDir(), Token: "-"})
-	if err == nil || !strings.Contains(err.Error(), "neither model.safetensors nor pytorch_model.bin") {
+	if err == nil || !strings.Contains(err.Error(), "has config.json but none of open_clip_model.safetensors, open_clip_pytorch_model.bin, model.safetensors, pytorch_model.bin") {
 		t.Errorf("no weights: got %v", err)
 	}
 }
@@ -244,13 +245,14 @@ func TestFetchModelOfflineRecord(t *testing.T) {
 	}
 	weights := filepath.Join(dir, "model.safetensors")
 	b, _ := os.ReadFile(weights)
+	orig := slices.Clone(b)
 	b[100] ^= 1
 	os.WriteFile(weights, b, 0o644)
 	if err := offline(hub.repo); err == nil || !strings.Contains(err.Error(), weights) || !strings.Contains(err.Error(), "sha256 ") {
 		t.Errorf("altered weights: got %v", err)
 	}
 	os.Remove(filepath.Join(dir, "vocab.json"))
-	os.WriteFile(weights, testData(70_000), 0o644)
+	os.WriteFile(weights, orig, 0o644)
 	if err := offline(hub.repo); err == nil || !strings.Contains(err.Error(), "vocab.json is missing") {
 		t.Errorf("missing vocab.json: got %v", err)
 	}
@@ -327,7 +329,7 @@ func TestFetchImagenetteOffline(t *testing.T) {
 
 func TestFetchTemplates(t *testing.T) {
 	t.Parallel()
-	body := []byte("# Prompts\n\n## CIFAR10\n\ntemplates = [\n    'a photo of a {}.',\n]\n")
+	body := []byte("# Prompts\n\n## CIFAR10\n\n```bash\nclasses = [\n    'airplane',\n]\n\ntemplates = [\n    'a photo of a {}.',\n]\n```\n")
 	ts := httptest.NewServer(&fileServer{data: body})
 	defer ts.Close()
 	dest := filepath.Join(t.TempDir(), "t", "prompts.md")
@@ -338,5 +340,72 @@ func TestFetchTemplates(t *testing.T) {
 	checkFile(t, dest, body)
 	if !strings.HasSuffix(DefaultTemplatesURL, "/openai/CLIP/main/data/prompts.md") {
 		t.Errorf("DefaultTemplatesURL %s", DefaultTemplatesURL)
+	}
+}
+
+// TestPlanModelLayouts checks which files each kind of repository gets: open_clip's
+// files win over the timm-format config.json and model.safetensors a repository
+// published for both holds.
+func TestPlanModelLayouts(t *testing.T) {
+	t.Parallel()
+	listing := func(names ...string) *HubModel {
+		m := &HubModel{ID: "x/y"}
+		for _, n := range names {
+			m.Siblings = append(m.Siblings, HubFile{Name: n})
+		}
+		return m
+	}
+	for i, test := range []struct {
+		files []string
+		want  []string
+	}{
+		{[]string{"config.json", "model.safetensors", "open_clip_config.json", "open_clip_model.safetensors", "open_clip_pytorch_model.bin", "vocab.json", "merges.txt", "tokenizer.json"},
+			[]string{"open_clip_config.json", "open_clip_model.safetensors", "vocab.json", "merges.txt"}},
+		{[]string{"open_clip_config.json", "open_clip_pytorch_model.bin"}, []string{"open_clip_config.json", "open_clip_pytorch_model.bin"}},
+		{[]string{"config.json", "pytorch_model.bin", "model.safetensors", "vocab.json"}, []string{"config.json", "model.safetensors", "vocab.json"}},
+		{[]string{"open_clip_config.json", "config.json", "model.safetensors"}, []string{"config.json", "model.safetensors"}},
+	} {
+		plan, err := PlanModel(listing(test.files...))
+		if err != nil {
+			t.Errorf("test %d: %v", i, err)
+			continue
+		}
+		var got []string
+		for _, f := range plan {
+			got = append(got, f.Name)
+		}
+		if !slices.Equal(got, test.want) {
+			t.Errorf("test %d: got %v want %v", i, got, test.want)
+		}
+	}
+	if _, err := PlanModel(listing("README.md", "model.safetensors")); err == nil || !strings.Contains(err.Error(), "open_clip_config.json or config.json") {
+		t.Errorf("no config: got %v", err)
+	}
+}
+
+// TestResolveModel checks model names in both spellings, with and without tags.
+func TestResolveModel(t *testing.T) {
+	t.Parallel()
+	for i, test := range []struct{ in, want, err string }{
+		{"RN50", "timm/resnet50_clip.openai", ""},
+		{"rn50x4", "timm/resnet50x4_clip.openai", ""},
+		{"ViT-B/32", "openai/clip-vit-base-patch32", ""},
+		{"ViT-B-32:openai", "openai/clip-vit-base-patch32", ""},
+		{"ViT-L/14@336px", "openai/clip-vit-large-patch14-336", ""},
+		{"ViT-B-32:laion2b_s34b_b79k", "laion/CLIP-ViT-B-32-laion2B-s34B-b79K", ""},
+		{"ViT-H-14", "laion/CLIP-ViT-H-14-laion2B-s32B-b79K", ""},
+		{"org/some-clip", "org/some-clip", ""},
+		{"ViT-Q/99@x", "", "nor a model name gorgoclip knows"},
+	} {
+		got, err := ResolveModel(test.in)
+		if test.err != "" {
+			if err == nil || !strings.Contains(err.Error(), test.err) {
+				t.Errorf("test %d: got %q, %v want an error containing %q", i, got, err, test.err)
+			}
+			continue
+		}
+		if err != nil || got != test.want {
+			t.Errorf("test %d: got %q, %v want %q", i, got, err, test.want)
+		}
 	}
 }

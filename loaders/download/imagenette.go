@@ -56,9 +56,11 @@ func ImagenetteURL(variant string) (string, error) {
 
 // FetchImagenette downloads and extracts an Imagenette archive and returns the
 // directory holding train/ and val/: dest/{variant}, where dest "" means DatasetsDir().
-// The archive is fetched with File (resumable) as dest/{variant}.tgz, extracted with
+// The archive is fetched with File (resumable) as dest/{variant}.tgz, and kept only
+// if it is an intact gzip'd tar holding train/ and val/ within the extraction
+// limits (a cached one that is not is fetched again); it is extracted with
 // ExtractArchive, and removed unless opts.KeepArchive. A completed extraction (its
-// CompleteMarker present) is not redone and needs no network.
+// CompleteMarker present, with train/ and val/) is not redone and needs no network.
 func FetchImagenette(ctx context.Context, variant, dest string, opts SourceOptions) (string, error) {
 	v, err := ImagenetteVariant(variant)
 	if err != nil {
@@ -71,16 +73,24 @@ func FetchImagenette(ctx context.Context, variant, dest string, opts SourceOptio
 	}
 	out := filepath.Join(dest, v)
 	if Extracted(out) {
-		return out, nil
+		err := checkSplitDirs(out)
+		if err == nil {
+			return out, nil
+		}
+		note(opts.Progress, "%s is marked complete but has %v; extracting it again", out, err)
+		if err := os.RemoveAll(out); err != nil {
+			return "", fmt.Errorf("loaders: download: %w", err)
+		}
 	}
 	src := opts.URL
 	if src == "" {
 		src, _ = ImagenetteURL(v)
 	}
 	want := opts.Expect
-	if want == (Expect{}) {
+	if !want.known() {
 		want = ImagenetteExpect[v]
 	}
+	want.Check = checkImagenetteArchive
 	archive := filepath.Join(dest, v+".tgz")
 	if err := File(ctx, src, archive, want, opts.Options); err != nil {
 		var off *OfflineError
@@ -90,7 +100,7 @@ func FetchImagenette(ctx context.Context, variant, dest string, opts SourceOptio
 		return "", err
 	}
 	note(opts.Progress, "extracting %s to %s", archive, out)
-	if err := ExtractArchive(archive, out); err != nil {
+	if err := ExtractArchive(archive, out, checkSplitDirs); err != nil {
 		return "", err
 	}
 	if !opts.KeepArchive {

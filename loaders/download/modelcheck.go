@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/gorgoclip/gorgoclip/internal/regfile"
 )
 
 // SourceRecordName is the file FetchModel writes beside the files it fetched: the
@@ -65,56 +67,75 @@ func describeExpect(e Expect) string {
 	return s
 }
 
-// checkHandCopied checks a model directory without a source record.
+// checkHandCopied checks a model directory without a source record: a layout's
+// config and weights (transformers' also with its tokenizer files), and a config
+// whose vision tower agrees with what the repository's name says.
 func checkHandCopied(dir, repo string) error {
-	var missing []string
-	weights := ""
-	for _, w := range weightFiles {
-		if st, err := os.Stat(filepath.Join(dir, w)); err == nil && st.Mode().IsRegular() {
-			weights = w
-			break
+	l := layoutIn(dir)
+	if l == nil {
+		return fmt.Errorf("loaders: download: %s lacks the files of %s: open_clip_config.json and open_clip_model.safetensors, "+
+			"or config.json, model.safetensors or pytorch_model.bin, vocab.json and merges.txt", dir, repo)
+	}
+	if l.name == "transformers" {
+		var missing []string
+		for _, name := range l.optional { // the tokenizer: HF's CLIPProcessor needs them
+			if !regular(filepath.Join(dir, name)) {
+				missing = append(missing, name)
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("loaders: download: %s lacks %s of %s", dir, strings.Join(missing, ", "), repo)
 		}
 	}
-	if weights == "" {
-		missing = append(missing, strings.Join(weightFiles, " or "))
-	}
-	for _, name := range []string{"config.json", "vocab.json", "merges.txt"} {
-		if st, err := os.Stat(filepath.Join(dir, name)); err != nil || !st.Mode().IsRegular() {
-			missing = append(missing, name)
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("loaders: download: %s lacks %s of %s", dir, strings.Join(missing, ", "), repo)
-	}
-	path := filepath.Join(dir, "config.json")
-	b, err := os.ReadFile(path)
+	path := filepath.Join(dir, l.config)
+	b, err := regfile.ReadFile(path, 4<<20)
 	if err != nil {
 		return fmt.Errorf("loaders: download: %w", err)
 	}
+	// The vision tower's size, where each layout writes it.
 	var cfg struct {
 		Vision struct {
 			PatchSize  int `json:"patch_size"`
 			ImageSize  int `json:"image_size"`
 			HiddenSize int `json:"hidden_size"`
 		} `json:"vision_config"`
+		Model struct {
+			Vision struct {
+				PatchSize *int `json:"patch_size"`
+				ImageSize int  `json:"image_size"`
+				Width     int  `json:"width"`
+			} `json:"vision_cfg"`
+		} `json:"model_cfg"`
 	}
 	if err := json.Unmarshal(b, &cfg); err != nil {
 		return fmt.Errorf("loaders: download: %s: %w", path, err)
 	}
+	prefix, got := "vision_config.", [3]int{cfg.Vision.PatchSize, cfg.Vision.ImageSize, cfg.Vision.HiddenSize}
+	if l.name == "open_clip" {
+		v := cfg.Model.Vision
+		prefix, got = "model_cfg.vision_cfg.", [3]int{0, v.ImageSize, v.Width}
+		if v.PatchSize != nil {
+			got[0] = *v.PatchSize
+		}
+	}
 	want := repoShape(repo)
-	for _, f := range []struct {
-		name      string
-		got, want int
-	}{
-		{"vision_config.patch_size", cfg.Vision.PatchSize, want.patch},
-		{"vision_config.image_size", cfg.Vision.ImageSize, want.size},
-		{"vision_config.hidden_size", cfg.Vision.HiddenSize, want.width},
-	} {
-		if f.want != 0 && f.got != f.want {
-			return fmt.Errorf("loaders: download: %s has %s %d, but %s has %d: these are not %s's weights", path, f.name, f.got, repo, f.want, repo)
+	for i, f := range []struct {
+		name string
+		want int
+	}{{"patch_size", want.patch}, {"image_size", want.size}, {l.widthField(), want.width}} {
+		if f.want != 0 && got[i] != f.want {
+			return fmt.Errorf("loaders: download: %s has %s%s %d, but %s has %d: these are not %s's weights", path, prefix, f.name, got[i], repo, f.want, repo)
 		}
 	}
 	return nil
+}
+
+// widthField names the vision tower's width in the layout's config.
+func (l *hubLayout) widthField() string {
+	if l.name == "open_clip" {
+		return "width"
+	}
+	return "hidden_size"
 }
 
 // vitShape is what a CLIP repository's name says of its vision tower; 0 is unknown.

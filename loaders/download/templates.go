@@ -14,8 +14,9 @@ import (
 const DefaultTemplatesURL = "https://raw.githubusercontent.com/openai/CLIP/main/data/prompts.md"
 
 // FetchTemplates downloads OpenAI's per-dataset prompt templates (opts.URL, default
-// DefaultTemplatesURL) to dest, "" meaning TemplatesPath(), and returns the path. An
-// existing complete file is kept.
+// DefaultTemplatesURL) to dest, "" meaning TemplatesPath(), and returns the path. A
+// download that does not parse as prompts.md (an HTML page, say) is not kept; an
+// existing file that parses is kept, one that does not is fetched again.
 func FetchTemplates(ctx context.Context, dest string, opts SourceOptions) (string, error) {
 	if dest == "" {
 		var err error
@@ -27,7 +28,9 @@ func FetchTemplates(ctx context.Context, dest string, opts SourceOptions) (strin
 	if src == "" {
 		src = DefaultTemplatesURL
 	}
-	if err := File(ctx, src, dest, opts.Expect, opts.Options); err != nil {
+	want := opts.Expect
+	want.Check = checkPrompts
+	if err := File(ctx, src, dest, want, opts.Options); err != nil {
 		var off *OfflineError
 		if errors.As(err, &off) {
 			off.Hint = fmt.Sprintf("download %s elsewhere and save it as %s, then rerun", src, dest)
@@ -67,6 +70,7 @@ func ImageNetTemplatesPath() (string, error) {
 // existing extraction that reads back is kept, so that no notebook and no network
 // are needed once it is there (delete it to extract again); an existing complete
 // notebook is kept and extracted again.
+// A downloaded notebook whose lists do not parse is fetched again.
 func FetchImageNetTemplates(ctx context.Context, dir string, opts SourceOptions) (string, error) {
 	if dir == "" {
 		p, err := TemplatesPath()
@@ -85,7 +89,9 @@ func FetchImageNetTemplates(ctx context.Context, dir string, opts SourceOptions)
 		note(opts.Progress, "%s: already extracted (%d templates, %d classes)", out, len(s.Templates), len(s.Classes))
 		return out, nil
 	}
-	if err := File(ctx, src, nb, opts.Expect, opts.Options); err != nil {
+	want := opts.Expect
+	want.Check = checkNotebook
+	if err := File(ctx, src, nb, want, opts.Options); err != nil {
 		var off *OfflineError
 		if errors.As(err, &off) {
 			off.Hint = fmt.Sprintf("download %s elsewhere and save it as %s, then rerun (it is extracted to %s)", src, nb, out)
@@ -94,7 +100,7 @@ func FetchImageNetTemplates(ctx context.Context, dir string, opts SourceOptions)
 	}
 	s, err := prompts.ReadImageNetNotebook(nb)
 	if err != nil {
-		return "", fmt.Errorf("loaders: download: %w (delete it to download it again)", err)
+		return "", fmt.Errorf("loaders: download: %w", err)
 	}
 	if err := prompts.WriteJSON(out, s); err != nil {
 		return "", err

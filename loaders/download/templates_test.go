@@ -123,7 +123,7 @@ func TestFetchImageNetTemplatesErrors(t *testing.T) {
 	bad := httptest.NewServer(&fileServer{data: []byte("<html>rate limited</html>")})
 	defer bad.Close()
 	_, err = FetchImageNetTemplates(context.Background(), dir, SourceOptions{Options: fastOpts(), URL: bad.URL + "/nb.ipynb"})
-	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, ImageNetNotebookName)) || !strings.Contains(err.Error(), "not a Jupyter notebook") {
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, ImageNetNotebookName)) || !strings.Contains(err.Error(), "an HTML page") {
 		t.Errorf("bad notebook: got %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, ImageNetTemplatesName)); !errors.Is(err, os.ErrNotExist) {

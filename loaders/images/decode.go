@@ -21,7 +21,7 @@ import (
 	"image"
 	"image/color"
 	"io"
-	"os"
+	"sync"
 
 	// Registered decoders: image.Decode dispatches on the file's magic bytes.
 	_ "image/gif"
@@ -94,21 +94,38 @@ type Image struct {
 // does (2 * Image.MAX_IMAGE_PIXELS), so that a forged header cannot exhaust memory.
 const MaxPixels = 2 * 89478485
 
-// DecodeFile reads and decodes the image file at path.
+// DecodeFile decodes the image file at path, streaming it from disk. What ReadFile
+// refuses is refused here too, before decoding.
 func DecodeFile(path string) (*Image, error) {
-	data, err := os.ReadFile(path)
+	img, release, err := decodeFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("images: %w", err)
+		return nil, err
 	}
-	return DecodeBytes(data, path)
+	release()
+	return img, nil
 }
 
-// Decode reads an encoded image (JPEG, PNG, GIF, BMP, WebP or TIFF) from r; name
-// identifies it in errors (a path, a parquet row, a tar member).
+// decodeFile is DecodeFile, returning the release of the decode's memory
+// reservation to call once the image is no longer needed.
+func decodeFile(path string) (*Image, func(), error) {
+	f, fi, err := openImage(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	return decodeAt(f, fi.Size(), path, MaxPixels, false)
+}
+
+// Decode reads an encoded image (JPEG, PNG, GIF, BMP, WebP or TIFF) of at most
+// MaxFileBytes from r; name identifies it in errors (a path, a parquet row, a tar
+// member).
 func Decode(r io.Reader, name string) (*Image, error) {
-	data, err := io.ReadAll(r)
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("images: reading %s: %w", name, err)
+	}
+	if len(data) > MaxFileBytes {
+		return nil, fmt.Errorf("images: %s: more than the %d-byte limit for an image file", name, MaxFileBytes)
 	}
 	return DecodeBytes(data, name)
 }
@@ -120,33 +137,57 @@ func DecodeBytes(data []byte, name string) (*Image, error) {
 }
 
 func decodeLimit(data []byte, name string, maxPixels int) (*Image, error) {
-	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	img, release, err := decodeAt(bytes.NewReader(data), int64(len(data)), name, maxPixels, true)
 	if err != nil {
-		return nil, decodeError(name, err)
+		return nil, err
+	}
+	release()
+	return img, nil
+}
+
+// decodeAt decodes the size encoded bytes of r, held in memory or not as inMemory
+// says, after checking the header: at most maxPixels pixels, and a decode cost
+// (decodeCost) within MaxDecodeBytes, reserved from the process's decodeBudget
+// until the returned release is called.
+func decodeAt(r io.ReaderAt, size int64, name string, maxPixels int, inMemory bool) (*Image, func(), error) {
+	cfg, format, err := image.DecodeConfig(io.NewSectionReader(r, 0, size))
+	if err != nil {
+		return nil, nil, decodeError(name, err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width > maxPixels/cfg.Height {
-		return nil, fmt.Errorf("images: %s: %s image of %dx%d pixels is empty or over the limit of %d pixels", name, format, cfg.Width, cfg.Height, maxPixels)
+		return nil, nil, fmt.Errorf("images: %s: %s image of %dx%d pixels is empty or over the limit of %d pixels", name, format, cfg.Width, cfg.Height, maxPixels)
 	}
-	m, err := safeDecode(data)
+	cost := decodeCost(cfg, format, r, size, inMemory)
+	if cost > MaxDecodeBytes {
+		return nil, nil, fmt.Errorf("images: %s: decoding this %dx%d %s image would take about %d MiB, more than the %d MiB all decodes may hold at once",
+			name, cfg.Width, cfg.Height, format, cost>>20, MaxDecodeBytes>>20)
+	}
+	decodeBudget.acquire(cost)
+	release := sync.OnceFunc(func() { decodeBudget.release(cost) })
+	m, err := safeDecode(io.NewSectionReader(r, 0, size))
 	if err != nil {
-		return nil, decodeError(name, err)
+		release()
+		return nil, nil, decodeError(name, err)
 	}
-	img, err := fromImage(m, format, data)
+	var head [32]byte // the PNG header fields fromImage reads
+	n, _ := r.ReadAt(head[:], 0)
+	img, err := fromImage(m, format, head[:n])
 	if err != nil {
-		return nil, fmt.Errorf("images: %s: %w", name, err)
+		release()
+		return nil, nil, fmt.Errorf("images: %s: %w", name, err)
 	}
-	return img, nil
+	return img, release, nil
 }
 
 // safeDecode runs the registered decoders, which are third-party code fed untrusted
 // bytes: a panic in one becomes an error naming the file instead of killing a batch.
-func safeDecode(data []byte) (m image.Image, err error) {
+func safeDecode(r io.Reader) (m image.Image, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			m, err = nil, fmt.Errorf("decoder failed: %v", r)
 		}
 	}()
-	m, _, err = image.Decode(bytes.NewReader(data))
+	m, _, err = image.Decode(r)
 	return m, err
 }
 
@@ -165,8 +206,9 @@ func FromImage(m image.Image) (*Image, error) {
 	return fromImage(m, "", nil)
 }
 
-// fromImage converts m; format and the encoded bytes refine the mode where Go's image
-// type alone cannot tell what PIL would open (PNG colour types, BMP palettes).
+// fromImage converts m; format and the first bytes of the encoded file refine the
+// mode where Go's image type alone cannot tell what PIL would open (PNG colour
+// types, BMP palettes).
 func fromImage(m image.Image, format string, data []byte) (*Image, error) {
 	b := m.Bounds()
 	w, h := b.Dx(), b.Dy()
@@ -248,9 +290,10 @@ func fromImage(m image.Image, format string, data []byte) (*Image, error) {
 		img.Mode = ModeRGBA
 		img.Pix = make([]uint8, w*h*4)
 		opaque := true
+		at := pixelAt(m)
 		for y := 0; y < h; y++ {
 			for x := 0; x < w; x++ {
-				c := straightRGBA(m.At(b.Min.X+x, b.Min.Y+y))
+				c := at(b.Min.X+x, b.Min.Y+y)
 				p := img.Pix[(y*w+x)*4:]
 				p[0], p[1], p[2], p[3] = c.R, c.G, c.B, c.A
 				opaque = opaque && c.A == 0xff
@@ -273,6 +316,22 @@ func fromImage(m image.Image, format string, data []byte) (*Image, error) {
 	return img, nil
 }
 
+// pixelAt returns straightRGBA of m's pixels, reading the common 8- and 16-bit
+// types directly: m.At boxes every pixel in an interface, an allocation each.
+func pixelAt(m image.Image) func(x, y int) color.NRGBA {
+	switch m := m.(type) {
+	case *image.NRGBA:
+		return m.NRGBAAt
+	case *image.RGBA:
+		return func(x, y int) color.NRGBA { return straightRGBA8(m.RGBAAt(x, y)) }
+	case *image.NRGBA64:
+		return func(x, y int) color.NRGBA { return straightNRGBA64(m.NRGBA64At(x, y)) }
+	case *image.RGBA64:
+		return func(x, y int) color.NRGBA { return straightRGBA64(m.RGBA64At(x, y)) }
+	}
+	return func(x, y int) color.NRGBA { return straightRGBA(m.At(x, y)) }
+}
+
 // straightRGBA returns c as 8-bit non-premultiplied RGBA. NRGBA colours keep their
 // stored channels (Go's premultiplied RGBA() would lose them where alpha is small);
 // 16-bit colours keep their high byte.
@@ -281,16 +340,11 @@ func straightRGBA(c color.Color) color.NRGBA {
 	case color.NRGBA:
 		return c
 	case color.NRGBA64:
-		return color.NRGBA{uint8(c.R >> 8), uint8(c.G >> 8), uint8(c.B >> 8), uint8(c.A >> 8)}
+		return straightNRGBA64(c)
 	case color.RGBA:
-		if c.A == 0xff {
-			return color.NRGBA{c.R, c.G, c.B, 0xff}
-		}
-		return unpremultiply(uint32(c.R), uint32(c.G), uint32(c.B), uint32(c.A))
+		return straightRGBA8(c)
 	case color.RGBA64:
-		if c.A == 0xffff {
-			return color.NRGBA{uint8(c.R >> 8), uint8(c.G >> 8), uint8(c.B >> 8), 0xff}
-		}
+		return straightRGBA64(c)
 	case color.Gray:
 		return color.NRGBA{c.Y, c.Y, c.Y, 0xff}
 	case color.Gray16:
@@ -308,6 +362,24 @@ func straightRGBA(c color.Color) color.NRGBA {
 		return color.NRGBA{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), 0xff}
 	}
 	return unpremultiply(r>>8, g>>8, b>>8, a>>8)
+}
+
+func straightNRGBA64(c color.NRGBA64) color.NRGBA {
+	return color.NRGBA{uint8(c.R >> 8), uint8(c.G >> 8), uint8(c.B >> 8), uint8(c.A >> 8)}
+}
+
+func straightRGBA8(c color.RGBA) color.NRGBA {
+	if c.A == 0xff {
+		return color.NRGBA{c.R, c.G, c.B, 0xff}
+	}
+	return unpremultiply(uint32(c.R), uint32(c.G), uint32(c.B), uint32(c.A))
+}
+
+func straightRGBA64(c color.RGBA64) color.NRGBA {
+	if c.A == 0xffff {
+		return color.NRGBA{uint8(c.R >> 8), uint8(c.G >> 8), uint8(c.B >> 8), 0xff}
+	}
+	return unpremultiply(uint32(c.R)>>8, uint32(c.G)>>8, uint32(c.B)>>8, uint32(c.A)>>8)
 }
 
 // unpremultiply undoes associated alpha as PIL's RGBa unpacker does.

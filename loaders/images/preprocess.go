@@ -1,9 +1,9 @@
 package images
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	"sync"
 )
@@ -69,25 +69,33 @@ func Preprocess(img *Image, size int, dst []float32) error {
 // PreprocessBytes decodes an encoded image and preprocesses it into dst like Preprocess;
 // name identifies the image in errors.
 func PreprocessBytes(data []byte, name string, size int, dst []float32) error {
-	img, err := DecodeBytes(data, name)
+	img, release, err := decodeAt(bytes.NewReader(data), int64(len(data)), name, MaxPixels, true)
 	if err != nil {
 		return err
 	}
+	defer release()
+	return preprocessNamed(img, name, size, dst)
+}
+
+// PreprocessFile decodes the image file at path as it streams from disk (see
+// ReadFile for what is refused first) and preprocesses it into dst like Preprocess.
+// It is the per-item step of a loading pipeline: call it from several goroutines,
+// each with its own slot of a batch; together they hold at most MaxDecodeBytes.
+func PreprocessFile(path string, size int, dst []float32) error {
+	img, release, err := decodeFile(path)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return preprocessNamed(img, path, size, dst)
+}
+
+// preprocessNamed is Preprocess with name added to its errors.
+func preprocessNamed(img *Image, name string, size int, dst []float32) error {
 	if err := Preprocess(img, size, dst); err != nil {
 		return fmt.Errorf("%w (%s)", err, name)
 	}
 	return nil
-}
-
-// PreprocessFile reads, decodes and preprocesses the image at path into dst like
-// Preprocess. It is the per-item step of a loading pipeline: call it from several
-// goroutines, each with its own slot of a batch.
-func PreprocessFile(path string, size int, dst []float32) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("images: %w", err)
-	}
-	return PreprocessBytes(data, path, size, dst)
 }
 
 // PreprocessFiles preprocesses paths with workers goroutines (GOMAXPROCS when <= 0) and

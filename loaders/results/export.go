@@ -38,7 +38,7 @@ func Flat(cmp *Comparison) []Result {
 
 // WriteCLIPBenchmark writes Flat(cmp) into dir: one file per result in
 // dir/CLIPBenchmarkDir, named {dataset}_{pretrained}_{model}_{language}_{task}
-// plus the prompt set or the k and seed, and all of them to dir/JSONLinesFile. It
+// plus the prompt set, or the method (unless logreg), k and seed, and all of them to dir/JSONLinesFile. It
 // returns the paths written. cmp's Provenance should be stamped already.
 func WriteCLIPBenchmark(dir string, cmp *Comparison) ([]string, error) {
 	var lines bytes.Buffer
@@ -53,6 +53,10 @@ func WriteCLIPBenchmark(dir string, cmp *Comparison) ([]string, error) {
 		lines.WriteByte('\n')
 		name := strings.Join([]string{fileSlug(r.Dataset), fileSlug(r.Pretrained), fileSlug(r.Model), fileSlug(r.Language), r.Task}, "_")
 		if r.Task == TaskLinearProbe {
+			// The paper's probe keeps CLIP_benchmark's name; other methods add theirs.
+			if m := r.MethodName(); m != MethodLogReg {
+				name += "_" + fileSlug(strings.ReplaceAll(m, "+", "plus")) // lp++: lpplusplus
+			}
 			name += fmt.Sprintf("_k%d_seed%d", fewshotK(r.Shots), r.Seed)
 		} else {
 			name += "_" + fileSlug(r.Prompts)

@@ -35,6 +35,10 @@ const (
 	MetricAcc1High = "acc1_ci95_high"
 )
 
+// MethodLogReg is the method name of the CLIP paper's linear probe (probes.LogReg):
+// probe results without a method, written before there were others, are its.
+const MethodLogReg = "logreg"
+
 // LanguageEnglish is the language of gorgoclip's class names and prompts, as
 // CLIP_benchmark's --language names it.
 const LanguageEnglish = "en"
@@ -128,12 +132,14 @@ type Result struct {
 	// Language is the language of the class names and prompts (LanguageEnglish).
 	Language string `json:"language,omitempty"`
 
-	// Prompts names the prompt set of a zero-shot result ("a photo of a {}.", "labels", ...).
+	// Prompts names the prompt set of a zero-shot result ("a photo of a {}.", "labels",
+	// ...), or of the zero-shot classifier a few-shot method started from.
 	Prompts string `json:"prompts,omitempty"`
 	// Shots is k for a k-shot probe; 0 means the full training set. It is written as
 	// CLIP_benchmark's fewshot_k (-1 for the full set) on probe results.
 	Shots int `json:"-"`
-	// Method names the probe's method ("logreg", "clap", ...; see probes.MethodNames).
+	// Method names the probe's method ("logreg", "clap", ...; see probes.MethodNames);
+	// empty means MethodLogReg (see MethodName).
 	Method string `json:"method,omitempty"`
 	// Seed is the seed of the random draws behind the result: a probe's shots and
 	// validation split, a zero-shot run's test subset. It is always written.
@@ -159,6 +165,14 @@ type Result struct {
 	// accuracy of each template alone.
 	PerTemplate []TemplateAccuracy `json:"per_template,omitempty"`
 	Provenance
+}
+
+// MethodName returns r.Method, or MethodLogReg for a probe result without one.
+func (r Result) MethodName() string {
+	if r.Method == "" && r.Task == TaskLinearProbe {
+		return MethodLogReg
+	}
+	return r.Method
 }
 
 // fewshotK converts Shots to CLIP_benchmark's fewshot_k and back.
@@ -231,13 +245,27 @@ type TemplateAccuracy struct {
 	Acc1     Float  `json:"acc1"`
 }
 
-// ShotSummary aggregates probe results over seeds for one k (0 = full data, written
-// as fewshot_k -1).
+// ShotSummary aggregates the probe results of one method over seeds for one k (0 =
+// full data, written as fewshot_k -1): the mean and sample standard deviation of
+// lp_acc1.
 type ShotSummary struct {
-	Shots int   `json:"-"`
-	Seeds int   `json:"seeds"`
-	Mean  Float `json:"lp_acc1_mean"`
-	Std   Float `json:"lp_acc1_std"`
+	Shots int `json:"-"`
+	// Method is the results' method; empty means MethodLogReg.
+	Method string `json:"method,omitempty"`
+	Seeds  int    `json:"seeds"`
+	Mean   Float  `json:"lp_acc1_mean"`
+	Std    Float  `json:"lp_acc1_std"`
+	// Val is the number of validation examples each fit chose its hyperparameters on
+	// (omitted when none).
+	Val int `json:"n_val,omitempty"`
+}
+
+// MethodName returns s.Method, or MethodLogReg when it is empty.
+func (s ShotSummary) MethodName() string {
+	if s.Method == "" {
+		return MethodLogReg
+	}
+	return s.Method
 }
 
 // MarshalJSON writes s with fewshot_k first.
@@ -278,17 +306,40 @@ type Comparison struct {
 	Features string `json:"features,omitempty"`
 	// ZeroShot holds one result per prompt set.
 	ZeroShot []Result `json:"zeroshot"`
-	// Probes holds one result per (shots, seed).
+	// Probes holds one result per (method, shots, seed).
 	Probes []Result `json:"linear_probe,omitempty"`
-	// Summary holds mean and standard deviation over seeds per k.
+	// Summary holds mean and standard deviation over seeds per method and k.
 	Summary []ShotSummary `json:"summary,omitempty"`
 	// Skipped lists, per split ("train", "test"), the images that could not be read
 	// and were left out (--skip-bad).
 	Skipped map[string][]string `json:"skipped,omitempty"`
-	// SkippedShots lists the k for which some class had too few training examples
-	// (after the validation split), so no probe was fitted.
-	SkippedShots []int `json:"skipped_shots,omitempty"`
+	// SkippedShots lists, per method, the k at which some class had too few training
+	// examples for the shots and the method's validation set, so nothing was fitted.
+	SkippedShots SkippedShots `json:"skipped_shots,omitempty"`
 	Provenance
+}
+
+// SkippedShots maps a method's name to the k it could not be fitted at, ascending.
+// Files written before there were several methods hold a plain list, which is read as
+// MethodLogReg's.
+type SkippedShots map[string][]int
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (s *SkippedShots) UnmarshalJSON(b []byte) error {
+	var list []int
+	if err := json.Unmarshal(b, &list); err == nil {
+		*s = nil
+		if list != nil {
+			*s = SkippedShots{MethodLogReg: list}
+		}
+		return nil
+	}
+	var m map[string][]int
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("skipped_shots: want an object of method names to lists of k: %w", err)
+	}
+	*s = m
+	return nil
 }
 
 // Save writes v as JSON to path atomically: indented, with arrays of numbers or

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -240,5 +241,63 @@ func TestCommandLine(t *testing.T) {
 	want := `gorgoclip compare --dataset 'imagefolder:/data/x y' --prompts 'a photo of a {}.' 'it'\''s'`
 	if got != want {
 		t.Errorf("got %s want %s", got, want)
+	}
+}
+
+// TestMethods checks the per-method fields: a probe without a method is logreg's, a
+// summary per method round-trips with n_val, skipped_shots maps methods to k (an
+// older file's plain list is logreg's), and the export names a method other than
+// logreg.
+func TestMethods(t *testing.T) {
+	if m := (Result{Task: TaskLinearProbe}).MethodName(); m != MethodLogReg {
+		t.Errorf("probe without a method: %q", m)
+	}
+	if m := (Result{Task: TaskZeroShot}).MethodName(); m != "" {
+		t.Errorf("zero-shot result: method %q", m)
+	}
+	b, _ := json.Marshal(ShotSummary{Method: "clap", Shots: 4, Seeds: 3, Val: 40})
+	var s ShotSummary
+	if err := json.Unmarshal(b, &s); err != nil || s.Method != "clap" || s.Shots != 4 || s.Val != 40 || s.MethodName() != "clap" {
+		t.Errorf("summary %s -> %+v, %v", b, s, err)
+	}
+	if (ShotSummary{}).MethodName() != MethodLogReg {
+		t.Error("summary without a method is not logreg's")
+	}
+	for i, test := range []struct {
+		in   string
+		want SkippedShots
+	}{
+		{`{"skipped_shots": [16, 500]}`, SkippedShots{MethodLogReg: {16, 500}}},
+		{`{"skipped_shots": {"lp++": [58], "clap": [500]}}`, SkippedShots{"lp++": {58}, "clap": {500}}},
+		{`{}`, nil},
+	} {
+		var cmp Comparison
+		if err := json.Unmarshal([]byte(test.in), &cmp); err != nil || !reflect.DeepEqual(cmp.SkippedShots, test.want) {
+			t.Errorf("test %d: got %v, %v want %v", i, cmp.SkippedShots, err, test.want)
+		}
+	}
+	var cmp Comparison
+	if err := json.Unmarshal([]byte(`{"skipped_shots": "16"}`), &cmp); err == nil || !strings.Contains(err.Error(), "skipped_shots") {
+		t.Errorf("a string: got %v", err)
+	}
+	out, _ := json.Marshal(Comparison{SkippedShots: SkippedShots{"lp++": {58, 500}}})
+	if !strings.Contains(string(out), `"skipped_shots":{"lp++":[58,500]}`) {
+		t.Errorf("encoded %s", out)
+	}
+
+	probe := func(method string, seed int64) Result {
+		return Result{Dataset: "d", Model: "m", Pretrained: "p", Task: TaskLinearProbe, Method: method, Shots: 4, Seed: seed, Metrics: map[string]Float{"lp_acc1": 0.5}}
+	}
+	paths, err := WriteCLIPBenchmark(t.TempDir(), &Comparison{Probes: []Result{probe("logreg", 0), probe("lp++", 0), probe("", 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range paths {
+		names = append(names, filepath.Base(p))
+	}
+	want := []string{"d_p_m_none_linear_probe_k4_seed0.json", "d_p_m_none_linear_probe_lpplusplus_k4_seed0.json", "d_p_m_none_linear_probe_k4_seed1.json", JSONLinesFile}
+	if !reflect.DeepEqual(names, want) {
+		t.Errorf("export names %v, want %v", names, want)
 	}
 }

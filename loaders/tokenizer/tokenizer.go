@@ -56,6 +56,10 @@ const (
 // limit; OpenAI's cache is unbounded, but prompts repeat few words.
 const maxCacheWords = 1 << 18
 
+// maxCachedWord bounds the words the cache keeps (in bytes): long words are rare,
+// and a stream of distinct megabyte words would otherwise fill it with gigabytes.
+const maxCachedWord = 256
+
 // Tokenizer is a loaded BPE vocabulary; make one with Load (the zero value is not
 // usable). It is safe for concurrent use: the per-word cache is locked.
 type Tokenizer struct {
@@ -277,7 +281,7 @@ func (t *Tokenizer) word(w string) []int32 {
 	}
 	ids = t.bpe(w)
 	t.mu.Lock()
-	if len(t.cache) < maxCacheWords {
+	if len(t.cache) < maxCacheWords && len(w) <= maxCachedWord {
 		t.cache[w] = ids
 	}
 	t.mu.Unlock()
@@ -286,7 +290,23 @@ func (t *Tokenizer) word(w string) []int32 {
 
 // bpe merges the byte symbols of w, lowest-ranked pair first, every occurrence of
 // that pair left to right, until no adjacent pair is a merge (simple_tokenizer.bpe).
+// Short words, nearly all of them, go through OpenAI's loop as written
+// (bpeRescan); longer ones through bpeHeap, which gives the same ids in n log n
+// time where the loop takes time quadratic in the word (a 1 MB word took 77 s).
 func (t *Tokenizer) bpe(w string) []int32 {
+	if len(w) <= rescanMax {
+		return t.bpeRescan(w)
+	}
+	return t.bpeHeap(w)
+}
+
+// rescanMax is the longest word bpeRescan merges: up to about 16 bytes it is as
+// fast as bpeHeap or faster (fewer allocations), beyond it falls far behind.
+const rescanMax = 16
+
+// bpeRescan is OpenAI's loop: find the lowest-ranked pair, merge each of its
+// occurrences left to right, rescan.
+func (t *Tokenizer) bpeRescan(w string) []int32 {
 	if w == "" {
 		return nil
 	}
@@ -320,6 +340,122 @@ func (t *Tokenizer) bpe(w string) []int32 {
 		syms = syms[:n]
 	}
 	return syms
+}
+
+// bpeHeap is bpeRescan in n log n: the pairs wait in a heap ordered by rank, then
+// position, and each merge updates only its neighbours. A round takes every pair
+// of the lowest rank before merging any, left to right, skipping pairs whose
+// symbols an earlier merge of the round consumed, so pairs a merge creates wait for
+// the next round, exactly as in the rescanning loop.
+func (t *Tokenizer) bpeHeap(w string) []int32 {
+	if w == "" {
+		return nil
+	}
+	n := len(w)
+	buf := make([]int32, 3*n)
+	sym := buf[:n:n]
+	next := buf[n : 2*n : 2*n] // the next live symbol, -1 at the end
+	prev := buf[2*n:]          // the previous live symbol, -1 at the start
+	for i := 0; i < n; i++ {
+		sym[i], next[i], prev[i] = t.byteSym[w[i]], int32(i+1), int32(i-1)
+	}
+	sym[n-1], next[n-1] = t.byteEnd[w[n-1]], -1
+	h := make(pairHeap, 0, n)
+	push := func(at int32) { // the pair starting at symbol at, if it is a merge
+		if at < 0 || next[at] < 0 {
+			return
+		}
+		if m, ok := t.merges[pairKey(sym[at], sym[next[at]])]; ok {
+			h.push(pairAt{rank: m.rank, at: at, left: sym[at], right: sym[next[at]]})
+		}
+	}
+	for i := int32(0); i+1 < int32(n); i++ {
+		push(i)
+	}
+	var round []pairAt
+	var merged []int32
+	for len(h) > 0 {
+		rank := h[0].rank
+		round, merged = round[:0], merged[:0]
+		for len(h) > 0 && h[0].rank == rank {
+			round = append(round, h.pop()) // in position order
+		}
+		last := int32(-1)
+		for _, p := range round {
+			r := next[p.at]
+			if p.at == last || r < 0 || sym[p.at] != p.left || sym[r] != p.right {
+				continue // stale: an earlier merge changed this pair
+			}
+			sym[p.at] = t.merges[pairKey(p.left, p.right)].id
+			next[p.at] = next[r]
+			if next[r] >= 0 {
+				prev[next[r]] = p.at
+			}
+			next[r], prev[r], sym[r] = -1, -1, -1 // r is gone
+			merged = append(merged, p.at)
+			last = p.at
+		}
+		for _, at := range merged { // a merged symbol is never consumed in its own round
+			push(prev[at])
+			push(at)
+		}
+	}
+	out := sym[:0] // the live symbols, in order, over the first slots
+	for i := int32(0); i >= 0; i = next[i] {
+		out = append(out, sym[i])
+	}
+	return out[:len(out):len(out)]
+}
+
+// pairAt is an adjacent pair that is a merge: its rank, where it starts, and the
+// symbols it joined when it was found.
+type pairAt struct {
+	rank, at    int32
+	left, right int32
+}
+
+// pairHeap is a min-heap of pairs by rank, then position.
+type pairHeap []pairAt
+
+func (h pairHeap) less(i, j int) bool {
+	return h[i].rank < h[j].rank || h[i].rank == h[j].rank && h[i].at < h[j].at
+}
+
+func (h *pairHeap) push(p pairAt) {
+	*h = append(*h, p)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if !s.less(i, parent) {
+			break
+		}
+		s[i], s[parent] = s[parent], s[i]
+		i = parent
+	}
+}
+
+func (h *pairHeap) pop() pairAt {
+	s := *h
+	top := s[0]
+	last := len(s) - 1
+	s[0] = s[last]
+	s = s[:last]
+	for i := 0; ; {
+		l, r, small := 2*i+1, 2*i+2, i
+		if l < len(s) && s.less(l, small) {
+			small = l
+		}
+		if r < len(s) && s.less(r, small) {
+			small = r
+		}
+		if small == i {
+			break
+		}
+		s[i], s[small] = s[small], s[i]
+		i = small
+	}
+	*h = s
+	return top
 }
 
 // splitWords calls fn for each match of OpenAI's word pattern in s, in order.

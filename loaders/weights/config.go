@@ -3,13 +3,15 @@ package weights
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/gorgoclip/gorgoclip/internal/regfile"
 	"github.com/gorgoclip/gorgoclip/layers"
 )
 
@@ -23,12 +25,16 @@ const (
 	configHF                          // Hugging Face CLIPConfig (vision_config, text_config)
 )
 
+// maxConfigBytes bounds a config file (a real one is a few kB): a link to /dev/zero or
+// a huge file is refused before it is read, and a FIFO is refused unopened.
+const maxConfigBytes = 4 << 20
+
 // readConfigFile reads dir/config.json and says which dialect it is; configNone when
 // the file does not exist.
 func readConfigFile(dir string) (configKind, []byte, error) {
 	path := filepath.Join(dir, "config.json")
-	b, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
+	b, err := regfile.ReadFile(path, maxConfigBytes)
+	if errors.Is(err, fs.ErrNotExist) {
 		return configNone, nil, nil
 	}
 	if err != nil {

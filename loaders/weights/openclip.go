@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/gorgoclip/gorgoclip/internal/regfile"
 	"github.com/gorgoclip/gorgoclip/layers"
 )
 
@@ -269,7 +269,7 @@ func parseOpenCLIPConfig(b []byte) (cfg layers.Config, customText bool, err erro
 // loadOpenCLIP reads an open_clip hub directory (open_clip_config.json present).
 func loadOpenCLIP(dir string) (*Checkpoint, error) {
 	cfgPath := filepath.Join(dir, openCLIPConfigFile)
-	b, err := os.ReadFile(cfgPath)
+	b, err := regfile.ReadFile(cfgPath, maxConfigBytes)
 	if err != nil {
 		return nil, fmt.Errorf("loaders: weights: %w", err)
 	}
@@ -281,15 +281,29 @@ func loadOpenCLIP(dir string) (*Checkpoint, error) {
 		return nil, fmt.Errorf("loaders: weights: %s: %w", cfgPath, err)
 	}
 	ck := &Checkpoint{Config: c, Dir: dir, Format: FormatOpenCLIP}
+	want, err := expectFor(c)
+	if err != nil {
+		return nil, fmt.Errorf("loaders: weights: %s: %w", cfgPath, err)
+	}
+	if customText { // the file's keys, before openCLIPKeys maps them back
+		shapes, skip := map[string][]int{}, want.Skip
+		for k, s := range want.Shapes {
+			if !strings.HasPrefix(k, "visual.") && k != "logit_scale" {
+				k = "text." + k
+			}
+			shapes[k] = s
+		}
+		want = &Expect{Shapes: shapes, Skip: func(k string) bool { return skip(strings.TrimPrefix(k, "text.")) }}
+	}
 	var source string
 	var tensors map[string]*Tensor
 	switch {
 	case isFile(filepath.Join(dir, openCLIPSafetensors)):
 		source = filepath.Join(dir, openCLIPSafetensors)
-		tensors, err = ReadSafetensors(source)
+		tensors, err = ReadSafetensors(source, want)
 	case isFile(filepath.Join(dir, openCLIPBin)):
 		source = filepath.Join(dir, openCLIPBin)
-		tensors, err = ReadTorchZip(source)
+		tensors, err = ReadTorchZip(source, want)
 	default:
 		return nil, fmt.Errorf("loaders: weights: %s: %s but neither %s nor %s", dir, openCLIPConfigFile, openCLIPSafetensors, openCLIPBin)
 	}

@@ -6,16 +6,25 @@ import (
 	"fmt"
 )
 
+// maxPickleOps bounds the opcodes of a pickle. A state dict takes about 25 per
+// tensor (CLIP ViT-L/14: some 15,000 in all); each opcode may make the unpickler
+// allocate an object of 50 to 150 bytes, so a pickle of millions of one-byte
+// EMPTY_DICTs would cost a hundred times its size.
+const maxPickleOps = 1 << 20
+
 // checkPickleLengths walks the opcodes of a pickle up to its STOP and refuses one
 // whose length-prefixed arguments (strings, bytes, long integers, frames) claim
-// more bytes than remain. gopickle allocates whatever such a length says before
-// reading (up to 4 GB for BINUNICODE, any size for the 8-byte forms), so a few
-// hostile bytes would otherwise allocate gigabytes or crash the process. Opcodes
-// are those of pickle protocols 0 to 5; an unknown one ends the walk, since the
-// unpickler refuses it too.
+// more bytes than remain, or that has more than maxPickleOps opcodes. gopickle
+// allocates whatever such a length says before reading (up to 4 GB for BINUNICODE,
+// any size for the 8-byte forms), so a few hostile bytes would otherwise allocate
+// gigabytes or crash the process. Opcodes are those of pickle protocols 0 to 5; an
+// unknown one ends the walk, since the unpickler refuses it too.
 func checkPickleLengths(b []byte) error {
 	le := binary.LittleEndian
-	for i := 0; i < len(b); {
+	for i, ops := 0, 1; i < len(b); ops++ {
+		if ops > maxPickleOps {
+			return fmt.Errorf("pickle has more than %d opcodes (at byte %d), far more than any state dict", maxPickleOps, i)
+		}
 		op, at := b[i], i
 		i++
 		rest := len(b) - i

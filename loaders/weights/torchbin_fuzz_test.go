@@ -107,7 +107,7 @@ var smallTorchStorages = map[string][]byte{"0": f32le(1, 2, 3, 4, 5, 6), "1": f3
 
 func TestReadTorchZipHandcrafted(t *testing.T) {
 	b := torchZip(t, smallTorchPickle(), smallTorchStorages)
-	ts, err := readTorchZip(bytes.NewReader(b), int64(len(b)), "x.bin")
+	ts, err := readTorchZip(bytes.NewReader(b), int64(len(b)), "x.bin", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestReadTorchZipHostile(t *testing.T) {
 		// data.pkl claiming more than the file holds.
 		{claimSize(t, torchZip(t, pk, smallTorchStorages), "archive/data.pkl", 50<<20), "run past the end"},
 	} {
-		_, err := readTorchZip(bytes.NewReader(test.zip), int64(len(test.zip)), "hostile.bin")
+		_, err := readTorchZip(bytes.NewReader(test.zip), int64(len(test.zip)), "hostile.bin", nil)
 		if err == nil || !strings.Contains(err.Error(), "hostile.bin") || !strings.Contains(err.Error(), test.want) {
 			t.Errorf("test %d: got %v, want an error naming hostile.bin saying %q", i, err, test.want)
 		}
@@ -202,7 +202,7 @@ func FuzzTorchPickle(f *testing.F) {
 }
 
 func checkTorchFuzz(t *testing.T, b []byte) {
-	ts, err := readTorchZip(bytes.NewReader(b), int64(len(b)), "fuzz.bin")
+	ts, err := readTorchZip(bytes.NewReader(b), int64(len(b)), "fuzz.bin", nil)
 	if err != nil {
 		if !strings.HasPrefix(err.Error(), "loaders: weights: fuzz.bin: ") {
 			t.Fatalf("error does not name the file: %v", err)

@@ -13,15 +13,15 @@
 package weights
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 
+	"github.com/gorgoclip/gorgoclip/internal/regfile"
 	"github.com/gorgoclip/gorgoclip/layers"
 	"github.com/gorgoclip/gorgoclip/loaders/npy"
 )
@@ -58,9 +58,13 @@ const (
 	// FormatOpenCLIP is open_clip's hub layout: open_clip_config.json and
 	// open_clip_model.safetensors (or open_clip_pytorch_model.bin) under OpenAI's keys.
 	FormatOpenCLIP = "open_clip"
+	// FormatOpenAIPt is one of OpenAI's own .pt files, what clip.load downloads: a
+	// TorchScript archive whose module tree holds the state dict.
+	FormatOpenAIPt = "openai-pt"
 )
 
-// Load reads the checkpoint in dir, whichever layout it has: open_clip's
+// Load reads the checkpoint in dir, whichever layout it has (dir may also be one of
+// OpenAI's own .pt files, a TorchScript archive): open_clip's
 // (open_clip_config.json, refusing every option it does not implement by name), Hugging Face
 // (model.safetensors, model.safetensors.index.json or pytorch_model.bin, tried in that
 // order, with config.json), else a directory of OpenAI-named .npy files with an
@@ -73,8 +77,11 @@ func Load(dir string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loaders: weights: %w", err)
 	}
+	if st.Mode().IsRegular() && strings.HasSuffix(dir, ".pt") {
+		return loadOpenAIPt(dir)
+	}
 	if !st.IsDir() {
-		return nil, fmt.Errorf("loaders: weights: %s is not a directory", dir)
+		return nil, fmt.Errorf("loaders: weights: %s is not a directory (or one of OpenAI's .pt files)", dir)
 	}
 	if isFile(filepath.Join(dir, openCLIPConfigFile)) {
 		return loadOpenCLIP(dir)
@@ -86,32 +93,38 @@ func Load(dir string) (*Checkpoint, error) {
 	cfgPath := filepath.Join(dir, "config.json")
 	ck := &Checkpoint{Dir: dir}
 	var source string // what errors about the tensors name
-	var hf map[string]*Tensor
+	// readHF reads a Hugging Face checkpoint, refusing from its metadata alone any
+	// key or shape the config does not expect.
+	var readHF func(want *Expect) (map[string]*Tensor, error)
 	switch {
 	case isFile(filepath.Join(dir, "model.safetensors")):
 		source, ck.Format = filepath.Join(dir, "model.safetensors"), FormatHFSafetensors
-		hf, err = ReadSafetensors(source)
+		readHF = func(want *Expect) (map[string]*Tensor, error) { return ReadSafetensors(source, want) }
 	case isFile(filepath.Join(dir, "model.safetensors.index.json")):
 		source, ck.Format = filepath.Join(dir, "model.safetensors.index.json"), FormatHFSafetensors
-		hf, err = readShardedSafetensors(source)
+		readHF = func(want *Expect) (map[string]*Tensor, error) { return readShardedSafetensors(source, want) }
 	case isFile(filepath.Join(dir, "pytorch_model.bin")):
 		source, ck.Format = filepath.Join(dir, "pytorch_model.bin"), FormatHFBin
-		hf, err = ReadTorchZip(source)
+		readHF = func(want *Expect) (map[string]*Tensor, error) { return ReadTorchZip(source, want) }
 	default:
-		source, ck.Format = dir, FormatOpenAINpy
+		ck.Format = FormatOpenAINpy
 		if kind == configGorgoclip {
 			ck.Format = FormatGorgoclip
 		}
-		ck.Tensors, err = readNpyDir(dir)
 	}
-	if err != nil {
-		return nil, err
-	}
-	if hf != nil {
+	if readHF != nil {
 		if kind != configHF {
 			return nil, fmt.Errorf("loaders: weights: %s: Hugging Face weights need a Hugging Face config.json (CLIPConfig) beside them", source)
 		}
 		if ck.Config, err = parseConfig(kind, cfgBytes, cfgPath); err != nil {
+			return nil, err
+		}
+		hfShapes, err := ExpectedHFShapes(ck.Config)
+		if err != nil {
+			return nil, fmt.Errorf("loaders: weights: %s: %w", cfgPath, err)
+		}
+		hf, err := readHF(&Expect{Shapes: hfShapes, Skip: hfIgnored.MatchString})
+		if err != nil {
 			return nil, err
 		}
 		if ck.Tensors, err = FromHF(ck.Config, hf); err != nil {
@@ -120,7 +133,11 @@ func Load(dir string) (*Checkpoint, error) {
 		return ck, canonicalShapes(ck.Config, ck.Tensors)
 	}
 	if kind == configNone {
-		if ck.Config, err = inferConfig(ck.Tensors); err != nil {
+		shapes, err := npyShapes(dir)
+		if err != nil {
+			return nil, err
+		}
+		if ck.Config, err = inferConfig(shapes); err != nil {
 			return nil, fmt.Errorf("loaders: weights: %s: %w", dir, err)
 		}
 	} else if ck.Config, err = parseConfig(kind, cfgBytes, cfgPath); err != nil {
@@ -129,10 +146,69 @@ func Load(dir string) (*Checkpoint, error) {
 	if err := ck.Config.Validate(); err != nil {
 		return nil, fmt.Errorf("loaders: weights: %s: %w", dir, err)
 	}
+	want, err := expectFor(ck.Config)
+	if err != nil {
+		return nil, fmt.Errorf("loaders: weights: %s: %w", dir, err)
+	}
+	if ck.Tensors, err = readNpyDir(dir, want); err != nil {
+		return nil, err
+	}
 	if err := Validate(ck.Config, ck.Tensors); err != nil {
 		return nil, fmt.Errorf("loaders: weights: %s: %w", dir, err)
 	}
 	return ck, canonicalShapes(ck.Config, ck.Tensors)
+}
+
+// loadOpenAIPt reads one of OpenAI's .pt files (ViT-B-32.pt, RN50.pt, ...): a
+// TorchScript archive, whose parameters are read as clip.load(jit=False) reads them
+// (model.state_dict(), then build_model), the config inferred from their shapes as
+// build_model does.
+func loadOpenAIPt(file string) (*Checkpoint, error) {
+	f, size, err := openSized(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	z, err := parseTorchZip(f, size, file)
+	if err != nil {
+		return nil, err
+	}
+	shapes := map[string]*Tensor{}
+	for k, s := range z.shapes() {
+		if !skipEntry(k) {
+			shapes[k] = &Tensor{Shape: s}
+		}
+	}
+	ck := &Checkpoint{Dir: file, Format: FormatOpenAIPt}
+	if ck.Config, err = inferConfig(shapes); err != nil {
+		return nil, fmt.Errorf("loaders: weights: %s: %w", file, err)
+	}
+	if err := ck.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("loaders: weights: %s: %w", file, err)
+	}
+	want, err := expectFor(ck.Config)
+	if err != nil {
+		return nil, fmt.Errorf("loaders: weights: %s: %w", file, err)
+	}
+	if ck.Tensors, err = z.read(want); err != nil {
+		return nil, err
+	}
+	return ck, canonicalShapes(ck.Config, ck.Tensors)
+}
+
+// expectFor is what a reader may return for a model with config c: the weights its
+// modules declare, and, skipped unread, the entries that are never weights
+// (declared buffers such as BatchNorm counters, OpenAI's TorchScript constants).
+func expectFor(c layers.Config) (*Expect, error) {
+	w, err := layers.Declared(c)
+	if err != nil {
+		return nil, err
+	}
+	shapes := map[string][]int{}
+	for _, p := range w.Params() {
+		shapes[p.Key] = p.Shape
+	}
+	return &Expect{Shapes: shapes, Skip: func(k string) bool { return skipEntry(k) || w.Expects(k) }}, nil
 }
 
 // canonicalShapes gives scalars stored as shape (1,) (as some exports write
@@ -166,20 +242,70 @@ func skipEntry(key string) bool {
 	return jitConstants[key] || strings.HasSuffix(key, "."+layers.BatchNormCounter)
 }
 
-// readNpyDir reads every KEY.npy in dir as float32 (float16 widened exactly).
-func readNpyDir(dir string) (map[string]*Tensor, error) {
+// npyFiles returns the KEY.npy files of dir by key, leaving out those skipEntry names.
+func npyFiles(dir string) (map[string]string, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.npy"))
 	if err != nil || len(files) == 0 {
 		return nil, fmt.Errorf("loaders: weights: %s: no checkpoint found (looked for model.safetensors, "+
 			"model.safetensors.index.json, pytorch_model.bin and OpenAI-named .npy files)", dir)
 	}
-	out := make(map[string]*Tensor, len(files))
+	out := make(map[string]string, len(files))
 	for _, f := range files {
-		key := strings.TrimSuffix(filepath.Base(f), ".npy")
-		if skipEntry(key) {
+		if key := strings.TrimSuffix(filepath.Base(f), ".npy"); !skipEntry(key) {
+			out[key] = f
+		}
+	}
+	return out, nil
+}
+
+// npyShapes reads the header of every KEY.npy in dir and returns the shapes, as
+// tensors without data, by key: enough to infer a config, nothing allocated for data.
+func npyShapes(dir string) (map[string]*Tensor, error) {
+	files, err := npyFiles(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*Tensor, len(files))
+	for _, key := range slices.Sorted(maps.Keys(files)) { // the first bad file reported is always the same
+		h, err := npyHeader(files[key])
+		if err != nil {
+			return nil, fmt.Errorf("loaders: weights: key %s: %w", key, err)
+		}
+		out[key] = &Tensor{Shape: h.Shape}
+	}
+	return out, nil
+}
+
+// npyHeader reads the header of the regular .npy file at path.
+func npyHeader(path string) (npy.Header, error) {
+	f, fi, err := regfile.Open(path)
+	if err != nil {
+		return npy.Header{}, err
+	}
+	defer f.Close()
+	return npy.ReadHeader(f, fi.Size(), path)
+}
+
+// readNpyDir reads the KEY.npy files of dir as float32 (float16 widened exactly),
+// after checking every file's key and header shape against want.
+func readNpyDir(dir string, want *Expect) (map[string]*Tensor, error) {
+	shapes, err := npyShapes(dir)
+	if err != nil {
+		return nil, err
+	}
+	declared := make(map[string][]int, len(shapes))
+	for k, t := range shapes {
+		declared[k] = t.Shape
+	}
+	if err := want.check(declared); err != nil {
+		return nil, fmt.Errorf("loaders: weights: %s: %w", dir, err)
+	}
+	out := make(map[string]*Tensor, len(shapes))
+	for key := range shapes {
+		if !want.wants(key) {
 			continue
 		}
-		t, err := npy.ReadFloat32(f)
+		t, err := npy.ReadFloat32(filepath.Join(dir, key+".npy"))
 		if err != nil {
 			return nil, fmt.Errorf("loaders: weights: key %s: %w", key, err)
 		}
@@ -189,57 +315,62 @@ func readNpyDir(dir string) (map[string]*Tensor, error) {
 }
 
 // readShardedSafetensors reads the shards listed by a model.safetensors.index.json
-// ({"weight_map": {key: file}}) and checks that each key is where the index says.
-func readShardedSafetensors(index string) (map[string]*Tensor, error) {
-	b, err := os.ReadFile(index)
+// ({"weight_map": {key: file}}). Every shard's header is checked first: each key must
+// be where the index says, and the keys and shapes of all shards together must match
+// want (when not nil), before any tensor data is read.
+func readShardedSafetensors(index string, want *Expect) (map[string]*Tensor, error) {
+	weightMap, err := readShardIndex(index)
 	if err != nil {
-		return nil, fmt.Errorf("loaders: weights: %w", err)
-	}
-	var idx struct {
-		WeightMap map[string]string `json:"weight_map"`
-	}
-	if err := json.Unmarshal(b, &idx); err != nil {
-		return nil, fmt.Errorf("loaders: weights: %s: %v", index, err)
-	}
-	if len(idx.WeightMap) == 0 {
-		return nil, fmt.Errorf("loaders: weights: %s: empty weight_map", index)
+		return nil, err
 	}
 	shards := map[string]bool{}
-	for k, f := range idx.WeightMap {
+	for k, f := range weightMap {
 		// Shards live beside the index; a path elsewhere is refused, not followed.
 		if f == "" || f != filepath.Base(f) || f == "." || f == ".." {
 			return nil, fmt.Errorf("loaders: weights: %s: key %s: shard %q is not a file name in the same directory", index, k, f)
 		}
 		shards[f] = true
 	}
-	names := make([]string, 0, len(shards))
-	for f := range shards {
-		names = append(names, f)
-	}
-	sort.Strings(names)
-	out := map[string]*Tensor{}
-	for _, f := range names {
-		path := filepath.Join(filepath.Dir(index), f)
-		ts, err := ReadSafetensors(path)
+	declared := map[string][]int{}
+	var files []*stFile
+	for _, name := range slices.Sorted(maps.Keys(shards)) {
+		fh, size, err := openSized(filepath.Join(filepath.Dir(index), name))
 		if err != nil {
 			return nil, err
 		}
-		for k, t := range ts {
-			if idx.WeightMap[k] != f {
-				return nil, fmt.Errorf("loaders: weights: %s: key %s is in %s but the index maps it to %q", index, k, f, idx.WeightMap[k])
-			}
-			out[k] = t
+		defer fh.Close()
+		f, err := parseSafetensors(fh, size, fh.Name())
+		if err != nil {
+			return nil, err
 		}
+		for k, t := range f.tensors {
+			if weightMap[k] != name {
+				return nil, fmt.Errorf("loaders: weights: %s: key %s is in %s but the index maps it to %q", index, k, name, weightMap[k])
+			}
+			declared[k] = t.shape
+		}
+		files = append(files, f)
 	}
 	var missing []string
-	for k, f := range idx.WeightMap {
-		if _, ok := out[k]; !ok {
+	for k, f := range weightMap {
+		if _, ok := declared[k]; !ok {
 			missing = append(missing, k+" (in "+f+")")
 		}
 	}
 	if len(missing) > 0 {
 		sort.Strings(missing)
 		return nil, fmt.Errorf("loaders: weights: %s: %d indexed keys are missing from their shards: %s", index, len(missing), strings.Join(missing, ", "))
+	}
+	if err := want.check(declared); err != nil {
+		return nil, fmt.Errorf("loaders: weights: %s: %w", index, err)
+	}
+	out := map[string]*Tensor{}
+	for _, f := range files {
+		ts, err := f.read(want)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(out, ts)
 	}
 	return out, nil
 }
@@ -249,73 +380,46 @@ func readShardedSafetensors(index string) (map[string]*Tensor, error) {
 // shape checks and random checkpoints share. Non-weight buffers a checkpoint may also
 // hold (BatchNorm's num_batches_tracked) are not listed.
 func ExpectedShapes(c layers.Config) (map[string][]int, error) {
-	w, err := layers.Declared(c)
+	e, err := expectFor(c)
 	if err != nil {
 		return nil, err
 	}
-	m := map[string][]int{}
-	for _, p := range w.Params() {
-		m[p.Key] = p.Shape
-	}
-	return m, nil
+	return e.Shapes, nil
 }
 
 // Validate checks tensors against the keys and shapes config c declares and lists
-// every missing, unexpected and mis-shaped key in one error. Declared buffers
-// (num_batches_tracked) may be present or not.
+// every missing, unexpected and mis-shaped key in one error. Entries that are never
+// weights (declared buffers) may be present or not.
 func Validate(c layers.Config, tensors map[string]*Tensor) error {
-	w, err := layers.Declared(c)
+	e, err := expectFor(c)
 	if err != nil {
 		return err
 	}
-	want := map[string][]int{}
-	for _, p := range w.Params() {
-		want[p.Key] = p.Shape
-	}
-	return compare(want, tensors, w.Expects)
+	return compare(e.Shapes, tensors, e.Skip)
 }
 
 // compare lists every key of want missing from got, every key of got not in want
-// (unless ignore says so) and every shape that differs, in one error.
+// (unless ignore says so), every shape that differs and every tensor whose data
+// disagrees with its shape, in one error.
 func compare(want map[string][]int, got map[string]*Tensor, ignore func(string) bool) error {
-	var missing, unexpected, misshaped []string
-	for k, s := range want {
-		t, ok := got[k]
-		if !ok {
-			missing = append(missing, k)
-			continue
-		}
+	shapes := make(map[string][]int, len(got))
+	var bad []string
+	for k, t := range got {
+		s, wanted := want[k]
 		switch {
+		case t == nil && wanted:
+			shapes[k] = s // reported once, as nil rather than mis-shaped
+			bad = append(bad, fmt.Sprintf("%s: nil tensor", k))
+			continue
 		case t == nil:
-			misshaped = append(misshaped, fmt.Sprintf("%s: nil tensor", k))
-		case !sameShape(t.Shape, s):
-			misshaped = append(misshaped, fmt.Sprintf("%s: got %v want %v", k, t.Shape, s))
-		case elems(t.Shape) != len(t.Data):
-			misshaped = append(misshaped, fmt.Sprintf("%s: shape %v but %d values", k, t.Shape, len(t.Data)))
+			shapes[k] = nil
+			continue
+		case wanted && sameShape(t.Shape, s) && elems(t.Shape) != len(t.Data):
+			bad = append(bad, fmt.Sprintf("%s: shape %v but %d values", k, t.Shape, len(t.Data)))
 		}
+		shapes[k] = t.Shape
 	}
-	for k := range got {
-		if _, ok := want[k]; !ok && (ignore == nil || !ignore(k)) {
-			unexpected = append(unexpected, k)
-		}
-	}
-	if len(missing)+len(unexpected)+len(misshaped) == 0 {
-		return nil
-	}
-	sort.Strings(missing)
-	sort.Strings(unexpected)
-	sort.Strings(misshaped)
-	var parts []string
-	if len(missing) > 0 {
-		parts = append(parts, fmt.Sprintf("missing %d keys: %s", len(missing), strings.Join(missing, ", ")))
-	}
-	if len(unexpected) > 0 {
-		parts = append(parts, fmt.Sprintf("unexpected %d keys: %s", len(unexpected), strings.Join(unexpected, ", ")))
-	}
-	if len(misshaped) > 0 {
-		parts = append(parts, fmt.Sprintf("mis-shaped %d keys: %s", len(misshaped), strings.Join(misshaped, "; ")))
-	}
-	return errors.New(strings.Join(parts, "; "))
+	return compareShapes(want, shapes, ignore, bad)
 }
 
 func elems(shape []int) int {

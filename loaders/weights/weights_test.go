@@ -13,7 +13,9 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gorgoclip/gorgoclip/internal/testfix"
 	"github.com/gorgoclip/gorgoclip/layers"
@@ -267,7 +269,7 @@ func TestExpectedShapesParameterCounts(t *testing.T) {
 }
 
 func TestExpectedHFShapesMatchFixture(t *testing.T) {
-	hf, err := ReadSafetensors(filepath.Join(fixture(t, "hf"), "model.safetensors"))
+	hf, err := ReadSafetensors(filepath.Join(fixture(t, "hf"), "model.safetensors"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +306,7 @@ func TestExpectedHFShapesMatchFixture(t *testing.T) {
 }
 
 func TestFromHFReportsHFNames(t *testing.T) {
-	hf, err := ReadSafetensors(filepath.Join(fixture(t, "hf"), "model.safetensors"))
+	hf, err := ReadSafetensors(filepath.Join(fixture(t, "hf"), "model.safetensors"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +355,7 @@ func TestNameTableTransforms(t *testing.T) {
 	}
 	// Concatenation order through FromHF on the real fixture.
 	ref := loadOpenAI(t)
-	st, err := ReadSafetensors(filepath.Join(fixture(t, "hf"), "model.safetensors"))
+	st, err := ReadSafetensors(filepath.Join(fixture(t, "hf"), "model.safetensors"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,7 +435,7 @@ func TestSafetensorsDtypes(t *testing.T) {
 		"i64":  {"I64", []int{1, 2}, le.AppendUint64(le.AppendUint64(nil, 76), ^uint64(0))},
 		"zero": {"F32", []int{0, 4}, nil},
 	})
-	got, err := readSafetensors(bytes.NewReader(b), int64(len(b)), "mem")
+	got, err := readSafetensors(bytes.NewReader(b), int64(len(b)), "mem", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -501,7 +503,7 @@ func TestSafetensorsMalformed(t *testing.T) {
 		if err := os.WriteFile(path, test.file, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, err := ReadSafetensors(path)
+		_, err := ReadSafetensors(path, nil)
 		if err == nil || !strings.Contains(err.Error(), test.want) || !strings.HasPrefix(err.Error(), "loaders: weights: "+path+": ") {
 			t.Errorf("test %d: got %v want an error naming %s and containing %q", i, err, path, test.want)
 		}
@@ -659,7 +661,7 @@ func TestSaveRoundTrip(t *testing.T) {
 
 func TestLoadSharded(t *testing.T) {
 	hf := fixture(t, "hf")
-	all, err := ReadSafetensors(filepath.Join(hf, "model.safetensors"))
+	all, err := ReadSafetensors(filepath.Join(hf, "model.safetensors"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -732,7 +734,7 @@ func TestTorchGather(t *testing.T) {
 		{0, []int{1 << 40, 1 << 40}, []int{0, 0}, "error: too large"},
 		{0, []int{3, 1 << 62}, []int{1 << 62, 1}, "error: runs past"},
 	} {
-		got, err := (&torchTensor{storage: st, offset: test.offset, shape: test.shape, stride: test.stride}).gather(data)
+		got, err := (&torchTensor{storage: st, offset: test.offset, shape: test.shape, stride: test.stride}).gather(data, false)
 		var s string
 		if err != nil {
 			s = "error: " + err.Error()
@@ -757,7 +759,7 @@ func FuzzSafetensors(f *testing.F) {
 	}
 	n := 8 + int(binary.LittleEndian.Uint64(b))
 	f.Add(b[:n+20_000])
-	all, err := ReadSafetensors(path)
+	all, err := ReadSafetensors(path, nil)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -774,7 +776,7 @@ func FuzzSafetensors(f *testing.F) {
 		"c": {"F16", []int{}, []byte{0, 0x3c}},
 	}))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ts, err := readSafetensors(bytes.NewReader(b), int64(len(b)), "fuzz")
+		ts, err := readSafetensors(bytes.NewReader(b), int64(len(b)), "fuzz", nil)
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "loaders: weights: fuzz: ") {
 				t.Fatalf("error does not name the file: %v", err)
@@ -878,5 +880,30 @@ func TestOpenCLIPConfigRefusals(t *testing.T) {
 	if c.Vision.Heads != 4 || c.Vision.MLPRatio != 4.9231 || c.Vision.LayerScaleInit != 0.1 || c.Text.MLPRatio != 3 ||
 		c.QuickGELU || c.Preprocess.Mean != [3]float64{0.5, 0.5, 0.5} {
 		t.Errorf("read %+v, preprocess %+v", c, c.Preprocess)
+	}
+}
+
+// TestConfigNotRegular checks that a config.json that is a FIFO or a link to
+// /dev/zero is refused at once, naming it, rather than blocking or filling memory.
+func TestConfigNotRegular(t *testing.T) {
+	for i, mk := range []func(path string) error{
+		func(p string) error { return syscall.Mkfifo(p, 0o644) },
+		func(p string) error { return os.Symlink("/dev/zero", p) },
+	} {
+		dir := linkDirInto(t, fixture(t, "openai"), t.TempDir())
+		cfg := filepath.Join(dir, "config.json")
+		if err := mk(cfg); err != nil {
+			t.Skipf("test %d: %v", i, err)
+		}
+		done := make(chan error, 1)
+		go func() { _, err := Load(dir); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "config.json") || !strings.Contains(err.Error(), "not a regular file") {
+				t.Errorf("test %d: got %v want an error naming config.json as not a regular file", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("test %d: Load blocked on config.json", i)
+		}
 	}
 }

@@ -101,7 +101,8 @@ Progress goes to stderr.`)
 		TrainLimit: o.trainLimit, TestLimit: o.testLimit,
 		Prompts: []string{"bare", "a photo of a {}."},
 		Shots:   o.shots, Seeds: o.seeds,
-		Model: model, Pretrained: pretrained,
+		Methods: []string{"logreg"}, // the paper's probe; gorgoclip compare --methods adds the few-shot methods
+		Model:   model, Pretrained: pretrained,
 		Out: o.out, Log: o.stderr,
 	})
 	if err != nil {
