@@ -140,7 +140,7 @@ func extractSplit(m *clip.Model, cfg *Config, modelID, split string, limit int, 
 func (cfg *Config) extraction(m *clip.Model, modelID, split string, limit int) Extraction {
 	mc := m.Config()
 	return Extraction{
-		Resolution: mc.Vision.ImageResolution, Dim: mc.EmbedDim,
+		Resolution: mc.Vision.ImageResolution, Norm: m.Transform().Norm, Dim: mc.EmbedDim,
 		BatchSize: cfg.BatchSize, Workers: cfg.Workers, SkipBad: cfg.SkipBad,
 		CacheDir: cfg.CacheDir, ModelID: modelID, DatasetSpec: canonicalSpec(cfg.Dataset), Split: split,
 		// The training subset is class-balanced (see Config.TrainLimit).

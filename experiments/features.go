@@ -35,6 +35,8 @@ var _ ImageEncoder = (*clip.Model)(nil)
 type Extraction struct {
 	// Resolution is the model's input size (pixels per side).
 	Resolution int
+	// Norm is the model's pixel normalisation (zero: CLIP's).
+	Norm images.Normalization
 	// Dim is the feature width.
 	Dim int
 	// BatchSize is the number of images per model call (default 32).
@@ -168,9 +170,19 @@ func (x *Extraction) defaults() {
 func (x *Extraction) key() featcache.Key {
 	return featcache.Key{
 		Model: x.ModelID, Dataset: x.DatasetSpec, Split: x.Split,
-		Preprocess: fmt.Sprintf("clip-bicubic-%d", x.Resolution), Kind: "image-projected",
+		Preprocess: x.preprocessKey(), Kind: "image-projected",
 		Limit: x.subset(),
 	}
+}
+
+// preprocessKey names the preprocessing in the cache key; CLIP's normalisation keeps
+// the name caches had before normalisations were configurable.
+func (x *Extraction) preprocessKey() string {
+	k := fmt.Sprintf("clip-bicubic-%d", x.Resolution)
+	if !x.Norm.IsCLIP() {
+		k += fmt.Sprintf("-mean%v-std%v", x.Norm.Mean, x.Norm.Std)
+	}
+	return k
 }
 
 // subset names the subset options in the cache key: a class-balanced subset is
@@ -401,7 +413,7 @@ func preprocessBatch(x Extraction, j *batchJob, per int) error {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				err := preprocessItem(j.get, i, x.Resolution, j.pixels[i*per:(i+1)*per])
+				err := preprocessItem(j.get, i, images.Transform{Size: x.Resolution, Norm: x.Norm}, j.pixels[i*per:(i+1)*per])
 				if err == nil {
 					continue
 				}
@@ -423,13 +435,13 @@ func preprocessBatch(x Extraction, j *batchJob, per int) error {
 	return firstErr
 }
 
-func preprocessItem(get func(i int) (datasets.Item, error), i, size int, dst []float32) error {
+func preprocessItem(get func(i int) (datasets.Item, error), i int, t images.Transform, dst []float32) error {
 	it, err := get(i)
 	if err != nil {
 		return err
 	}
 	if it.Encoded != nil {
-		return images.PreprocessBytes(it.Encoded, it.Name, size, dst)
+		return t.Bytes(it.Encoded, it.Name, dst)
 	}
 	if it.Image == nil {
 		return fmt.Errorf("experiments: %s: item has no image", it.Name)
@@ -438,7 +450,7 @@ func preprocessItem(get func(i int) (datasets.Item, error), i, size int, dst []f
 	if err != nil {
 		return fmt.Errorf("experiments: %s: %w", it.Name, err)
 	}
-	if err := images.Preprocess(img, size, dst); err != nil {
+	if err := t.Image(img, dst); err != nil {
 		return fmt.Errorf("experiments: %s: %w", it.Name, err)
 	}
 	return nil

@@ -12,7 +12,6 @@ import (
 
 	"github.com/gorgoclip/gorgoclip/experiments"
 	"github.com/gorgoclip/gorgoclip/layers/clip"
-	"github.com/gorgoclip/gorgoclip/loaders/images"
 	"github.com/gorgoclip/gorgoclip/loaders/tokenizer"
 )
 
@@ -124,7 +123,7 @@ func classify(m *clip.Model, tok *tokenizer.Tokenizer, labels []string, set expe
 	if err != nil {
 		return nil, err
 	}
-	pixels, err := images.PreprocessFiles(paths, cfg.Vision.ImageResolution, workers)
+	pixels, err := m.Transform().Files(paths, workers)
 	if err != nil {
 		return nil, err
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/gorgoclip/gorgoclip/internal/progress"
 	"github.com/gorgoclip/gorgoclip/layers/clip"
 	"github.com/gorgoclip/gorgoclip/loaders/featcache"
-	"github.com/gorgoclip/gorgoclip/loaders/images"
 	"github.com/gorgoclip/gorgoclip/loaders/npy"
 	"github.com/gorgoclip/gorgoclip/loaders/tokenizer"
 )
@@ -108,7 +107,7 @@ func runEmbed(env *Env, args []string) error {
 			data, n = p.Data, shape[0]
 		} else {
 			fmt.Fprintf(log, "embed: preprocessing %d image(s) at %dx%d\n", len(imageList), r, r)
-			if data, err = images.PreprocessFiles(imageList, r, *workers); err != nil {
+			if data, err = m.Transform().Files(imageList, *workers); err != nil {
 				return err
 			}
 			n = len(imageList)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/gorgoclip/gorgoclip/experiments"
 	"github.com/gorgoclip/gorgoclip/layers/clip"
-	"github.com/gorgoclip/gorgoclip/loaders/images"
 	"github.com/gorgoclip/gorgoclip/loaders/npy"
 	"github.com/gorgoclip/gorgoclip/loaders/tokenizer"
 	"github.com/gorgoclip/gorgoclip/plots"
@@ -77,10 +76,10 @@ func runExplain(env *Env, args []string) error {
 		return err
 	}
 	k := min(*top, len(labels))
-	r := cfg.Vision.ImageResolution
+	t := m.Transform()
 	for _, path := range files {
-		px := make([]float32, 3*r*r)
-		if err := images.PreprocessFile(path, r, px); err != nil {
+		px := make([]float32, 3*t.Size*t.Size)
+		if err := t.File(path, px); err != nil {
 			return err
 		}
 		fig, summary, err := explainImage(m, px, cl.Weights, labels, k)
@@ -129,7 +128,7 @@ func explainImage(m *clip.Model, px, weights []float32, labels []string, k int) 
 		return plots.SaliencyFigure{}, "", err
 	}
 	r := cfg.Vision.ImageResolution
-	fig := plots.SaliencyFigure{Image: clip.PixelImage(px, r)}
+	fig := plots.SaliencyFigure{Image: clip.PixelImage(px, m.Transform())}
 	var summary []string
 	for _, s := range sal {
 		heading := fmt.Sprintf("%s %.1f%%", labels[s.Class], 100*probs[s.Class])

@@ -351,7 +351,7 @@ func TestProbeFewShotErrors(t *testing.T) {
 	}
 	base := func(extra ...string) []string { return fewShotArgs(dir, append([]string{"--shots", "2"}, extra...)...) }
 	runCases(t, []cliCase{
-		{fewShotArgs(dir, "--method", "coop", "--shots", "2"), 2, []string{`--method: probes: unknown method "coop"`, "logreg, zs-lp, clap"}},
+		{fewShotArgs(dir, "--method", "cop", "--shots", "2"), 2, []string{`--method: probes: unknown method "cop"`, "logreg, zs-lp, clap", "(or coop)"}},
 		{fewShotArgs(dir, "--shots", "2"), 2, []string{"--text-features does not apply to --method logreg"}},
 		{probeArgs(dir, "--method", "clap", "--shots", "2"), 2, []string{"--method clap needs --text-features"}},
 		{base("--method", "clap"), 0, nil},

@@ -27,6 +27,7 @@ import (
 
 	"github.com/gorgoclip/gorgoclip/graph"
 	"github.com/gorgoclip/gorgoclip/layers"
+	"github.com/gorgoclip/gorgoclip/loaders/images"
 	"github.com/gorgoclip/gorgoclip/loaders/weights"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -215,6 +216,18 @@ func (m *Model) convert() error {
 // (layers.TextTransformer's token embedding).
 type hostTables interface {
 	Tables() []*tensor.Dense
+}
+
+// Transform is the model's image preprocessing: OpenAI's transform at the model's
+// resolution, with the normalisation of its config (open_clip's preprocess_cfg), so
+// that pixels fed to EncodeImages match what the model was trained on.
+func (m *Model) Transform() images.Transform {
+	p := m.cfg.ImagePreprocess()
+	t := images.Transform{Size: m.cfg.Vision.ImageResolution}
+	for c := range 3 {
+		t.Norm.Mean[c], t.Norm.Std[c] = float32(p.Mean[c]), float32(p.Std[c])
+	}
+	return t
 }
 
 // Config returns the model's configuration.

@@ -192,16 +192,16 @@ func matMul(a, b []float64, t int) []float64 {
 	return c
 }
 
-// PixelImage turns pixels [3,R,R] as images.Preprocess writes them back into the
-// RGB image the model saw (the preprocessed crop), undoing its normalisation
-// (images.Mean and images.Std).
-func PixelImage(pixels []float32, r int) *image.NRGBA {
+// PixelImage turns pixels [3,R,R] as t writes them (Model.Transform) back into the
+// RGB image the model saw (the preprocessed crop), undoing t's normalisation.
+func PixelImage(pixels []float32, t images.Transform) *image.NRGBA {
+	r, n := t.Size, t.Norm.Values()
 	img := image.NewNRGBA(image.Rect(0, 0, r, r))
 	for y := range r {
 		for x := range r {
 			var c [3]uint8
 			for ch := range 3 {
-				v := float64(pixels[(ch*r+y)*r+x])*float64(images.Std[ch]) + float64(images.Mean[ch])
+				v := float64(pixels[(ch*r+y)*r+x])*float64(n.Std[ch]) + float64(n.Mean[ch])
 				c[ch] = uint8(math.Round(255 * min(max(v, 0), 1)))
 			}
 			img.SetNRGBA(x, y, color.NRGBA{c[0], c[1], c[2], 255})

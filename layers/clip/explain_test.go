@@ -125,21 +125,25 @@ func TestExplain(t *testing.T) {
 	}
 }
 
-// TestPixelImage checks that PixelImage undoes the normalisation byte for byte.
+// TestPixelImage checks that PixelImage undoes the normalisation byte for byte, CLIP's
+// and another model's.
 func TestPixelImage(t *testing.T) {
 	const r = 4
-	px := make([]float32, 3*r*r)
 	want := func(ch, i int) uint8 { return uint8((ch*97 + i*13) % 256) }
-	for ch := range 3 {
-		for i := range r * r {
-			px[ch*r*r+i] = (float32(want(ch, i))/255 - images.Mean[ch]) / images.Std[ch]
+	for _, norm := range []images.Normalization{{}, {Mean: [3]float32{0.5, 0.5, 0.5}, Std: [3]float32{0.25, 0.5, 1}}} {
+		n := norm.Values()
+		px := make([]float32, 3*r*r)
+		for ch := range 3 {
+			for i := range r * r {
+				px[ch*r*r+i] = (float32(want(ch, i))/255 - n.Mean[ch]) / n.Std[ch]
+			}
 		}
-	}
-	img := PixelImage(px, r)
-	for i := range r * r {
-		c := img.NRGBAAt(i%r, i/r)
-		if got := [3]uint8{c.R, c.G, c.B}; got != [3]uint8{want(0, i), want(1, i), want(2, i)} || c.A != 255 {
-			t.Fatalf("pixel %d: %v, want %v", i, c, [3]uint8{want(0, i), want(1, i), want(2, i)})
+		img := PixelImage(px, images.Transform{Size: r, Norm: norm})
+		for i := range r * r {
+			c := img.NRGBAAt(i%r, i/r)
+			if got := [3]uint8{c.R, c.G, c.B}; got != [3]uint8{want(0, i), want(1, i), want(2, i)} || c.A != 255 {
+				t.Fatalf("%+v: pixel %d: %v, want %v", norm, i, c, [3]uint8{want(0, i), want(1, i), want(2, i)})
+			}
 		}
 	}
 }

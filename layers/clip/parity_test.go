@@ -7,7 +7,9 @@ import (
 	"testing"
 
 	"github.com/gorgoclip/gorgoclip/internal/testfix"
+	"github.com/gorgoclip/gorgoclip/layers"
 	"github.com/gorgoclip/gorgoclip/loaders/npy"
+	"github.com/gorgoclip/gorgoclip/loaders/weights"
 )
 
 // parityTol is the agreement the fixtures promise in float32 (see fixtures/README.md).
@@ -254,5 +256,28 @@ func TestTextTrimming(t *testing.T) {
 	}
 	if !m.cache.Has(fmt.Sprintf("text/b=4/l=%d/features", longest)) {
 		t.Errorf("no trimmed graph of length %d was built", longest)
+	}
+}
+
+// TestTransformFollowsConfig checks that the model's image transform takes its
+// resolution and normalisation from the config (open_clip's preprocess_cfg).
+func TestTransformFollowsConfig(t *testing.T) {
+	ck, err := weights.Load(testfix.Shared(t, "fixtures/openclip-tiny/open_clip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr := m.Transform(); tr.Size != 64 || !tr.Norm.IsCLIP() {
+		t.Errorf("fixture transform %+v: want 64 px and CLIP's normalisation", tr)
+	}
+	ck.Config.Preprocess = &layers.PreprocessConfig{Mean: [3]float64{0.5, 0.5, 0.5}, Std: [3]float64{0.5, 0.5, 0.5}}
+	if m, err = New(ck); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.Transform().Norm; n.Mean != [3]float32{0.5, 0.5, 0.5} || n.Std != [3]float32{0.5, 0.5, 0.5} {
+		t.Errorf("transform normalisation %+v, want the config's", n)
 	}
 }

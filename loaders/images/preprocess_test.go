@@ -166,3 +166,31 @@ func TestPreprocessFilesErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestTransformNormalization checks that a model's own normalisation (open_clip's
+// preprocess_cfg) is applied, and that the zero value is CLIP's, byte for byte.
+func TestTransformNormalization(t *testing.T) {
+	img := &Image{Mode: ModeRGB, Width: 2, Height: 2, Pix: []uint8{0, 51, 102, 153, 204, 255, 10, 20, 30, 40, 50, 60}}
+	clipPx, zeroPx, ownPx := make([]float32, 12), make([]float32, 12), make([]float32, 12)
+	own := Normalization{Mean: [3]float32{0.5, 0.5, 0.5}, Std: [3]float32{0.5, 0.25, 1}}
+	if err := Preprocess(img, 2, clipPx); err != nil {
+		t.Fatal(err)
+	}
+	if err := (Transform{Size: 2}).Image(img, zeroPx); err != nil {
+		t.Fatal(err)
+	}
+	if err := (Transform{Size: 2, Norm: own}).Image(img, ownPx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range clipPx {
+		c := i / 4
+		// Undo CLIP's normalisation to the [0,1] value, then apply the model's.
+		v := clipPx[i]*Std[c] + Mean[c]
+		if want := (v - own.Mean[c]) / own.Std[c]; math.Abs(float64(ownPx[i]-want)) > 1e-5 || zeroPx[i] != clipPx[i] {
+			t.Errorf("value %d: own %v want %v; zero-value transform %v, CLIP's %v", i, ownPx[i], want, zeroPx[i], clipPx[i])
+		}
+	}
+	if !(Normalization{}).IsCLIP() || own.IsCLIP() {
+		t.Error("IsCLIP misjudged")
+	}
+}

@@ -26,7 +26,6 @@ import (
 
 	"github.com/gorgoclip/gorgoclip/experiments"
 	"github.com/gorgoclip/gorgoclip/layers/clip"
-	"github.com/gorgoclip/gorgoclip/loaders/images"
 	"github.com/gorgoclip/gorgoclip/loaders/tokenizer"
 	"github.com/gorgoclip/gorgoclip/notebooks/internal/fixture"
 	"github.com/gorgoclip/gorgoclip/notebooks/internal/page"
@@ -175,7 +174,7 @@ much of each patch flows into the pooled token. Rollout is the same for every la
 	if err != nil {
 		return err
 	}
-	fig := plots.SaliencyFigure{Title: "ViT: " + filepath.Base(o.image), Image: clip.PixelImage(px, R),
+	fig := plots.SaliencyFigure{Title: "ViT: " + filepath.Base(o.image), Image: clip.PixelImage(px, m.Transform()),
 		Under: []plots.SaliencyMap{{Title: "attention rollout (class token)", Values: roll, Side: cfg.Vision.Grid(), Stretch: true}}}
 	for _, s := range sal {
 		fig.Columns = append(fig.Columns, plots.SaliencyColumn{Heading: fmt.Sprintf("%s (logit %.2f)", labels[s.Class], s.Logit),
@@ -244,13 +243,11 @@ the map is empty: the figure says so.`)
 	if err != nil {
 		return err
 	}
-	rcfg := rn.Config()
-	RR := rcfg.Vision.ImageResolution
-	rfig := plots.SaliencyFigure{Title: "ResNet: " + filepath.Base(o.image), Image: clip.PixelImage(rpx, RR)}
+	rfig := plots.SaliencyFigure{Title: "ResNet: " + filepath.Base(o.image), Image: clip.PixelImage(rpx, rn.Transform())}
 	for _, s := range rsal {
 		p.Printf("%-10s logit %7.3f, Grad-CAM %dx%d, largest cell %.4g", labels[s.Class], s.Logit, s.CAMSide, s.CAMSide, slices.Max(s.GradCAM))
 		rfig.Columns = append(rfig.Columns, plots.SaliencyColumn{Heading: fmt.Sprintf("%s (logit %.2f)", labels[s.Class], s.Logit),
-			Maps: []plots.SaliencyMap{{Title: "gradient × input", Values: s.GradInput, Side: RR},
+			Maps: []plots.SaliencyMap{{Title: "gradient × input", Values: s.GradInput, Side: rn.Transform().Size},
 				{Title: "Grad-CAM, layer4", Values: s.GradCAM, Side: s.CAMSide}}})
 	}
 	if err := drawFigure(p, rfig, "Gradient x input and Grad-CAM per label, ResNet", "saliency_resnet.png"); err != nil {
@@ -270,9 +267,9 @@ func zeroShot(m *clip.Model, tok *tokenizer.Tokenizer, labels []string, image st
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	R := cfg.Vision.ImageResolution
-	px = make([]float32, 3*R*R)
-	if err := images.PreprocessFile(image, R, px); err != nil {
+	t := m.Transform() // the model's resolution and normalisation
+	px = make([]float32, 3*t.Size*t.Size)
+	if err := t.File(image, px); err != nil {
 		return nil, nil, nil, err
 	}
 	feats, err := m.EncodeImages(px, 1)
