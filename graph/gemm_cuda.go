@@ -16,9 +16,10 @@ var castCUDA string
 
 func init() { registerCUDASource("cast.cu", castCUDA) }
 
-// gemmW is gemmRM for a GEMM of activations by a weight (LinearOp, PatchEmbedOp) in
-// the op's precision prec: A holds float32 activations (count matrices sa floats
-// apart), B the weight's device copy (float32, or 16 bits in a BF16 or FP16 graph).
+// gemmW is gemmRM for a GEMM of activations by a weight (LinearOp, PatchEmbedOp,
+// Conv2dOp) in the op's precision prec: A holds float32 activations (count matrices
+// sa floats apart), B the weight's device copy (float32, or 16 bits in a BF16 or FP16
+// graph).
 // FP32 is cuBLAS's exact SGEMM; TF32 the same operands on TF32 tensor cores; BF16 and
 // FP16 round A to 16 bits (cast16, into d.half, same layout) and run a tensor-core
 // GemmEx, accumulating in float32 as the CPU's oneDNN path does. Activations stay

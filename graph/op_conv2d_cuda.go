@@ -52,7 +52,7 @@ func (d *cudaDevice) conv2d(o *Conv2dOp, dst uintptr, p []uintptr, s []tensor.Sh
 			return err
 		}
 		y := dst + uintptr(4*r0*cout)
-		if err := gemmRM(d.blas, false, true, n, cout, kkc, 1, cols, kkc, 0, p[1], kkc, 0, 0, y, cout, 0, 1); err != nil {
+		if err := d.gemmW(o.prec, false, true, n, cout, kkc, cols, kkc, 0, p[1], kkc, 0, 0, y, cout, 0, 1); err != nil {
 			return err
 		}
 		if err := d.launch("epilogue", d.grid(n*cout), 256, u(y), u(p[2]), 0, 0, i(n), i(cout), i(int(o.Act))); err != nil {
