@@ -3,6 +3,7 @@ package graph
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -98,19 +99,6 @@ func TestFP16Round(t *testing.T) {
 	}
 }
 
-// refAct is activation a in float64.
-func refAct(v float64, a Activation) float64 {
-	switch a {
-	case QuickGELU:
-		return v / (1 + math.Exp(-1.702*v))
-	case GELU:
-		return 0.5 * v * (1 + math.Erf(v/math.Sqrt2))
-	case ReLU:
-		return max(v, 0)
-	}
-	return v
-}
-
 // rounded returns a copy of x rounded to bfloat16.
 func rounded(x []float32) []float32 {
 	y := append([]float32(nil), x...)
@@ -181,7 +169,7 @@ func TestMatmulBF16(t *testing.T) {
 				if test.Res != noRes {
 					v += float64(resIn[r*n+j])
 				}
-				want[r*n+j] = float32(refAct(v, test.Act))
+				want[r*n+j] = float32(act64(test.Act, v))
 			}
 		}
 		for _, slow := range []bool{false, true} {
@@ -442,7 +430,7 @@ func TestBF16Ops(t *testing.T) {
 	want = run(&LayerNormOp{Eps: 1e-5}, dense(x, 10, d), dense(g, d), dense(bb, d))
 	l := &LayerNormOp{Eps: 1e-5}
 	l.half = true
-	if got := run(l, dense(x, 10, d), dense(g, d), dense(bb, d)); !equal32(got, rounded(want)) {
+	if got := run(l, dense(x, 10, d), dense(g, d), dense(bb, d)); !slices.Equal(got, rounded(want)) {
 		t.Errorf("LayerNorm: the bfloat16 result is not the float32 one rounded")
 	}
 
@@ -466,19 +454,6 @@ func TestBF16Ops(t *testing.T) {
 	if dd, ok := close32(got, want, 1e-4); !ok {
 		t.Errorf("PatchEmbed: bfloat16 path differs by %g", dd)
 	}
-}
-
-// equal32 reports whether a and b hold the same values.
-func equal32(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestBF16FastConversions checks the AVX512-BF16 conversions against the Go ones on

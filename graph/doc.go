@@ -59,7 +59,8 @@
 // only) and keeps the error seven times smaller; LayerNorm reads it in float32 and
 // keeps its statistics in float64, storing its output in bfloat16 for the GEMM that
 // reads it; attention reads q, k and v in bfloat16 (keeping them float32 measured no
-// better) and computes the scores, the softmax and the weighted sum in float32;
+// better), sums the scores' exact bfloat16 products in float32 and computes the
+// softmax and the weighted sum of V in float32 (AVX512-BF16 in bf16_dnnl.c);
 // c_fc's activation is applied in float32 and stored in bfloat16 for c_proj; the
 // projections and every output a caller reads stay float32. Which results are stored
 // in bfloat16 is planned per edge when a graph is compiled (precision.go: a result

@@ -83,7 +83,7 @@ func TestLinearOp(t *testing.T) {
 				if test.res {
 					v += float64(res[r*out+j])
 				}
-				want[r*out+j] = float32(refAct(v, test.act))
+				want[r*out+j] = float32(act64(test.act, v))
 			}
 		}
 		if d, ok := close32(got, want, 1e-5); !ok {
