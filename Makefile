@@ -39,7 +39,7 @@ test-short:
 # The race detector over the packages with concurrency (loaders, the extraction
 # pipeline and its cache, probes, downloads).
 race:
-	$(GO) test -race -short -count=1 ./graph/ ./loaders/... ./probes/... ./experiments/ ./experiments/results/ ./internal/...
+	$(GO) test -race -short -count=1 ./graph/ ./loaders/... ./probes/... ./experiments/ ./internal/...
 
 # Go benchmarks (OpenBLAS when installed); scripts/bench.sh compares the towers with PyTorch.
 bench:

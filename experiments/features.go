@@ -2,7 +2,7 @@
 // with prompt sets, linear probes at k shots and on full data, and their comparison
 // (the CLIP paper's Figure 6 for one dataset). Image features go through a
 // resumable cache (loaders/featcache); results are written as CLIP_benchmark-style
-// JSON (experiments/results) and drawn by plots.
+// JSON (loaders/results) and drawn by plots.
 package experiments
 
 import (
