@@ -17,3 +17,6 @@ var gemm blas.Float32Level3 = gonum.Implementation{}
 
 // setBLASThreads is a no-op: gonum's BLAS follows GOMAXPROCS.
 func setBLASThreads(int) {}
+
+// BLASCore is empty: gonum's BLAS has no kernel choice to report.
+func BLASCore() string { return "" }

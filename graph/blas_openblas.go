@@ -5,6 +5,7 @@ package graph
 /*
 #cgo LDFLAGS: -lopenblas
 void openblas_set_num_threads(int num_threads);
+char *openblas_get_corename(void);
 */
 import "C"
 
@@ -29,3 +30,7 @@ func init() { tensor.Use(netlib.Implementation{}) }
 // from several goroutines at once: GEMMs run one at a time, between Go kernels that
 // use the goroutines (see SetThreads), so the two never oversubscribe the cores.
 func setBLASThreads(n int) { C.openblas_set_num_threads(C.int(n)) }
+
+// BLASCore names the kernels OpenBLAS chose for this CPU when it loaded ("Haswell",
+// "SkylakeX", ...; see PreferredBLASCore).
+func BLASCore() string { return C.GoString(C.openblas_get_corename()) }

@@ -1,9 +1,11 @@
 //go:build dnnl
 
 // oneDNN (Debian's libdnnl, the library PyTorch's CPU bfloat16 path runs on) for the
-// GEMMs of BF16 graphs: one matmul primitive per op and row count, with the op's
+// GEMMs of BF16 graphs, and of float32 graphs (see fp32GEMM): one matmul primitive per
+// op and row count, with the op's
 // epilogue fused as oneDNN post-ops (bias, layer scale, residual, activation, or an
-// accumulation into the destination), bfloat16 operands and float32 accumulation.
+// accumulation into the destination), bfloat16 (or float32) operands and float32
+// accumulation.
 // Each primitive runs single-threaded on the calling thread: the Go side splits the
 // rows over its goroutines, as it does for every other kernel, so oneDNN's OpenMP
 // threads never spin against the Go kernels between GEMMs.
@@ -24,7 +26,7 @@ long gc_dnnl_init(void) {
 }
 
 // gc_mm is one matmul primitive: dst [m, n] = epilogue(src [m, k] @ W), W [k, n]
-// stored as PyTorch's [n, k] (or [k, n] when inout).
+// stored as PyTorch's [n, k] (or [k, n] when inout), in bfloat16 or float32.
 typedef struct gc_mm {
 	dnnl_primitive_t prim;
 	dnnl_memory_desc_t src, wei, bias, dst, scale, res, scratch;
@@ -43,12 +45,12 @@ typedef struct gc_mm {
 // Activations, as graph.Activation numbers them.
 enum { ACT_IDENTITY, ACT_QUICKGELU, ACT_GELU, ACT_RELU };
 
-// gc_mm_create builds the primitive. src_bf16 and dst_bf16 choose bfloat16 (else
-// float32) for src and dst; ldd is dst's row stride; res_kind is 0 (no residual), 1
+// gc_mm_create builds the primitive. wei_bf16, src_bf16 and dst_bf16 choose bfloat16
+// (else float32) for the weight, src and dst (a float32 weight needs a float32 src); ldd is dst's row stride; res_kind is 0 (no residual), 1
 // (float32) or 2 (bfloat16); accumulate adds the product to dst's prior contents.
 // impl receives oneDNN's implementation name. On failure it returns NULL with the
 // reason in err.
-gc_mm *gc_mm_create(long m, long n, long k, int inout, int src_bf16, int dst_bf16, long ldd, int has_bias,
+gc_mm *gc_mm_create(long m, long n, long k, int inout, int wei_bf16, int src_bf16, int dst_bf16, long ldd, int has_bias,
                     int has_scale, int res_kind, int act, int accumulate, char *impl, int impllen, char *err, int errlen) {
 	gc_mm *p = calloc(1, sizeof *p);
 	dnnl_post_ops_t po = NULL;
@@ -66,7 +68,7 @@ gc_mm *gc_mm_create(long m, long n, long k, int inout, int src_bf16, int dst_bf1
 	omp_set_num_threads(1);
 	dnnl_dims_t sd = {m, k}, wd = {k, n}, dd = {m, n}, vd = {1, n}, ds = {ldd, 1};
 	TRY(dnnl_memory_desc_init_by_tag(&p->src, 2, sd, src_bf16 ? dnnl_bf16 : dnnl_f32, dnnl_ab));
-	TRY(dnnl_memory_desc_init_by_tag(&p->wei, 2, wd, dnnl_bf16, inout ? dnnl_ab : dnnl_ba));
+	TRY(dnnl_memory_desc_init_by_tag(&p->wei, 2, wd, wei_bf16 ? dnnl_bf16 : dnnl_f32, inout ? dnnl_ab : dnnl_ba));
 	TRY(dnnl_memory_desc_init_by_strides(&p->dst, 2, dd, dst_bf16 ? dnnl_bf16 : dnnl_f32, ds));
 	TRY(dnnl_memory_desc_init_by_tag(&p->bias, 2, vd, dnnl_f32, dnnl_ab));
 	TRY(dnnl_memory_desc_init_by_tag(&p->scale, 2, vd, dnnl_f32, dnnl_ab));

@@ -7,7 +7,7 @@ package graph
 #include <stdlib.h>
 typedef struct gc_mm gc_mm;
 long gc_dnnl_init(void);
-gc_mm *gc_mm_create(long m, long n, long k, int inout, int src_bf16, int dst_bf16, long ldd, int has_bias,
+gc_mm *gc_mm_create(long m, long n, long k, int inout, int wei_bf16, int src_bf16, int dst_bf16, long ldd, int has_bias,
                     int has_scale, int res_kind, int act, int accumulate, char *impl, int impllen, char *err, int errlen);
 void gc_mm_free(gc_mm *p);
 int gc_mm_run(gc_mm *p, void *src, void *wei, float *bias, float *scale, void *res, void *dst);
@@ -30,14 +30,15 @@ func init() {
 		return // no engine: the fallback
 	}
 	newMMKernel = func(s mmSpec, m int) (mmKernel, string, error) { return newDNNLMatmul(s, m, isa) }
+	fp32GEMM = true
 }
 
 // dnnlMatmul is a oneDNN matmul primitive.
 type dnnlMatmul struct{ p *C.gc_mm }
 
 // newDNNLMatmul compiles s for m rows. oneDNN's reference implementations (what it
-// falls back to without AVX512) are far slower than the float32 BLAS, so they count
-// as no implementation.
+// falls back to on a CPU without the instructions its fast kernels need) are far
+// slower than the float32 BLAS, so they count as no implementation.
 func newDNNLMatmul(s mmSpec, m, isa int) (mmKernel, string, error) {
 	var impl, msg [256]C.char
 	b := func(v bool) C.int {
@@ -46,7 +47,7 @@ func newDNNLMatmul(s mmSpec, m, isa int) (mmKernel, string, error) {
 		}
 		return 0
 	}
-	p := C.gc_mm_create(C.long(m), C.long(s.N), C.long(s.K), b(s.InOut), b(s.XHalf), b(s.DstHalf), C.long(s.LDD),
+	p := C.gc_mm_create(C.long(m), C.long(s.N), C.long(s.K), b(s.InOut), b(!s.F32), b(s.XHalf), b(s.DstHalf), C.long(s.LDD),
 		b(s.Bias), b(s.Scale), C.int(s.Res), C.int(s.Act), b(s.Accumulate), &impl[0], C.int(len(impl)), &msg[0], C.int(len(msg)))
 	if p == nil {
 		return nil, "", fmt.Errorf("oneDNN: %s: %s", s, C.GoString(&msg[0]))
@@ -54,9 +55,9 @@ func newDNNLMatmul(s mmSpec, m, isa int) (mmKernel, string, error) {
 	name := C.GoString(&impl[0])
 	if strings.HasPrefix(name, "ref") {
 		C.gc_mm_free(p)
-		return nil, name, fmt.Errorf("oneDNN has only its reference %s for bfloat16 on this CPU (ISA %#x, no AVX512)", name, isa)
+		return nil, name, fmt.Errorf("oneDNN has only its reference %s for %s on this CPU (ISA %#x)", name, s.dtype(), isa)
 	}
-	if isa&dnnlBF16ISA != dnnlBF16ISA {
+	if !s.F32 && isa&dnnlBF16ISA != dnnlBF16ISA {
 		name += " (bfloat16 emulated: this CPU has no AVX512-BF16)"
 	}
 	return &dnnlMatmul{p}, name, nil

@@ -17,8 +17,10 @@
 //
 // The model stays a gorgonia graph, but the work is done inside the ops: each calls
 // BLAS sgemm directly on its inputs' backing slices
-// (OpenBLAS with the openblas build tag, gonum's pure-Go BLAS otherwise; see BLAS),
-// runs its elementwise and per-head work in Go kernels (kernels.go) split over
+// (OpenBLAS with the openblas build tag, gonum's pure-Go BLAS otherwise; see BLAS;
+// with the dnnl tag, Linear and Conv2d run oneDNN's float32 matmul instead, the
+// epilogue fused, one single-threaded primitive per goroutine: see fp32GEMM and
+// FP32Backend), runs its elementwise and per-head work in Go kernels (kernels.go) split over
 // Threads() goroutines — in the openblas build, C kernels compiled for AVX2+FMA
 // (kernels_openblas.c: the Linear epilogue, attention per image and head, LayerNorm)
 // take over where the CPU has them, the Go kernels staying as fallback and test

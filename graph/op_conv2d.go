@@ -21,7 +21,8 @@ import (
 //
 // Do lays the receptive fields of a chunk of output pixels out as rows (im2col: a
 // run of Cin contiguous values per kernel tap, zeros in the padding), then one sgemm
-// of the chunk with the weight, then the epilogue. Chunks bound the scratch to about
+// of the chunk with the weight, then the epilogue (fused into oneDNN's GEMM where the
+// build has it: fp32GEMM). Chunks bound the scratch to about
 // 16 MB whatever the batch; a 1x1 stride-1 convolution needs no im2col and is a
 // LinearOp instead.
 type Conv2dOp struct {
@@ -37,7 +38,7 @@ type Conv2dOp struct {
 
 	cols   []float32   // im2col scratch, reused
 	cols16 []uint16    // the same for a BF16 graph
-	mm     *matmulBF16 // the GEMM of a bfloat16 weight (op_conv2d_bf16.go)
+	mm     *matmulBF16 // the fused GEMM of a bfloat16 weight (op_conv2d_bf16.go), or of a float32 one on oneDNN
 }
 
 // ConvOutput is a convolution's output size along a side of n: (n + 2*pad - kernel)
@@ -102,11 +103,23 @@ func (o *Conv2dOp) Do(in ...G.Value) (G.Value, error) {
 	if len(o.cols) < chunk*kkc {
 		o.cols = make([]float32, chunk*kkc)
 	}
+	if fp32GEMM {
+		o.mm = reuseMatmul(o.mm, mmSpec{N: cout, K: kkc, F32: true, LDD: cout, Bias: true, Act: o.Act})
+	}
 	for r0 := 0; r0 < rows; r0 += chunk {
 		n := min(chunk, rows-r0)
 		cols := o.cols[:n*kkc]
 		parallel(n, grainRows(kkc), func(lo, hi int) { o.im2col(cols[lo*kkc:hi*kkc], x, r0+lo, r0+hi) })
 		y := dst[r0*cout : (r0+n)*cout]
+		if fp32GEMM {
+			done, err := o.mm.runF32(n, cols, w, bias, nil, nil, y)
+			if err != nil {
+				return nil, err
+			}
+			if done {
+				continue
+			}
+		}
 		gemm.Sgemm(blas.NoTrans, blas.Trans, n, cout, kkc, 1, cols, kkc, w, kkc, 0, y, cout)
 		parallel(n, grainRows(cout), func(lo, hi int) {
 			linearEpilogue(y[lo*cout:hi*cout], bias, nil, nil, cout, o.Act)

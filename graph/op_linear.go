@@ -31,7 +31,7 @@ type LinearOp struct {
 	// Act is applied last, after the residual add.
 	Act Activation
 
-	mm *matmulBF16 // the GEMM of a bfloat16 weight (op_linear_bf16.go)
+	mm *matmulBF16 // the fused GEMM of a bfloat16 weight (op_linear_bf16.go), or of a float32 one on oneDNN
 }
 
 // Arity is 2, plus one each for Bias, Scale and Residual.
@@ -112,8 +112,9 @@ func (o *LinearOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return tensor.Shape{x[0], nout}, nil
 }
 
-// Do runs the GEMM through gemm (OpenBLAS or gonum) straight into the op's storage,
-// then the epilogue in one parallel pass.
+// Do runs the GEMM straight into the op's storage: on oneDNN with the epilogue fused
+// where the build has it (fp32GEMM), else through gemm (OpenBLAS or gonum) and then
+// the epilogue in one parallel pass.
 func (o *LinearOp) Do(in ...G.Value) (G.Value, error) {
 	if v, ok, err := o.onDevice(o, in); ok { // on a device machine (device.go)
 		return v, err
@@ -131,12 +132,23 @@ func (o *LinearOp) Do(in ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
+	bias, scale, res := operands(o, v)
+	if fp32GEMM {
+		resK := noRes
+		if o.Residual {
+			resK = resF32
+		}
+		o.mm = reuseMatmul(o.mm, mmSpec{N: nout, K: nin, InOut: o.InOut, F32: true, LDD: nout,
+			Bias: o.Bias, Scale: o.Scale, Res: resK, Act: o.Act})
+		if done, err := o.mm.runF32(n, v[0], v[1], bias, scale, res, dst); done || err != nil {
+			return out, err
+		}
+	}
 	tw := blas.Trans
 	if o.InOut {
 		tw = blas.NoTrans
 	}
 	gemm.Sgemm(blas.NoTrans, tw, n, nout, nin, 1, v[0], nin, v[1], s[1][1], 0, dst, nout)
-	bias, scale, res := operands(o, v)
 	if bias == nil && scale == nil && res == nil && o.Act == Identity {
 		return out, nil
 	}

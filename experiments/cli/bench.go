@@ -46,10 +46,12 @@ the fallback); with --device cuda, fp16 (half-precision tensor cores) and tf32 t
 --threads sets GOMAXPROCS and graph.SetThreads (Go kernels and OpenBLAS threads);
 0 keeps the defaults. The result is one line: images and prompts per second, the
 image tower's GFLOP/s (8.82 GFLOP an image for ViT-B/32, 11.6 for RN50), the BLAS in
-use, the process's peak resident memory (VmHWM) in MB and the peak while encoding
-(run_peak_rss_mb: measured from after the model is built, when the loading's
-transient float32 copies are gone). For a ViT on the CPU it then times the BLAS alone
-on the image tower's four block products at this batch and reports that SGEMM rate
+use (and as fp32_gemm what runs the float32 GEMMs: oneDNN in a build with it, else the
+BLAS and the kernels OpenBLAS chose), the process's peak resident memory (VmHWM) in MB
+and the peak while encoding (run_peak_rss_mb: measured from after the model is built,
+when the loading's transient float32 copies are gone). For a ViT on the CPU it then
+times that float32 GEMM alone on the image tower's four block products at this batch
+and reports that SGEMM rate
 and the fraction of it the image tower reaches (sgemm_gflop_per_s, image_vs_sgemm);
 in bf16 also the bfloat16 GEMM alone on the same shapes (bf16_gemm_gflop_per_s,
 image_vs_bf16_gemm).
@@ -68,6 +70,8 @@ type BenchResult struct {
 	Model     string `json:"model"`
 	Precision string `json:"precision"`
 	BLAS      string `json:"blas"`
+	// FP32GEMM is what runs the float32 GEMMs (graph.FP32Backend); CPU only.
+	FP32GEMM string `json:"fp32_gemm,omitempty"`
 	// BF16GEMM is what runs the bfloat16 GEMMs (graph.BF16Backend); bf16 only.
 	BF16GEMM   string  `json:"bf16_gemm,omitempty"`
 	Batch      int     `json:"batch"`
@@ -159,7 +163,7 @@ func runBench(env *Env, args []string) error {
 	_, err = fmt.Fprintf(env.Stdout, "%s %s (%s, batch %d, %d threads): %.2f images/s (%.1f GFLOP/s), %.1f prompts/s of %d tokens (%s), peak RSS %.0f MB (%.0f MB while encoding)\n",
 		r.Model, r.Precision, r.BLAS, r.Batch, r.Threads, r.ImagePerS, r.ImageGFLOP, r.TextPerS, r.TextTokens, r.TextSource, r.PeakRSSMB, r.RunPeakRSSMB)
 	if err == nil && r.SGEMMGFLOP > 0 {
-		_, err = fmt.Fprintf(env.Stdout, "SGEMM alone on the block shapes: %.1f GFLOP/s; the image tower reaches %.0f%% of it\n", r.SGEMMGFLOP, 100*r.ImageVsSGEMM)
+		_, err = fmt.Fprintf(env.Stdout, "SGEMM (%s) alone on the block shapes: %.1f GFLOP/s; the image tower reaches %.0f%% of it\n", r.FP32GEMM, r.SGEMMGFLOP, 100*r.ImageVsSGEMM)
 	}
 	if err == nil && r.BF16GEMMGFLOP > 0 {
 		_, err = fmt.Fprintf(env.Stdout, "bf16 GEMM (%s) alone on the block shapes: %.1f GFLOP/s; the image tower reaches %.0f%% of it\n", r.BF16GEMM, r.BF16GEMMGFLOP, 100*r.ImageVsBF16GEMM)
@@ -212,6 +216,8 @@ func Bench(cfg layers.Config, batch, iters int, tok *tokenizer.Tokenizer, pipeli
 	}
 	if m.Device() != "cpu" {
 		r.BLAS = "cuBLAS"
+	} else {
+		r.FP32GEMM = graph.FP32Backend()
 	}
 	if tok == nil {
 		r.TextSource = "synthetic"
