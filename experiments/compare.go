@@ -29,7 +29,7 @@ type Config struct {
 	// Weights is the model directory (any layout weights.Load reads).
 	Weights string
 	// Vocab is the BPE merges file; empty looks beside the weights, then in
-	// $GORGOCLIP_VOCAB and the download cache, else uses the built-in vocabulary.
+	// $GORGOCLIP_VOCAB and the download cache (tokenizer.Open).
 	Vocab string
 	// Dataset is a dataset spec (see datasets.Open), e.g. "imagefolder:data/imagenette2-160".
 	Dataset string

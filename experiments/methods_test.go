@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gorgoclip/gorgoclip/internal/testfix"
 	"github.com/gorgoclip/gorgoclip/loaders/results"
 	"github.com/gorgoclip/gorgoclip/loaders/tokenizer"
 	"github.com/gorgoclip/gorgoclip/probes"
@@ -68,7 +69,7 @@ func (e fixedEncoder) EncodeTexts(_ []int32, n int) ([]float32, error) {
 // TestClassifierRawNorm checks RawNorm against the mean of hand-computed norms, and
 // that the unit Weights do not depend on the raw scale.
 func TestClassifierRawNorm(t *testing.T) {
-	tok, err := tokenizer.Embedded()
+	tok, err := tokenizer.Load(testfix.Shared(t, "clip/"+tokenizer.OpenAIVocabFile))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,12 +9,14 @@ import (
 	"path/filepath"
 
 	"github.com/gorgoclip/gorgoclip/loaders/download"
+	"github.com/gorgoclip/gorgoclip/loaders/tokenizer"
 )
 
 const fetchUsage = `Usage:
   gorgoclip fetch model REPO|NAME [--revision main] [--dir DIR]
   gorgoclip fetch dataset imagenette|imagenette-320|imagenette-160 [--dir DIR] [--url URL] [--keep-archive]
   gorgoclip fetch templates [--dir DIR] [--url URL] [--notebook-url URL]
+  gorgoclip fetch vocab [--dir DIR] [--url URL]
 
 Downloads what the experiments need, resuming interrupted transfers and checking
 sizes and SHA-256 digests, and prints the final path on stdout (progress on stderr).
@@ -36,6 +38,9 @@ sizes and SHA-256 digests, and prints the final path on stdout (progress on stde
              names, extracted from OpenAI's notebook Prompt_Engineering_for_ImageNet.ipynb
              to DIR/imagenet_templates.json (prompt set imagenet80). Default DIR:
              CACHE/templates.
+  vocab      OpenAI's BPE vocabulary (CLIP clip/bpe_simple_vocab_16e6.txt.gz, checked
+             against its SHA-256), where tokenize, embed --texts, classify and the
+             experiments find it. Default DIR: CACHE/vocab.
 
 Environment:
   GORGOCLIP_CACHE  cache root CACHE (default: the user cache directory + /gorgoclip)
@@ -58,7 +63,7 @@ Run gorgoclip fetch KIND --help for the flags of each kind.
 `
 
 func init() {
-	register(Command{Name: "fetch", Summary: "download CLIP weights, Imagenette or prompt templates", Run: runFetch})
+	register(Command{Name: "fetch", Summary: "download CLIP weights, Imagenette, prompt templates or the BPE vocabulary", Run: runFetch})
 }
 
 func runFetch(env *Env, args []string) error {
@@ -67,7 +72,7 @@ func runFetch(env *Env, args []string) error {
 	}
 	if len(args) == 0 {
 		fmt.Fprint(env.Stderr, fetchUsage)
-		return Usagef("fetch: want model, dataset or templates")
+		return Usagef("fetch: want model, dataset, templates or vocab")
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
@@ -79,9 +84,11 @@ func runFetch(env *Env, args []string) error {
 		return fetchDataset(env, args[1:])
 	case "templates":
 		return fetchTemplates(env, args[1:])
+	case "vocab":
+		return fetchVocab(env, args[1:])
 	}
 	fmt.Fprint(env.Stderr, fetchUsage)
-	return Usagef("fetch: unknown kind %q (want model, dataset or templates)", args[0])
+	return Usagef("fetch: unknown kind %q (want model, dataset, templates or vocab)", args[0])
 }
 
 // fetchContext is cancelled by Ctrl-C, so an interrupted download keeps its partial
@@ -197,6 +204,34 @@ func fetchTemplates(env *Env, args []string) error {
 	out, err = download.FetchImageNetTemplates(ctx, *dir, download.SourceOptions{
 		Options: download.Options{Progress: env.Stderr},
 		URL:     *nbSrc,
+	})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(env.Stdout, out)
+	return err
+}
+
+func fetchVocab(env *Env, args []string) error {
+	fs := newFlags(env, "fetch vocab", "[--dir DIR] [--url URL]\n\n"+
+		"Downloads OpenAI's BPE vocabulary (CLIP's clip/"+tokenizer.OpenAIVocabFile+"), checks\n"+
+		"its SHA-256, and saves it as DIR/"+tokenizer.OpenAIVocabFile+", where the commands find\n"+
+		"it when DIR is the cache's. Prints the path.")
+	dir := fs.String("dir", "", "directory for the file (default: the cache's vocab/)")
+	src := fs.String("url", download.DefaultVocabURL, "source URL (a mirror must serve the same file)")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		fs.Usage()
+		return Usagef("fetch vocab: unexpected arguments %q", pos)
+	}
+	ctx, stop := fetchContext()
+	defer stop()
+	out, err := download.FetchVocab(ctx, *dir, download.SourceOptions{
+		Options: download.Options{Progress: env.Stderr},
+		URL:     *src,
 	})
 	if err != nil {
 		return err

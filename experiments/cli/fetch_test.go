@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/gorgoclip/gorgoclip/experiments"
+	"github.com/gorgoclip/gorgoclip/internal/testfix"
 	"github.com/gorgoclip/gorgoclip/loaders/prompts"
+	"github.com/gorgoclip/gorgoclip/loaders/tokenizer"
 )
 
 // fakeFetchServer is a tiny hub (one repo) plus a static file tree.
@@ -135,8 +137,27 @@ func TestFetchDatasetAndTemplatesCommands(t *testing.T) {
 		t.Errorf("--notebook-url \"\": exit %d stdout %q stderr %q, want prompts.md alone", code, out, errOut)
 	}
 
+	// OpenAI's vocabulary into the cache, where tokenize then finds it.
+	vocab, err := os.ReadFile(testfix.Shared(t, "clip/"+tokenizer.OpenAIVocabFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(vocab) }))
+	defer vs.Close()
+	t.Setenv(tokenizer.VocabEnv, "")
+	if code, _, errOut := run(`{"text":"a photo"}`+"\n", "tokenize"); code == 0 || !strings.Contains(errOut, "gorgoclip fetch vocab") {
+		t.Errorf("tokenize before fetch vocab: exit %d, stderr %q", code, errOut)
+	}
+	code, out, errOut = run("", "fetch", "vocab", "--url", vs.URL+"/bpe.gz")
+	if want := filepath.Join(cache, "vocab", tokenizer.OpenAIVocabFile) + "\n"; code != 0 || out != want {
+		t.Fatalf("vocab: exit %d stdout %q stderr %q, want stdout %q", code, out, errOut, want)
+	}
+	if code, out, errOut := run(`{"text":"a photo"}`+"\n", "tokenize"); code != 0 || !strings.Contains(out, `"ids": [49406, 320, 1125, 49407]`) {
+		t.Errorf("tokenize after fetch vocab: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+
 	// imagenet80 needs the cached JSON, which a fetch without --dir writes.
-	_, err := experiments.ParsePromptSet("imagenet80")
+	_, err = experiments.ParsePromptSet("imagenet80")
 	if err == nil || !strings.Contains(err.Error(), "run gorgoclip fetch templates") || !strings.Contains(err.Error(), filepath.Join(cache, "templates", "imagenet_templates.json")) {
 		t.Errorf("imagenet80 before fetching: got %v", err)
 	}
@@ -169,7 +190,7 @@ func TestFetchUsage(t *testing.T) {
 		{[]string{"fetch", "templates", "--help"}, 0, "prompts.md"},
 		{[]string{"fetch", "templates", "--help"}, 0, "--notebook-url"},
 		{[]string{"fetch", "--help"}, 0, "imagenet_templates.json"},
-		{[]string{"fetch"}, 2, "want model, dataset or templates"},
+		{[]string{"fetch"}, 2, "want model, dataset, templates or vocab"},
 		{[]string{"fetch", "weights"}, 2, `unknown kind "weights"`},
 		{[]string{"fetch", "model"}, 2, "want exactly one REPO"},
 		{[]string{"fetch", "model", "a/b", "c/d"}, 2, "want exactly one REPO"},

@@ -27,6 +27,7 @@ import (
 
 	"github.com/gorgoclip/gorgoclip/internal/testfix"
 	"github.com/gorgoclip/gorgoclip/loaders/npy"
+	"github.com/gorgoclip/gorgoclip/loaders/tokenizer"
 )
 
 var (
@@ -60,6 +61,11 @@ func krBinary(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) {
+	// The commands under test find OpenAI's vocabulary in the fixtures' copy (a user
+	// runs gorgoclip fetch vocab), unless the environment names one already.
+	if os.Getenv(tokenizer.VocabEnv) == "" && testfix.SharedDir() != "" {
+		os.Setenv(tokenizer.VocabEnv, filepath.Join(testfix.SharedDir(), "clip", tokenizer.OpenAIVocabFile))
+	}
 	code := m.Run()
 	if krDir != "" {
 		os.RemoveAll(krDir)

@@ -157,8 +157,8 @@ func TestZeroShotFlatWordNetFolder(t *testing.T) {
 		}
 	}
 	out := filepath.Join(dir, "out")
-	t.Setenv("GORGOCLIP_VOCAB", "")
-	t.Setenv("GORGOCLIP_CACHE", t.TempDir()) // the built-in vocabulary
+	t.Setenv("GORGOCLIP_VOCAB", testfix.Shared(t, "clip/bpe_simple_vocab_16e6.txt.gz"))
+	t.Setenv("GORGOCLIP_CACHE", t.TempDir())
 	code, stdout, stderr := run("", "zeroshot", "--weights", weights, "--dataset", "imagefolder:"+val,
 		"--dataset-name", "imagenet1k", "--prompts", "photo", "--out", out)
 	if code != 0 {

@@ -96,17 +96,6 @@ func TestTokenizeErrors(t *testing.T) {
 	}
 }
 
-// TestTokenizeBuiltIn tokenizes with nothing configured: the vocabulary built into
-// the binary.
-func TestTokenizeBuiltIn(t *testing.T) {
-	t.Setenv("GORGOCLIP_VOCAB", "")
-	t.Setenv("GORGOCLIP_CACHE", t.TempDir())
-	code, out, errOut := run(`{"text": "a photo of a dog."}`, "tokenize")
-	if want := `{"text": "a photo of a dog.", "ids": [49406, 320, 1125, 539, 320, 1929, 269, 49407]}` + "\n"; code != 0 || out != want {
-		t.Errorf("without a vocabulary: got exit %d, %q (stderr %q) want %q", code, out, errOut, want)
-	}
-}
-
 // TestTokenizeFixture runs every case of OpenAI's tokenizer fixture through the
 // command, found through $GORGOCLIP_VOCAB.
 func TestTokenizeFixture(t *testing.T) {

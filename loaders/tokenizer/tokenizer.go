@@ -21,8 +21,9 @@
 // C1, U+FEFF) are kept rather than removed. Text that ftfy leaves alone (clean
 // ASCII, ordinary accented, CJK, Cyrillic or emoji text) is tokenized exactly.
 //
-// OpenAI's vocabulary (bpe_simple_vocab_16e6.txt.gz, MIT licence) is built in:
-// Embedded returns it, and Open falls back to it when no other vocabulary is given.
+// OpenAI's vocabulary (bpe_simple_vocab_16e6.txt.gz) is not shipped with the code:
+// gorgoclip fetch vocab downloads it into the cache (DefaultVocabDir), checked
+// against OpenAIVocabSHA256, and a fetched model brings its own beside the weights.
 //
 // The word pattern's case-insensitivity is reproduced too: "'ſ" (long s) is the
 // contraction "'s", and U+0345 COMBINING GREEK YPOGEGRAMMENI matches no

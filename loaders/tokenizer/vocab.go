@@ -16,6 +16,10 @@ import (
 // OpenAIVocabFile is the name of OpenAI's merges file (clip/bpe_simple_vocab_16e6.txt.gz).
 const OpenAIVocabFile = "bpe_simple_vocab_16e6.txt.gz"
 
+// OpenAIVocabSHA256 is the SHA-256 of OpenAI's bpe_simple_vocab_16e6.txt.gz, against
+// which gorgoclip fetch vocab checks its download.
+const OpenAIVocabSHA256 = "924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a"
+
 // VocabEnv names the environment variable that may point at the vocabulary file
 // (or a directory holding one).
 const VocabEnv = "GORGOCLIP_VOCAB"
@@ -353,8 +357,31 @@ func Locate(explicit string) (string, error) {
 	} else {
 		dir = "the user cache directory's gorgoclip/vocab"
 	}
-	return "", fmt.Errorf("tokenizer: no BPE vocabulary found: give its path (--vocab FILE or $%s), "+
-		"or put OpenAI's %s (clip/ in github.com/openai/CLIP) or a Hugging Face merges.txt and vocab.json "+
-		"(gorgoclip fetch model REPO downloads them beside the weights) in %s",
-		VocabEnv, OpenAIVocabFile, dir)
+	return "", fmt.Errorf("tokenizer: no BPE vocabulary found: run gorgoclip fetch vocab (OpenAI's %s into %s), "+
+		"give its path (--vocab FILE or $%s), or put OpenAI's file (clip/ in github.com/openai/CLIP) or a "+
+		"Hugging Face merges.txt and vocab.json there (gorgoclip fetch model REPO downloads them beside the weights)",
+		OpenAIVocabFile, dir, VocabEnv)
+}
+
+// Open returns the tokenizer the commands use and where its vocabulary came from:
+// explicit (a file, or a directory holding one) when not empty; else the first of
+// dirs that holds a vocabulary (FindVocab: beside the weights); else what Locate
+// finds ($GORGOCLIP_VOCAB, then the cache's vocab/ directory). With none, the error
+// says how to get one (gorgoclip fetch vocab).
+func Open(explicit string, dirs ...string) (*Tokenizer, string, error) {
+	path := explicit
+	if path == "" {
+		for _, d := range dirs {
+			if p, err := FindVocab(d); err == nil {
+				path = p
+				break
+			}
+		}
+	}
+	p, err := Locate(path)
+	if err != nil {
+		return nil, "", err
+	}
+	tok, err := Load(p)
+	return tok, p, err
 }
