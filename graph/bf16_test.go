@@ -176,7 +176,7 @@ func TestMatmulBF16(t *testing.T) {
 			if !slow && newMMKernel == nil {
 				continue
 			}
-			p := newMatmulBF16(test)
+			p := newFusedGEMM(test)
 			p.slow = p.slow || slow
 			xa := act{F: x}
 			if test.XHalf {
@@ -242,7 +242,7 @@ func TestMatmulBF16Blocks(t *testing.T) {
 	spec := mmSpec{N: n, K: k, LDD: n, Bias: true, Res: resF32, Act: QuickGELU}
 	var outs [2][]float32
 	for i, slow := range []bool{false, true} {
-		p := newMatmulBF16(spec)
+		p := newFusedGEMM(spec)
 		p.slow = slow
 		outs[i] = make([]float32, m*n)
 		if err := p.run(m, act{F: x}, w, bias, nil, act{F: res}, act{F: outs[i]}); err != nil {

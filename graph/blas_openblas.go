@@ -32,5 +32,5 @@ func init() { tensor.Use(netlib.Implementation{}) }
 func setBLASThreads(n int) { C.openblas_set_num_threads(C.int(n)) }
 
 // BLASCore names the kernels OpenBLAS chose for this CPU when it loaded ("Haswell",
-// "SkylakeX", ...; see PreferredBLASCore).
+// "SkylakeX", ...; OPENBLAS_CORETYPE overrides its choice).
 func BLASCore() string { return C.GoString(C.openblas_get_corename()) }

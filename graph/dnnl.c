@@ -2,10 +2,9 @@
 
 // oneDNN (Debian's libdnnl, the library PyTorch's CPU bfloat16 path runs on) for the
 // GEMMs of BF16 graphs, and of float32 graphs (see fp32GEMM): one matmul primitive per
-// op and row count, with the op's
-// epilogue fused as oneDNN post-ops (bias, layer scale, residual, activation, or an
-// accumulation into the destination), bfloat16 (or float32) operands and float32
-// accumulation.
+// op and row count, with the op's epilogue fused as oneDNN post-ops (bias, layer
+// scale, residual, activation, or an accumulation into the destination), bfloat16
+// (or float32) operands and float32 accumulation.
 // Each primitive runs single-threaded on the calling thread: the Go side splits the
 // rows over its goroutines, as it does for every other kernel, so oneDNN's OpenMP
 // threads never spin against the Go kernels between GEMMs.
@@ -46,10 +45,10 @@ typedef struct gc_mm {
 enum { ACT_IDENTITY, ACT_QUICKGELU, ACT_GELU, ACT_RELU };
 
 // gc_mm_create builds the primitive. wei_bf16, src_bf16 and dst_bf16 choose bfloat16
-// (else float32) for the weight, src and dst (a float32 weight needs a float32 src); ldd is dst's row stride; res_kind is 0 (no residual), 1
-// (float32) or 2 (bfloat16); accumulate adds the product to dst's prior contents.
-// impl receives oneDNN's implementation name. On failure it returns NULL with the
-// reason in err.
+// (else float32) for the weight, src and dst (a float32 weight needs a float32 src);
+// ldd is dst's row stride; res_kind is 0 (no residual), 1 (float32) or 2 (bfloat16);
+// accumulate adds the product to dst's prior contents. impl receives oneDNN's
+// implementation name. On failure it returns NULL with the reason in err.
 gc_mm *gc_mm_create(long m, long n, long k, int inout, int wei_bf16, int src_bf16, int dst_bf16, long ldd, int has_bias,
                     int has_scale, int res_kind, int act, int accumulate, char *impl, int impllen, char *err, int errlen) {
 	gc_mm *p = calloc(1, sizeof *p);

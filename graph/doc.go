@@ -40,7 +40,7 @@
 // result is stored. With the dnnl build tag (Debian's libdnnl-dev) the GEMMs are
 // oneDNN matmul primitives with the epilogue fused as post-ops (AVX512-BF16 dot
 // products on Zen 4, AMX tiles on Sapphire Rapids), one single-threaded primitive
-// per goroutine over a share of the rows (gemm_bf16.go, dnnl.c); without it, or on
+// per goroutine over a share of the rows (gemm_fused.go, dnnl.c); without it, or on
 // a CPU where oneDNN has no bfloat16 kernel (no AVX512), the same products run on
 // the float32 BLAS from the bfloat16 values widened: the same results at float32
 // speed (BF16Backend says which).

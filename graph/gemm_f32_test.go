@@ -49,7 +49,7 @@ func TestFP32GEMM(t *testing.T) {
 			for j := range got {
 				got[j] = 7 // runF32 must overwrite every value, or leave them all when it declines
 			}
-			p := newMatmulBF16(s)
+			p := newFusedGEMM(s)
 			done, err := p.runF32(m, x, w, bias, scale, res, got)
 			p.free()
 			if err != nil {

@@ -36,9 +36,9 @@ type Conv2dOp struct {
 	// Act is applied after the bias.
 	Act Activation
 
-	cols   []float32   // im2col scratch, reused
-	cols16 []uint16    // the same for a BF16 graph
-	mm     *matmulBF16 // the fused GEMM of a bfloat16 weight (op_conv2d_bf16.go), or of a float32 one on oneDNN
+	cols   []float32  // im2col scratch, reused
+	cols16 []uint16   // the same for a BF16 graph
+	mm     *fusedGEMM // the fused GEMM of a bfloat16 weight (op_conv2d_bf16.go), or of a float32 one on oneDNN
 }
 
 // ConvOutput is a convolution's output size along a side of n: (n + 2*pad - kernel)

@@ -31,7 +31,7 @@ type LinearOp struct {
 	// Act is applied last, after the residual add.
 	Act Activation
 
-	mm *matmulBF16 // the fused GEMM of a bfloat16 weight (op_linear_bf16.go), or of a float32 one on oneDNN
+	mm *fusedGEMM // the fused GEMM of a bfloat16 weight (op_linear_bf16.go), or of a float32 one on oneDNN
 }
 
 // Arity is 2, plus one each for Bias, Scale and Residual.

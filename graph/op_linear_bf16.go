@@ -15,7 +15,7 @@ func (o *LinearOp) bf16Input(i int, in []*G.Node) bool { return i == 0 && in[1].
 // residual stream stays float32.
 func (o *LinearOp) bf16Output() bool { return !o.Residual }
 
-// doBF16 is Do for a bfloat16 W: one fused GEMM (matmulBF16) straight into the op's
+// doBF16 is Do for a bfloat16 W: one fused GEMM (fusedGEMM) straight into the op's
 // storage, epilogue included.
 func (o *LinearOp) doBF16(in []G.Value) (G.Value, error) {
 	x, err := activation(in[0])

@@ -20,9 +20,9 @@ type PatchEmbedOp struct {
 	owned
 	// Batch is B; Resolution and Patch are R and P.
 	Batch, Resolution, Patch int
-	patches                  []float32   // scratch [G*G, 3*P*P], reused
-	patches16                []uint16    // the same in bfloat16, for a BF16 graph
-	mm                       *matmulBF16 // the GEMM of a bfloat16 conv1 (op_patchembed_bf16.go)
+	patches                  []float32  // scratch [G*G, 3*P*P], reused
+	patches16                []uint16   // the same in bfloat16, for a BF16 graph
+	mm                       *fusedGEMM // the GEMM of a bfloat16 conv1 (op_patchembed_bf16.go)
 }
 
 // Arity is 4.

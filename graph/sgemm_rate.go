@@ -23,7 +23,7 @@ func SGEMMRate(shapes [][3]int, iters int) float64 {
 		for i := range w {
 			w[i] = float32(i%7) / 70
 		}
-		p := newMatmulBF16(mmSpec{N: n, K: k, F32: true})
+		p := newFusedGEMM(mmSpec{N: n, K: k, F32: true})
 		run := func() {
 			if fp32GEMM {
 				if done, err := p.runF32(m, x, w, nil, nil, nil, y); done && err == nil {

@@ -93,36 +93,37 @@ func BF16Backend() string {
 	return "oneDNN " + impl
 }
 
-// matmulBF16 runs one mmSpec, splitting the rows over Threads() goroutines, each
-// running a oneDNN primitive single-threaded (compiled once per row count and kept),
-// or the fallback over all rows at once.
-type matmulBF16 struct {
+// fusedGEMM runs one mmSpec (a BF16 graph's GEMM, or with F32 a float32 graph's),
+// splitting the rows over Threads() goroutines, each running a oneDNN primitive
+// single-threaded (compiled once per row count and kept), or the fallback over all
+// rows at once.
+type fusedGEMM struct {
 	spec  mmSpec
 	mu    sync.Mutex
 	kerns map[int]mmKernel
 	slow  bool // no oneDNN kernel: the fallback
 }
 
-func newMatmulBF16(s mmSpec) *matmulBF16 {
+func newFusedGEMM(s mmSpec) *fusedGEMM {
 	if s.LDD == 0 {
 		s.LDD = s.N
 	}
-	return &matmulBF16{spec: s, kerns: map[int]mmKernel{}, slow: newMMKernel == nil}
+	return &fusedGEMM{spec: s, kerns: map[int]mmKernel{}, slow: newMMKernel == nil}
 }
 
-// reuseMatmul returns p when it runs s, else a new matmulBF16 for s (freeing p): an
+// reuseMatmul returns p when it runs s, else a new fusedGEMM for s (freeing p): an
 // op keeps its GEMM from run to run.
-func reuseMatmul(p *matmulBF16, s mmSpec) *matmulBF16 {
+func reuseMatmul(p *fusedGEMM, s mmSpec) *fusedGEMM {
 	if p != nil && p.spec == s {
 		return p
 	}
 	p.free()
-	return newMatmulBF16(s)
+	return newFusedGEMM(s)
 }
 
 // kernel returns the kernel for m rows, compiling it on first use; nil means the
 // fallback.
-func (p *matmulBF16) kernel(m int) (mmKernel, error) {
+func (p *fusedGEMM) kernel(m int) (mmKernel, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.slow {
@@ -145,7 +146,7 @@ func (p *matmulBF16) kernel(m int) (mmKernel, error) {
 }
 
 // free releases the compiled kernels (of a nil p: nothing).
-func (p *matmulBF16) free() {
+func (p *fusedGEMM) free() {
 	if p == nil {
 		return
 	}
@@ -165,7 +166,7 @@ const xBlock = 256
 // run computes rows [0, m) of dst from x (m rows of K values), the weight w, and
 // bias, scale and res as the spec has them (res: m rows of N values; dst: rows LDD
 // apart).
-func (p *matmulBF16) run(m int, x act, w []uint16, bias, scale []float32, res, dst act) error {
+func (p *fusedGEMM) run(m int, x act, w []uint16, bias, scale []float32, res, dst act) error {
 	if m == 0 {
 		return nil
 	}
@@ -180,7 +181,7 @@ func (p *matmulBF16) run(m int, x act, w []uint16, bias, scale []float32, res, d
 // It returns false, having done nothing, where there are none (a build without
 // oneDNN, or a CPU where it has only reference kernels): the caller then runs the
 // BLAS.
-func (p *matmulBF16) runF32(m int, x, w, bias, scale, res, dst []float32) (bool, error) {
+func (p *fusedGEMM) runF32(m int, x, w, bias, scale, res, dst []float32) (bool, error) {
 	if m == 0 {
 		return true, nil
 	}
@@ -189,7 +190,7 @@ func (p *matmulBF16) runF32(m int, x, w, bias, scale, res, dst []float32) (bool,
 
 // split runs the rows in parts, one per goroutine, on the compiled kernels. It
 // returns false, having done nothing, where there are no kernels.
-func (p *matmulBF16) split(m int, x act, w unsafe.Pointer, bias, scale []float32, res, dst act) (bool, error) {
+func (p *fusedGEMM) split(m int, x act, w unsafe.Pointer, bias, scale []float32, res, dst act) (bool, error) {
 	s := p.spec
 	parts := min(Threads(), max(1, m/16)) // 16 rows at least per part
 	step := m                             // rows per kernel call within a part
@@ -251,7 +252,7 @@ func (a act) at(i int) unsafe.Pointer {
 // fallback computes the spec with the float32 BLAS on the bfloat16 values widened:
 // the same products (a product of two bfloat16s is exact in float32) and float32
 // sums, in another order.
-func (p *matmulBF16) fallback(m int, x act, w []uint16, bias, scale []float32, res, dst act) error {
+func (p *fusedGEMM) fallback(m int, x act, w []uint16, bias, scale []float32, res, dst act) error {
 	s := p.spec
 	var xbuf, wbuf, rbuf []float32
 	xf := x.widen(&xbuf)
@@ -319,7 +320,7 @@ func BF16GEMMRate(shapes [][3]int, iters int) (float64, error) {
 		for i := range w {
 			w[i] = bf16Round(float32(i%7) / 70)
 		}
-		p := newMatmulBF16(mmSpec{N: n, K: k, XHalf: true})
+		p := newFusedGEMM(mmSpec{N: n, K: k, XHalf: true})
 		run := func() error { return p.run(m, act{H: x}, w, nil, nil, act{}, act{F: y}) }
 		if err := run(); err != nil {
 			return 0, err
