@@ -58,6 +58,9 @@ func TestMainJob(t *testing.T) {
 	}
 	files["/prompts.md"] = md
 	files["/nb.ipynb"] = mjNotebook(t, templates)
+	if files["/bpe.gz"], err = os.ReadFile(vocab); err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, ok := files[r.URL.Path]
 		if !ok {
@@ -74,7 +77,7 @@ func TestMainJob(t *testing.T) {
 	cmd := exec.Command("bash", filepath.Join(root, "scripts", "experiment.sh"))
 	cmd.Dir = work
 	cmd.Env = append(os.Environ(), "GORGOCLIP="+bin, "HF_ENDPOINT="+srv.URL, "GORGOCLIP_CACHE="+filepath.Join(work, "cache"),
-		"GORGOCLIP_VOCAB="+vocab, "IMAGENETTE_URL="+srv.URL+"/imagenette2-160.tgz", "TEMPLATES_URL="+srv.URL+"/prompts.md",
+		"GORGOCLIP_VOCAB=", "VOCAB_URL="+srv.URL+"/bpe.gz", "IMAGENETTE_URL="+srv.URL+"/imagenette2-160.tgz", "TEMPLATES_URL="+srv.URL+"/prompts.md",
 		"NOTEBOOK_URL="+srv.URL+"/nb.ipynb", "DATA="+filepath.Join(work, "data"), "RESULTS="+filepath.Join(work, "results"),
 		"SEEDS=2", "SHOTS=1,2,4,8")
 	out, err := cmd.CombinedOutput()
