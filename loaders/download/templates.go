@@ -30,7 +30,13 @@ func FetchTemplates(ctx context.Context, dest string, opts SourceOptions) (strin
 	}
 	want := opts.Expect
 	want.Check = checkPrompts
-	if err := File(ctx, src, dest, want, opts.Options); err != nil {
+	return fileOrHint(ctx, src, dest, want, opts.Options)
+}
+
+// fileOrHint fetches one file with File and returns dest; offline, the error says to
+// download src by hand and save it as dest.
+func fileOrHint(ctx context.Context, src, dest string, want Expect, opts Options) (string, error) {
+	if err := File(ctx, src, dest, want, opts); err != nil {
 		var off *OfflineError
 		if errors.As(err, &off) {
 			off.Hint = fmt.Sprintf("download %s elsewhere and save it as %s, then rerun", src, dest)

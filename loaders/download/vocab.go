@@ -2,8 +2,6 @@ package download
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"path/filepath"
 
 	"github.com/gorgoclip/gorgoclip/loaders/tokenizer"
@@ -38,12 +36,5 @@ func FetchVocab(ctx context.Context, dir string, opts SourceOptions) (string, er
 		_, err := tokenizer.Load(path)
 		return err
 	}
-	if err := File(ctx, src, dest, want, opts.Options); err != nil {
-		var off *OfflineError
-		if errors.As(err, &off) {
-			off.Hint = fmt.Sprintf("download %s elsewhere and save it as %s, then rerun", src, dest)
-		}
-		return "", err
-	}
-	return dest, nil
+	return fileOrHint(ctx, src, dest, want, opts.Options)
 }
