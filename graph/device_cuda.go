@@ -101,6 +101,9 @@ func kernelSource() (string, []string) {
 	src.WriteString(commonSource)
 	var names []string
 	for _, o := range ops {
+		if o.source == "" { // an op run by the host or by cuBLAS alone
+			continue
+		}
 		fmt.Fprintf(&src, "\n// ---- %s\n%s", o.file, o.source)
 		names = append(names, o.names...)
 	}

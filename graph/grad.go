@@ -14,18 +14,22 @@ import (
 
 // Backward adds the backward pass of the graph to it: for each outputs[i], seeds[i] is
 // dL/doutputs[i] (a node of the same shape: usually an Input the caller fills with a
-// gradient computed on the host, see Head for one computed during the run), and the
+// gradient computed on the host, see Host for one computed during the run), and the
 // returned nodes are dL/dwrt[j], in order, ready for Output. wrt may be inputs (pixels,
 // token embeddings), weights (Param nodes) or intermediate nodes (a tower's taps).
 //
-// It is gorgonia's reverse-mode differentiation (G.Backpropagate) over the fused ops'
-// SymDiff methods, which build the backward nodes from backward ops of this package
-// (the op_*_grad.go files). Before that, Backward marks on every op the inputs that
-// lead to a wrt node (its DiffWRT then reports only those), so that gorgonia builds no
-// gradient nobody asked for: asking for the pixels' gradient builds no weight
-// gradient. Forward results the backward ops read stay live until they have run: the
-// arena (arena.go) plans over the whole graph, so only a graph with a backward pass
-// keeps activations longer, and an inference graph is unchanged.
+// It is reverse-mode differentiation over the ops' DiffWRT and SymDiff, gorgonia's
+// interface for symbolic differentiation: the fused ops build their backward nodes
+// from backward ops of this package (the op_*_grad.go files). First Backward marks on
+// every op the inputs that lead to a wrt node (its DiffWRT then reports only those),
+// so that no gradient nobody asked for is built: asking for the pixels' gradient
+// builds no weight gradient. Then it visits the active nodes from the outputs back,
+// sums the gradients reaching each (a node read twice: the residual stream) with
+// sumOp, and calls SymDiff. This is G.Backpropagate's sweep, done here because
+// gorgonia sums with its built-in Add, which runs on the host only and may write into
+// its operands (see doc.go). Forward results the backward ops read stay live until they
+// have run: the arena (arena.go) plans over the whole graph, so only a graph with a
+// backward pass keeps activations longer, and an inference graph is unchanged.
 //
 // Backward may be called once per Builder, before Compile. The machine then computes
 // the outputs and the gradients in one Run.
@@ -44,44 +48,90 @@ func (b *Builder) Backward(outputs, seeds, wrt []*G.Node) (grads []*G.Node, err 
 		}
 	}
 	b.backward = true
-	if err := b.markNeeded(outputs, wrt); err != nil {
+	order, active, err := b.markNeeded(outputs, wrt)
+	if err != nil {
 		return nil, err
-	}
-	// The seeds are copied into the arena: gorgonia sums gradients in place into its
-	// first operand, which must never be the caller's input slice.
-	copied := make([]*G.Node, len(seeds))
-	for i, s := range seeds {
-		if copied[i], err = applyGrad(&copyOp{}, "copy", s.Name()+".seed", s.Shape(), s); err != nil {
-			return nil, err
-		}
 	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("graph: Backward: %v", r)
 		}
 	}()
-	g, err := G.Backpropagate(outputs, copied, wrt)
-	if err != nil {
-		return nil, fmt.Errorf("graph: Backward: %w", err)
+	terms := map[*G.Node][]*G.Node{} // gradient terms reaching each node, summed on its visit
+	for i, o := range outputs {
+		terms[o] = append(terms[o], seeds[i])
 	}
-	return g, nil
+	for i := len(order) - 1; i >= 0; i-- { // consumers before their inputs
+		n := order[i]
+		if !active[n] {
+			continue
+		}
+		g, err := sumGrads(n, terms[n])
+		if err != nil {
+			return nil, err
+		}
+		terms[n] = []*G.Node{g}
+		op, ok := n.Op().(G.SDOp)
+		if !ok { // an input or a weight
+			continue
+		}
+		children := childrenOf(b.G, n)
+		cg, err := op.SymDiff(children, n, g)
+		if err != nil {
+			return nil, fmt.Errorf("graph: Backward: %s (%v): %w", n.Name(), n.Op(), err)
+		}
+		for j, d := range op.DiffWRT(len(children)) {
+			if !d || !active[children[j]] {
+				continue
+			}
+			if j >= len(cg) || cg[j] == nil {
+				return nil, fmt.Errorf("graph: Backward: %s (%v) built no gradient for its input %d", n.Name(), n.Op(), j)
+			}
+			terms[children[j]] = append(terms[children[j]], cg[j])
+		}
+	}
+	for _, w := range wrt {
+		grads = append(grads, terms[w][0])
+	}
+	return grads, nil
+}
+
+// sumGrads returns the gradient of n from the terms reaching it: the one term, or
+// their sum (sumOp).
+func sumGrads(n *G.Node, terms []*G.Node) (*G.Node, error) {
+	switch len(terms) {
+	case 0:
+		return nil, fmt.Errorf("graph: Backward: no gradient reaches %s", n.Name())
+	case 1:
+		return terms[0], nil
+	}
+	for _, t := range terms {
+		if !t.Shape().Eq(n.Shape()) {
+			return nil, fmt.Errorf("graph: Backward: a gradient of %s is %v, the node is %v", n.Name(), t.Shape(), n.Shape())
+		}
+	}
+	return applyGrad(&sumOp{}, fmt.Sprintf("Sum{%d}", len(terms)), n.Name()+".grad", n.Shape(), terms...)
+}
+
+// childrenOf returns n's inputs, in order.
+func childrenOf(g *G.ExprGraph, n *G.Node) []*G.Node {
+	var c []*G.Node
+	for it := g.From(n.ID()); it.Next(); {
+		c = append(c, it.Node().(*G.Node))
+	}
+	return c
 }
 
 // markNeeded finds the active nodes, those on a differentiable path from a wrt node
-// to an output, and sets the need mask of every fused op among them.
-func (b *Builder) markNeeded(outputs, wrt []*G.Node) error {
+// to an output, and sets the need mask of every fused op among them. It returns the
+// graph's nodes in execution order (inputs before their consumers) and the active set.
+func (b *Builder) markNeeded(outputs, wrt []*G.Node) ([]*G.Node, map[*G.Node]bool, error) {
 	sorted, err := G.Sort(b.G)
 	if err != nil {
-		return fmt.Errorf("graph: sort: %w", err)
+		return nil, nil, fmt.Errorf("graph: sort: %w", err)
 	}
 	slices.Reverse(sorted) // execution order: inputs before their consumers
-	children := func(n *G.Node) []*G.Node {
-		var c []*G.Node
-		for it := b.G.From(n.ID()); it.Next(); {
-			c = append(c, it.Node().(*G.Node))
-		}
-		return c
-	}
+	children := func(n *G.Node) []*G.Node { return childrenOf(b.G, n) }
 	static := func(n *G.Node) []bool { // nil: an input, or an op with no backward pass
 		if op, ok := n.Op().(G.SDOp); ok {
 			return op.DiffWRT(len(children(n)))
@@ -114,7 +164,7 @@ func (b *Builder) markNeeded(outputs, wrt []*G.Node) error {
 			}
 			if d == nil || !d[j] {
 				if affects[n] {
-					return fmt.Errorf("graph: Backward: %s (%v) has no gradient with respect to its input %d, "+
+					return nil, nil, fmt.Errorf("graph: Backward: %s (%v) has no gradient with respect to its input %d, "+
 						"which depends on what is differentiated", n.Name(), n.Op(), j)
 				}
 				continue
@@ -132,7 +182,7 @@ func (b *Builder) markNeeded(outputs, wrt []*G.Node) error {
 		}
 	}
 	if len(unreached) > 0 {
-		return fmt.Errorf("graph: Backward: no output depends differentiably on %s", strings.Join(unreached, ", "))
+		return nil, nil, fmt.Errorf("graph: Backward: no output depends differentiably on %s", strings.Join(unreached, ", "))
 	}
 	for n := range active {
 		op, ok := n.Op().(pooledOp)
@@ -146,7 +196,7 @@ func (b *Builder) markNeeded(outputs, wrt []*G.Node) error {
 		}
 		op.storage().need = need
 	}
-	return nil
+	return sorted, active, nil
 }
 
 // diffWRT is the DiffWRT of the fused ops: every input but those listed in fixed
@@ -190,7 +240,7 @@ type gradOp interface {
 
 // Compile-time checks that the derived ops are gradOps and the forward ops differentiable.
 var (
-	_ gradOp = (*copyOp)(nil)
+	_ gradOp = (*sumOp)(nil)
 	_ gradOp = (*colSumOp)(nil)
 	_ gradOp = (*scaleColsOp)(nil)
 	_ gradOp = (*actGradOp)(nil)
@@ -262,9 +312,13 @@ func (o *gradBase) WriteHash(h hash.Hash) { fmt.Fprint(h, o.String()) }
 // Hashcode hashes the op's identity.
 func (o *gradBase) Hashcode() uint32 { return hashOf(o) }
 
-// run is the frame of a backward op's Do: it reads the inputs, takes the op's storage
-// zeroed (the kernels accumulate) and calls k on them.
-func (o *gradBase) run(in []G.Value, k func(dst []float32, v [][]float32)) (G.Value, error) {
+// run is the frame of a backward op's Do: on a device machine it runs op's device
+// implementation; on the CPU it reads the inputs, takes the op's storage zeroed (the
+// kernels accumulate) and calls k on them.
+func (o *gradBase) run(op G.Op, in []G.Value, k func(dst []float32, v [][]float32)) (G.Value, error) {
+	if v, ok, err := o.onDevice(op, in); ok {
+		return v, err
+	}
 	v, _, err := f32s(in)
 	if err != nil {
 		return nil, err
@@ -289,11 +343,15 @@ func applyGrad(op gradOp, label, name string, shape tensor.Shape, in ...*G.Node)
 	return G.ApplyOpWithName(op, name, in...)
 }
 
-// copyOp copies its input (Backward's seeds into the arena).
-type copyOp struct{ gradBase }
+// sumOp adds its inputs, all of one shape: the gradient of a node read more than once.
+type sumOp struct{ gradBase }
 
-func (o *copyOp) Do(in ...G.Value) (G.Value, error) {
-	return o.run(in, func(dst []float32, v [][]float32) { copy(dst, v[0]) })
+func (o *sumOp) Do(in ...G.Value) (G.Value, error) {
+	return o.run(o, in, func(dst []float32, v [][]float32) {
+		for _, x := range v {
+			addTo(dst, x)
+		}
+	})
 }
 
 // colSumOp sums the rows of x [N,C], or with two inputs of the product a*b [N,C],
@@ -301,7 +359,7 @@ func (o *copyOp) Do(in ...G.Value) (G.Value, error) {
 type colSumOp struct{ gradBase }
 
 func (o *colSumOp) Do(in ...G.Value) (G.Value, error) {
-	return o.run(in, func(dst []float32, v [][]float32) {
+	return o.run(o, in, func(dst []float32, v [][]float32) {
 		c := len(dst)
 		acc := make([]float64, c)
 		for r := 0; r < len(v[0]); r += c {
@@ -336,7 +394,7 @@ func colSum(name string, a, b *G.Node) (*G.Node, error) {
 type scaleColsOp struct{ gradBase }
 
 func (o *scaleColsOp) Do(in ...G.Value) (G.Value, error) {
-	return o.run(in, func(dst []float32, v [][]float32) {
+	return o.run(o, in, func(dst []float32, v [][]float32) {
 		x, s := v[0], v[1]
 		for r := 0; r < len(x); r += len(s) {
 			for j, g := range s {
@@ -354,7 +412,7 @@ type actGradOp struct {
 }
 
 func (o *actGradOp) Do(in ...G.Value) (G.Value, error) {
-	return o.run(in, func(dst []float32, v [][]float32) {
+	return o.run(o, in, func(dst []float32, v [][]float32) {
 		a, dy := v[0], v[1]
 		parallel(len(a), 16384, func(lo, hi int) { activationGrad(o.act, dst[lo:hi], a[lo:hi], dy[lo:hi]) })
 	})
@@ -369,7 +427,7 @@ func actGrad(name string, act Activation, a, dy *G.Node) (*G.Node, error) {
 type transMatMulOp struct{ gradBase }
 
 func (o *transMatMulOp) Do(in ...G.Value) (G.Value, error) {
-	return o.run(in, func(dst []float32, v [][]float32) {
+	return o.run(o, in, func(dst []float32, v [][]float32) {
 		p, q := o.shape[0], o.shape[1]
 		gemmTN(dst, v[0], v[1], len(v[0])/p, p, q)
 	})
@@ -384,7 +442,7 @@ type batchSumOp struct {
 }
 
 func (o *batchSumOp) Do(in ...G.Value) (G.Value, error) {
-	return o.run(in, func(dst []float32, v [][]float32) {
+	return o.run(o, in, func(dst []float32, v [][]float32) {
 		x := v[0]
 		d := o.shape[len(o.shape)-1]
 		for off := 0; off < len(x); off += o.seq * d {

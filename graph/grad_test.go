@@ -27,43 +27,71 @@ type gradCase struct {
 	ref   func(in [][]float64) []float64
 }
 
-// checkGradients builds c with a backward pass seeded by a random dy, runs it, and
-// checks the output against the float64 reference and every gradient against
-// central finite differences of sum(dy * ref(in)) in float64, within tol of the
-// largest gradient of each input.
-func checkGradients(t *testing.T, c gradCase, tol float64) {
-	t.Helper()
-	rng := rand.New(rand.NewPCG(11, uint64(len(c.name))))
-	b := NewBuilder()
+// gradInputs are the inputs gradGraph's graph of c runs with: "in<i>" and "dy".
+func gradInputs(c gradCase, dy []float32) map[string][]float32 {
+	inputs := map[string][]float32{"dy": dy}
+	for i, in := range c.in {
+		inputs[fmt.Sprintf("in%d", i)] = in.data
+	}
+	return inputs
+}
+
+// gradGraph builds c on b with a backward pass seeded by the input "dy": outputs "y"
+// and "d<i>", the gradient of each input i not fixed, whose indices it returns.
+func gradGraph(b *Builder, c gradCase) ([]int, error) {
 	nodes := make([]*G.Node, len(c.in))
-	inputs := map[string][]float32{}
 	var wrt []*G.Node
 	var wrtIdx []int
 	for i, in := range c.in {
-		name := fmt.Sprintf("in%d", i)
-		nodes[i] = b.Input(name, in.shape...)
-		inputs[name] = in.data
+		nodes[i] = b.Input(fmt.Sprintf("in%d", i), in.shape...)
 		if !in.fixed {
 			wrt, wrtIdx = append(wrt, nodes[i]), append(wrtIdx, i)
 		}
 	}
 	y, err := c.build(b, nodes)
 	if err != nil {
-		t.Fatalf("%s: %v", c.name, err)
+		return nil, err
 	}
-	seed := b.Input("dy", y.Shape()...)
-	dy := randn(rng, y.Shape().TotalSize(), 1)
-	inputs["dy"] = dy
-	grads, err := b.Backward([]*G.Node{y}, []*G.Node{seed}, wrt)
+	grads, err := b.Backward([]*G.Node{y}, []*G.Node{b.Input("dy", y.Shape()...)}, wrt)
 	if err != nil {
-		t.Fatalf("%s: %v", c.name, err)
+		return nil, err
 	}
 	for i, g := range grads {
 		if err := b.Output(fmt.Sprintf("d%d", wrtIdx[i]), g); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 	}
-	m := compileOutput(t, b, "y", y)
+	return wrtIdx, b.Output("y", y)
+}
+
+// gradSeed is the dy of case c: random, of the size of c's output.
+func gradSeed(c gradCase) []float32 {
+	rng := rand.New(rand.NewPCG(11, uint64(len(c.name))))
+	in64 := make([][]float64, len(c.in))
+	for i, in := range c.in {
+		in64[i] = to64(in.data)
+	}
+	return randn(rng, len(c.ref(in64)), 1)
+}
+
+// checkGradients builds c with a backward pass seeded by a random dy, runs it, and
+// checks the output against the float64 reference and every gradient against
+// central finite differences of sum(dy * ref(in)) in float64, within tol of the
+// largest gradient of each input.
+func checkGradients(t *testing.T, c gradCase, tol float64) {
+	t.Helper()
+	b := NewBuilder()
+	dy := gradSeed(c)
+	inputs := gradInputs(c, dy)
+	wrtIdx, err := gradGraph(b, c)
+	if err != nil {
+		t.Fatalf("%s: %v", c.name, err)
+	}
+	m, err := b.Compile()
+	if err != nil {
+		t.Fatalf("%s: %v", c.name, err)
+	}
+	defer m.Close()
 	out, err := m.Run(inputs)
 	if err != nil {
 		t.Fatalf("%s: %v", c.name, err)
@@ -190,8 +218,10 @@ func layerNorm64(x, g, bias []float64, d int, eps float64) []float64 {
 
 // TestLinearLayerNormGradients checks the backward pass of every LinearOp epilogue and
 // of LayerNorm against finite differences of float64 references.
-func TestLinearLayerNormGradients(t *testing.T) {
+// linearGradCases are the gradient checks of every LinearOp variant and of LayerNorm.
+func linearGradCases() []gradCase {
 	rng := rand.New(rand.NewPCG(21, 22))
+	var cases []gradCase
 	const n, nin, nout = 4, 5, 3
 	for _, test := range []struct {
 		bias, scale, res, inOut bool
@@ -245,14 +275,34 @@ func TestLinearLayerNormGradients(t *testing.T) {
 				}
 				return linear64(x[0], x[1], bias, scale, res, nin, nout, test.inOut, test.act)
 			}}
-		checkGradients(t, c, 1e-4)
+		cases = append(cases, c)
 	}
 	const d = 6
-	checkGradients(t, gradCase{name: "LayerNorm",
+	return append(cases, gradCase{name: "LayerNorm",
 		in:    []gradIn{{shape: []int{n, d}, data: randn(rng, n*d, 2)}, {shape: []int{d}, data: randn(rng, d, 1)}, {shape: []int{d}, data: randn(rng, d, 1)}},
 		build: func(b *Builder, x []*G.Node) (*G.Node, error) { return LayerNorm("ln", x[0], x[1], x[2], 1e-5) },
 		ref:   func(x [][]float64) []float64 { return layerNorm64(x[0], x[1], x[2], d, 1e-5) },
-	}, 1e-4)
+	}, gradCase{name: "ResidualBlock", // x is read twice: its gradient is a sum
+		in: []gradIn{{shape: []int{n, d}, data: randn(rng, n*d, 1)}, {shape: []int{d}, data: randn(rng, d, 1)},
+			{shape: []int{d}, data: randn(rng, d, 1)}, {shape: []int{d, d}, data: randn(rng, d*d, 0.5)}},
+		build: func(b *Builder, x []*G.Node) (*G.Node, error) {
+			h, err := LayerNorm("ln", x[0], x[1], x[2], 1e-5)
+			if err != nil {
+				return nil, err
+			}
+			return Linear("fc", h, x[3], LinearOptions{Act: QuickGELU, Residual: x[0]})
+		},
+		ref: func(x [][]float64) []float64 {
+			return linear64(layerNorm64(x[0], x[1], x[2], d, 1e-5), x[3], nil, nil, x[0], d, d, false, QuickGELU)
+		}})
+}
+
+// TestLinearLayerNormGradients checks LinearOp's and LayerNorm's backward passes, and
+// the sum of the gradients of a node read twice, against finite differences.
+func TestLinearLayerNormGradients(t *testing.T) {
+	for _, c := range linearGradCases() {
+		checkGradients(t, c, 1e-4)
+	}
 }
 
 // softmax64 replaces row[:n] by its softmax and zeroes row[n:].
@@ -344,7 +394,8 @@ func conv2d64(o ConvOptions, x, w, bias []float64) []float64 {
 
 // TestOpGradients checks the backward pass of every other fused op against finite
 // differences of float64 references.
-func TestOpGradients(t *testing.T) {
+// opGradCases are the gradient checks of the other fused ops.
+func opGradCases() []gradCase {
 	rng := rand.New(rand.NewPCG(31, 32))
 	in := func(scale float32, shape ...int) gradIn {
 		n := 1
@@ -524,6 +575,13 @@ func TestOpGradients(t *testing.T) {
 			}
 			return y
 		}})
+	return cases
+}
+
+// TestOpGradients checks the other fused ops' backward passes against finite
+// differences.
+func TestOpGradients(t *testing.T) {
+	cases := opGradCases()
 	for _, c := range cases {
 		checkGradients(t, c, 1e-4)
 	}

@@ -20,7 +20,7 @@ type hostOp struct {
 
 func (o *hostOp) Do(in ...G.Value) (G.Value, error) {
 	var err error
-	v, e := o.run(in, func(dst []float32, v [][]float32) { err = o.f(dst, v) })
+	v, e := o.run(o, in, func(dst []float32, v [][]float32) { err = o.f(dst, v) })
 	if e != nil {
 		return nil, e
 	}

@@ -29,7 +29,7 @@ type attentionGradOp struct {
 }
 
 func (o *attentionGradOp) Do(in ...G.Value) (G.Value, error) {
-	return o.run(in, func(dst []float32, v [][]float32) {
+	return o.run(o, in, func(dst []float32, v [][]float32) {
 		f := o.fwd
 		d := o.shape[1] / 3
 		k := d / f.Heads
@@ -73,7 +73,7 @@ type attentionProbsOp struct {
 
 // Do recomputes the weights, sequence x head pairs split over Threads() goroutines.
 func (o *attentionProbsOp) Do(in ...G.Value) (G.Value, error) {
-	return o.run(in, func(dst []float32, v [][]float32) {
+	return o.run(o, in, func(dst []float32, v [][]float32) {
 		f := o.fwd
 		t, d := f.Seq, len(v[0])/(f.Batch*f.Seq)/3
 		k := d / f.Heads

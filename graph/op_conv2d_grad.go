@@ -56,7 +56,7 @@ type conv2dGradOp struct {
 }
 
 func (o *conv2dGradOp) Do(in ...G.Value) (G.Value, error) {
-	return o.run(in, func(dst []float32, v [][]float32) {
+	return o.run(o, in, func(dst []float32, v [][]float32) {
 		f := o.fwd
 		dz := v[0]
 		ho, wo := f.OutSize()
@@ -138,7 +138,7 @@ type avgPoolGradOp struct {
 }
 
 func (o *avgPoolGradOp) Do(in ...G.Value) (G.Value, error) {
-	return o.run(in, func(dst []float32, v [][]float32) {
+	return o.run(o, in, func(dst []float32, v [][]float32) {
 		f := o.fwd
 		k, c := f.Kernel, o.shape[1]
 		ho, wo := f.Height/k, f.Width/k
@@ -186,7 +186,7 @@ type poolTokensGradOp struct {
 }
 
 func (o *poolTokensGradOp) Do(in ...G.Value) (G.Value, error) {
-	return o.run(in, func(dst []float32, v [][]float32) {
+	return o.run(o, in, func(dst []float32, v [][]float32) {
 		sp, c := o.fwd.Spatial, o.shape[1]
 		inv := 1 / float32(sp)
 		for b := range o.fwd.Batch {
@@ -219,7 +219,7 @@ type channelsLastOp struct {
 }
 
 func (o *channelsLastOp) Do(in ...G.Value) (G.Value, error) {
-	return o.run(in, func(dst []float32, v [][]float32) {
+	return o.run(o, in, func(dst []float32, v [][]float32) {
 		sp, c := o.spatial, o.shape[1]
 		for i := range o.shape[0] / sp {
 			img, y := v[0][i*sp*c:], dst[i*sp*c:]

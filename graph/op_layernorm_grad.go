@@ -37,7 +37,7 @@ type layerNormGradOp struct {
 }
 
 func (o *layerNormGradOp) Do(in ...G.Value) (G.Value, error) {
-	return o.run(in, func(dst []float32, v [][]float32) {
+	return o.run(o, in, func(dst []float32, v [][]float32) {
 		d := o.shape[1]
 		parallel(o.shape[0], grainRows(d), func(lo, hi int) {
 			layerNormGrad(dst[lo*d:hi*d], v[0][lo*d:hi*d], v[1], v[2][lo*d:hi*d], d, o.eps)
@@ -52,5 +52,5 @@ type layerNormGainGradOp struct {
 }
 
 func (o *layerNormGainGradOp) Do(in ...G.Value) (G.Value, error) {
-	return o.run(in, func(dst []float32, v [][]float32) { layerNormGainGrad(dst, v[0], v[1], len(dst), o.eps) })
+	return o.run(o, in, func(dst []float32, v [][]float32) { layerNormGainGrad(dst, v[0], v[1], len(dst), o.eps) })
 }

@@ -50,7 +50,7 @@ type patchEmbedGradOp struct {
 }
 
 func (o *patchEmbedGradOp) Do(in ...G.Value) (G.Value, error) {
-	return o.run(in, func(dst []float32, v [][]float32) {
+	return o.run(o, in, func(dst []float32, v [][]float32) {
 		f := o.fwd
 		r, p := f.Resolution, f.Patch
 		g2, pp := (r/p)*(r/p), 3*p*p
@@ -133,7 +133,7 @@ type scatterRowsOp struct {
 }
 
 func (o *scatterRowsOp) Do(in ...G.Value) (G.Value, error) {
-	return o.run(in, func(dst []float32, v [][]float32) {
+	return o.run(o, in, func(dst []float32, v [][]float32) {
 		d, t := o.shape[1], o.fwd.Seq
 		for b := range len(v[0]) / d {
 			p := o.fwd.Index

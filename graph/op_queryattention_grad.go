@@ -37,7 +37,7 @@ type queryAttentionGradOp struct {
 }
 
 func (o *queryAttentionGradOp) Do(in ...G.Value) (G.Value, error) {
-	return o.run(in, func(dst []float32, v [][]float32) {
+	return o.run(o, in, func(dst []float32, v [][]float32) {
 		q, kv, dy := v[0], v[1], v[2]
 		f := o.fwd
 		t, d := f.Seq, len(q)/f.Batch

@@ -1,0 +1,94 @@
+//go:build gorgoclip_cuda
+
+package graph
+
+import (
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	G "gorgonia.org/gorgonia"
+)
+
+// TestCUDAGradients runs every gradient check of the CPU suite (whose gradients are
+// checked against finite differences there) on the device: outputs and gradients
+// must match the CPU's.
+func TestCUDAGradients(t *testing.T) {
+	dev := cudaOrSkip(t)
+	for _, c := range append(linearGradCases(), opGradCases()...) {
+		t.Run(c.name, func(t *testing.T) {
+			both(t, dev, gradInputs(c, gradSeed(c)), func(b *Builder) error {
+				_, err := gradGraph(b, c)
+				return err
+			})
+		})
+	}
+}
+
+// TestCUDAAttentionProbs checks the attention maps on the device against the CPU's.
+func TestCUDAAttentionProbs(t *testing.T) {
+	dev := cudaOrSkip(t)
+	rng := rand.New(rand.NewPCG(41, 42))
+	const bsz, seq, heads, d = 2, 5, 3, 12
+	qkv := randn(rng, bsz*seq*3*d, 1)
+	for _, causal := range []bool{false, true} {
+		both(t, dev, map[string][]float32{"qkv": qkv}, func(b *Builder) error {
+			attn, err := Attention("attn", b.Input("qkv", bsz*seq, 3*d), bsz, seq, heads, causal)
+			if err != nil {
+				return err
+			}
+			probs, err := AttentionProbs("probs", attn)
+			if err != nil {
+				return err
+			}
+			if err := b.Output("attn", attn); err != nil {
+				return err
+			}
+			return b.Output("probs", probs)
+		})
+	}
+}
+
+// TestCUDAHostSeed seeds a device backward pass from a host function of the forward
+// result (L = sum(y^2)/2, so dL/dy = y) in one run, and checks that a failing host
+// function fails the run with its error.
+func TestCUDAHostSeed(t *testing.T) {
+	dev := cudaOrSkip(t)
+	rng := rand.New(rand.NewPCG(51, 52))
+	const n, nin, nout = 3, 4, 2
+	x, w := randn(rng, n*nin, 1), randn(rng, nout*nin, 1)
+	both(t, dev, map[string][]float32{"x": x}, func(b *Builder) error {
+		xn := b.Input("x", n, nin)
+		y, err := Linear("fc", xn, param(b, "w", w, nout, nin), LinearOptions{})
+		if err != nil {
+			return err
+		}
+		seed, err := Host("loss", func(out []float32, in [][]float32) error {
+			copy(out, in[0])
+			return nil
+		}, y.Shape(), y)
+		if err != nil {
+			return err
+		}
+		g, err := b.Backward([]*G.Node{y}, []*G.Node{seed}, []*G.Node{xn})
+		if err != nil {
+			return err
+		}
+		if err := b.Output("y", y); err != nil {
+			return err
+		}
+		return b.Output("dx", g[0])
+	})
+	b := NewBuilderOn(dev)
+	h, err := Host("fails", func([]float32, [][]float32) error { return errHost }, []int{2, 2}, b.Input("x", 2, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := compileOutput(t, b, "h", h)
+	if _, err := m.Run(map[string][]float32{"x": make([]float32, 4)}); err == nil || !strings.Contains(err.Error(), errHost.Error()) {
+		t.Errorf("a failing host function gave %v", err)
+	}
+}
+
+var errHost = errors.New("the host function failed")
