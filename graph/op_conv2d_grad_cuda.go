@@ -4,8 +4,6 @@ package graph
 
 import (
 	_ "embed"
-	"fmt"
-	"math"
 
 	"gorgonia.org/tensor"
 )
@@ -44,50 +42,39 @@ func init() {
 // first chunk's overwriting dW).
 func (d *cudaDevice) conv2dGrad(o *conv2dGradOp, dst uintptr, p []uintptr, s []tensor.Shape) error {
 	f := o.fwd
-	cout, kkc := s[0][1], f.Kernel*f.Kernel*f.In
-	ho, wo := f.OutSize()
-	rows := f.Batch * ho * wo
-	if rows > math.MaxInt32 { // the kernels number the output pixels in 32 bits
-		return fmt.Errorf("%d output pixels: at most %d on the GPU", rows, math.MaxInt32)
-	}
-	chunk := max(1, min(rows, cudaConvChunkFloats/kkc))
-	cols, err := d.scratchOf(chunk * kkc)
+	cout := s[0][1]
+	c, err := d.convPlan(f)
 	if err != nil {
 		return err
-	}
-	layout := 0
-	if f.ChannelsFirst {
-		layout = 1
 	}
 	// dW's GEMM multiplies two float32 activations: in a 16-bit graph it stays float32.
 	prec := f.prec
 	if prec != TF32 {
 		prec = FP32
 	}
-	per := ho * wo
-	for r0 := 0; r0 < rows; r0 += chunk {
-		n := min(chunk, rows-r0)
+	per := c.ho * c.wo
+	for r0 := 0; r0 < c.rows; r0 += c.chunk {
+		n := min(c.chunk, c.rows-r0)
 		dz := p[0] + uintptr(4*r0*cout)
 		if o.weight {
-			if err := d.launch("im2col", d.grid(32*n), 256, u(cols), u(p[1]), i(r0), i(n), i(f.Height), i(f.Width), i(f.In),
-				i(f.Kernel), i(f.Stride), i(f.Pad), i(ho), i(wo), i(layout)); err != nil {
+			if err := d.im2col(f, c, p[1], r0, n); err != nil {
 				return err
 			}
 			beta := float32(1)
 			if r0 == 0 {
 				beta = 0
 			}
-			if err := d.gemmW(prec, true, false, cout, kkc, n, dz, cout, 0, cols, kkc, 0, beta, dst, kkc, 0, 1); err != nil {
+			if err := d.gemmW(prec, true, false, cout, c.kkc, n, dz, cout, 0, c.cols, c.kkc, 0, beta, dst, c.kkc, 0, 1); err != nil {
 				return err
 			}
 			continue
 		}
-		if err := d.gemmW(f.prec, false, false, n, kkc, cout, dz, cout, 0, p[1], kkc, 0, 0, cols, kkc, 0, 1); err != nil {
+		if err := d.gemmW(f.prec, false, false, n, c.kkc, cout, dz, cout, 0, p[1], c.kkc, 0, 0, c.cols, c.kkc, 0, 1); err != nil {
 			return err
 		}
 		b0, b1 := r0/per, (r0+n-1)/per+1
-		if err := d.launch("col2im", d.grid((b1-b0)*f.In*f.Height*f.Width), 256, u(dst), u(cols), i(r0), i(n),
-			i(f.Height), i(f.Width), i(f.In), i(f.Kernel), i(f.Stride), i(f.Pad), i(ho), i(wo), i(layout), i(b0), i(b1-b0)); err != nil {
+		if err := d.launch("col2im", d.grid((b1-b0)*f.In*f.Height*f.Width), 256, u(dst), u(c.cols), i(r0), i(n),
+			i(f.Height), i(f.Width), i(f.In), i(f.Kernel), i(f.Stride), i(f.Pad), i(c.ho), i(c.wo), i(c.layout), i(b0), i(b1-b0)); err != nil {
 			return err
 		}
 	}
