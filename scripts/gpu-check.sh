@@ -5,12 +5,13 @@
 # PyTorch baselines, bin.tar.xz with the CUDA binaries and shared.tar.gz with a copy of
 # the fixtures), carry .gpu/ to the GPU machine and run .gpu/gpu-check.sh there. Steps,
 # each under its own timeout (at most 510 s in all):
-#   1. bin/cuda-graph.test -test.run CUDA: every fused op on the GPU against the CPU,
-#      the copy counter (inputs in, outputs out, weights once), and a built-in gorgonia
+#   1. bin/cuda-graph.test -test.run CUDA: every fused op and every backward op on the
+#      GPU against the CPU, the copy counter (inputs in, outputs out, weights once), and a built-in gorgonia
 #      op refused.
 #   2. bin/cuda-clip.test -test.run CUDA: the fixture models (clip-tiny-a, the ResNet
 #      clip-tiny-rn in both layouts, openclip-tiny) against their goldens, and ViT-B/32
-#      and RN50 (random weights) against the CPU path, within 1e-3; per-batch copies.
+#      and RN50 (random weights) against the CPU path, within 1e-3; per-batch copies;
+#      gradients and attention maps against PyTorch autograd's goldens.
 #   3. bin/cuda-cli.test -test.run CUDA: embed and compare with --device cuda against
 #      the goldens and the CPU's results.
 #   4. compute-sanitizer memcheck and racecheck over the graph tests, when installed.
@@ -118,9 +119,9 @@ run cli-tests "$(s 25)" "$work/cuda-cli.test" -test.run CUDA -test.v -test.count
 # as a missing __syncthreads (racecheck).
 san=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
 if [ -n "$san" ]; then
-  kernels='CUDAOps|CUDAPatchEmbed|CUDAConv2d|CUDAAvgPool|CUDAPoolTokens|CUDAQueryAttention|CUDAChannelsFirst'
+  kernels='CUDAOps|CUDAPatchEmbed|CUDAConv2d|CUDAAvgPool|CUDAPoolTokens|CUDAQueryAttention|CUDAChannelsFirst|CUDAGradients|CUDAAttentionProbs'
   run memcheck "$(s 45)" "$san" --tool memcheck --error-exitcode 3 "$work/cuda-graph.test" -test.run "$kernels" -test.count=1
-  run racecheck "$(s 20)" "$san" --tool racecheck --error-exitcode 3 "$work/cuda-graph.test" -test.run 'CUDAOps|CUDAQueryAttention' -test.count=1
+  run racecheck "$(s 20)" "$san" --tool racecheck --error-exitcode 3 "$work/cuda-graph.test" -test.run 'CUDAOps|CUDAQueryAttention|CUDAGradients' -test.count=1
 fi
 run bench "$(s 45)" "$work/gorgoclip-cuda" bench --device cuda --model ViT-B/32 --batch "$BATCH" --iters "$ITERS" --json
 run pytorch-fp32 "$(s 45)" "$PYTHON" "$here/bench_pytorch_gpu.py" --batch "$BATCH" --iters "$ITERS" --device "$TORCH_DEVICE"

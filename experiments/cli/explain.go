@@ -29,13 +29,14 @@ func init() {
 // input of the label's logit on the pixels (and Grad-CAM on the last stage for
 // ResNet towers), and for ViT towers the attention rollout of the class token.
 func runExplain(env *Env, args []string) error {
-	fs := newFlags(env, "explain", "--weights DIR --labels FILE [--prompts SET] [--top K] [--out DIR] IMAGE...")
+	fs := newFlags(env, "explain", "--weights DIR --labels FILE [--prompts SET] [--top K] [--out DIR] [--device cuda] IMAGE...")
 	weightsDir := fs.String("weights", "", "checkpoint directory (any layout embed accepts)")
 	labelsFile := fs.String("labels", "", "text file of class names, one a line")
 	promptSpec := fs.String("prompts", "photo", `prompt set: bare, photo ("a photo of a {}."), article, imagenet80, a literal template with {}, openai:PROMPTS.md#DATASET, or a templates file`)
 	top := fs.Int("top", 3, "labels explained per image (the most probable)")
 	outDir := fs.String("out", ".", "directory for the figures")
 	vocab := fs.String("vocab", "", "BPE vocabulary (default: beside --weights, $GORGOCLIP_VOCAB, or the user cache)")
+	device := fs.String("device", "cpu", deviceHelp)
 	files, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -58,7 +59,7 @@ func runExplain(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := clip.Load(*weightsDir)
+	m, err := clip.Load(*weightsDir, clip.WithDevice(*device))
 	if err != nil {
 		return err
 	}

@@ -84,6 +84,7 @@ func runProbe(env *Env, args []string) error {
 	pretrained := fs.String("pretrained", "", "weights name for the results (e.g. openai)")
 	weightsDir := fs.String("weights", "", "CLIP model whose text tower CoOp trains prompts through (coop)")
 	classNames := fs.String("class-names", "", "class names, one a line in label order (coop)")
+	device := fs.String("device", "cpu", deviceHelp+" (coop)")
 	nCtx := fs.Int("n-ctx", 0, fmt.Sprintf("CoOp's context vectors (default %d; with --ctx-init, its number of tokens)", coop.DefaultNCtx))
 	ctxInit := fs.String("ctx-init", "", `words CoOp's context starts from, e.g. "a photo of a" (default: random)`)
 	classSpecific := fs.Bool("class-specific", false, "one CoOp context per class (CSC) instead of one shared")
@@ -193,7 +194,7 @@ func runProbe(env *Env, args []string) error {
 		if len(cm.ClassNames) != k {
 			return fmt.Errorf("probe: %s has %d class names, the labels %d classes", *classNames, len(cm.ClassNames), k)
 		}
-		if cm.Model, err = clip.Load(*weightsDir); err != nil {
+		if cm.Model, err = clip.Load(*weightsDir, clip.WithDevice(*device)); err != nil {
 			return err
 		}
 		defer cm.Model.Close()
@@ -282,6 +283,7 @@ var probeFlagOwners = map[string][]string{
 	"ctx-init":       {coop.Name},
 	"class-specific": {coop.Name},
 	"epochs":         {coop.Name},
+	"device":         {coop.Name},
 }
 
 // refuseFlags returns a usage error naming the first flag in set that method does not use.
