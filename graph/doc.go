@@ -77,11 +77,13 @@
 // its backward pass to the graph (the op_*_grad.go files), built from backward ops of
 // this package (their kernels in kernels_grad.go) and from the forward ops themselves
 // (the input gradient of a Linear is a Linear on the other layout). Builder.Backward
-// then runs gorgonia's reverse-mode differentiation, G.Backpropagate, from the
-// outputs to the nodes asked for, and the Machine computes outputs and gradients in
-// one Run. Forward results a backward op reads stay live until it has run because the
-// arena plans over the whole graph, backward nodes included: activations are kept
-// only in a graph with a backward pass, and an inference graph is exactly what it was.
+// then differentiates in reverse mode from the outputs to the nodes asked for, calling
+// each op's SymDiff, and the Machine computes outputs and gradients in one Run.
+// Forward results a backward op reads stay live until it has run because the arena
+// plans over the whole graph, backward nodes included: activations are kept only in a
+// graph with a backward pass, and an inference graph is exactly what it was. Every
+// backward op has a CUDA implementation beside it (op_*_grad_cuda.go, grad_cuda.go),
+// so a graph with a backward pass runs on the GPU as its forward pass does.
 //
 // Where gorgonia's machinery does not carry what is needed, this is what was done:
 //
@@ -89,17 +91,18 @@
 //     head, CoOp's cross-entropy) are computed on the host in float64, so Backward
 //     takes the gradient of each output as a node instead, either an Input filled by
 //     the caller or a Host node that calls a Go function between the forward and the
-//     backward pass of the same run; G.Backpropagate accepts such seeds directly.
+//     backward pass of the same run (on a GPU its inputs and result are copied).
 //   - gorgonia builds a gradient for every input DiffWRT reports, and runs every node
 //     of a graph. Backward therefore first finds the nodes on a differentiable path
 //     from what is asked for to the outputs and narrows each op's DiffWRT to those
 //     inputs (the need mask of owned): asking for the pixels' gradient builds no
 //     weight gradient. Backward may be called once per Builder.
-//   - gorgonia sums the gradients of a node read twice (the residual stream) with its
-//     own Add, which runs on the CPU and may write into its first operand: the arena
-//     keeps an operand that can be overwritten in a buffer of its own (as for any op
-//     that overwrites an input), and Backward copies the seeds into the arena so that
-//     a caller's input slice is never written.
+//   - G.Backpropagate sums the gradients of a node read twice (the residual stream)
+//     with gorgonia's own Add, which runs on the host only (a device graph refuses
+//     it) and may write into its first operand. Backward therefore runs the same
+//     sweep itself (reverse topological order, SymDiff of each active node) and sums
+//     with sumOp, an op of this package with a CUDA kernel that writes only its own
+//     output.
 //   - Ops keep no state between the forward and the backward pass (gorgonia's ops are
 //     pure functions of their inputs, and the forward ops must stay as fast as they
 //     were). What a backward op needs and is not a node is recomputed: the softmax
@@ -111,9 +114,7 @@
 //     node's softmax weights from its input only in graphs that ask for them.
 //   - gorgonia's other differentiation path, DoDiff with dual values on the tape
 //     machine, would allocate a gradient beside every node; it is not used.
-//   - The backward ops have no GPU kernels yet: a graph with a backward pass is built
-//     for the CPU (package clip does so whatever the model's device). There are no
-//     second derivatives.
+//   - There are no second derivatives.
 //
 // Shapes in this package use the letters defined by package layers: B batch, T tokens,
 // D width, H heads, K head width D/H, E embedding width, N rows (usually B*T).

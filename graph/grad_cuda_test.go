@@ -80,6 +80,27 @@ func deviceGradCases() []deviceGradCase {
 	return cases
 }
 
+// TestCUDAConvGradChunks runs the convolution cases with the GPU's im2col scratch
+// bounded to 7*27 floats: chunks of 7 output pixels (10 for the 18-wide receptive
+// fields; the 1x1 case runs whole) end inside images of 20, 9 and 12 pixels, so col2im
+// adds to what the previous chunk wrote and dW accumulates over chunks.
+func TestCUDAConvGradChunks(t *testing.T) {
+	dev := cudaOrSkip(t)
+	for _, c := range opGradCases() {
+		if !strings.HasPrefix(c.name, "Conv2d") {
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) {
+			withConvChunk(7, 27, func() {
+				both(t, dev, gradInputs(c, gradSeed(c)), func(b *Builder) error {
+					_, err := gradGraph(b, c)
+					return err
+				})
+			})
+		})
+	}
+}
+
 // TestCUDAAttentionProbs checks the attention maps on the device against the CPU's.
 func TestCUDAAttentionProbs(t *testing.T) {
 	dev := cudaOrSkip(t)

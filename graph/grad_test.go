@@ -224,13 +224,17 @@ func linearGradCases() []gradCase {
 	var cases []gradCase
 	const n, nin, nout = 4, 5, 3
 	for _, test := range []struct {
-		bias, scale, res, inOut bool
-		act                     Activation
+		bias, scale, res, inOut, wide bool
+		act                           Activation
 	}{
 		{}, {bias: true}, {bias: true, act: QuickGELU}, {bias: true, act: GELU}, {bias: true, act: ReLU, res: true},
 		{bias: true, scale: true, res: true}, {bias: true, scale: true, res: true, act: QuickGELU}, {inOut: true},
-		{inOut: true, bias: true, act: ReLU},
+		{inOut: true, bias: true, act: ReLU}, {bias: true, scale: true, act: GELU, wide: true},
 	} {
+		n, nout := n, nout
+		if test.wide { // columns and rows beyond one block of the device's column sums
+			n, nout = 21, 40
+		}
 		ws := []int{nout, nin}
 		if test.inOut {
 			ws = []int{nin, nout}
@@ -277,8 +281,12 @@ func linearGradCases() []gradCase {
 			}}
 		cases = append(cases, c)
 	}
-	const d = 6
-	return append(cases, gradCase{name: "LayerNorm",
+	const d, nw, dw = 6, 19, 300 // dw: rows longer than a block of the device's kernels
+	return append(cases, gradCase{name: "LayerNorm{wide}",
+		in:    []gradIn{{shape: []int{nw, dw}, data: randn(rng, nw*dw, 2)}, {shape: []int{dw}, data: randn(rng, dw, 1)}, {shape: []int{dw}, data: randn(rng, dw, 1)}},
+		build: func(b *Builder, x []*G.Node) (*G.Node, error) { return LayerNorm("ln", x[0], x[1], x[2], 1e-5) },
+		ref:   func(x [][]float64) []float64 { return layerNorm64(x[0], x[1], x[2], dw, 1e-5) },
+	}, gradCase{name: "LayerNorm",
 		in:    []gradIn{{shape: []int{n, d}, data: randn(rng, n*d, 2)}, {shape: []int{d}, data: randn(rng, d, 1)}, {shape: []int{d}, data: randn(rng, d, 1)}},
 		build: func(b *Builder, x []*G.Node) (*G.Node, error) { return LayerNorm("ln", x[0], x[1], x[2], 1e-5) },
 		ref:   func(x [][]float64) []float64 { return layerNorm64(x[0], x[1], x[2], d, 1e-5) },

@@ -33,7 +33,8 @@ func (o *hostOp) Do(in ...G.Value) (G.Value, error) {
 // Host adds a node of the given shape computed by f on the host from inputs, in the
 // middle of a run: a loss's gradient computed from the forward pass's features, for
 // instance, to seed Backward, so that one Run does the forward pass, the loss and
-// the backward pass. The node has no derivative. CPU graphs only.
+// the backward pass. The node has no derivative. On a GPU its inputs are copied to
+// the host and its result back (host_cuda.go).
 func Host(name string, f HostFunc, shape []int, inputs ...*G.Node) (*G.Node, error) {
 	if f == nil || len(inputs) == 0 {
 		return nil, fmt.Errorf("graph: Host %s: needs a function and inputs", name)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/gorgoclip/gorgoclip/graph"
@@ -14,13 +15,23 @@ import (
 	"github.com/gorgoclip/gorgoclip/loaders/npy"
 )
 
+// cudaOrSkip skips when the driver reports no GPU; a GPU that fails to open fails.
+func cudaOrSkip(t *testing.T) {
+	t.Helper()
+	_, err := graph.OpenDevice("cuda")
+	if err != nil && strings.Contains(err.Error(), "no such GPU") {
+		t.Skipf("no CUDA device: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestCUDACommands: embed --device cuda matches the goldens within the GPU tolerance,
 // and zeroshot and compare --device cuda reach the CPU's zero-shot and probe results
 // on a small image folder (the commands' device plumbing, end to end).
 func TestCUDACommands(t *testing.T) {
-	if _, err := graph.OpenDevice("cuda"); err != nil {
-		t.Skipf("no CUDA device: %v", err)
-	}
+	cudaOrSkip(t)
 	tiny := testfix.Shared(t, "fixtures/clip-tiny-a")
 	tmp := t.TempDir()
 	for _, c := range []struct{ flag, input, golden string }{
@@ -110,4 +121,28 @@ func TestCUDACommands(t *testing.T) {
 	same("zeroshot command", zeroshot["cpu"], zeroshot["cuda"], "acc1")
 	same("compare zero-shot", cpu.ZeroShot, gpu.ZeroShot, "acc1")
 	same("compare probe", cpu.Probes, gpu.Probes, "lp_acc1")
+}
+
+// TestCUDAGrad: grad --device cuda matches PyTorch autograd's gradients, and embed
+// --attention --device cuda its attention maps, as on the CPU.
+func TestCUDAGrad(t *testing.T) {
+	cudaOrSkip(t)
+	tiny := testfix.Shared(t, "fixtures/clip-tiny-a")
+	gold := filepath.Join(tiny, "golden")
+	out := t.TempDir()
+	code, _, stderr := run("", "grad", "--device", "cuda", "--weights", filepath.Join(tiny, "openai"), "--pixels", filepath.Join(gold, "pixels.npy"),
+		"--tokens", filepath.Join(gold, "tokens.npy"), "--targets", filepath.Join(gold, "grad/targets.npy"), "-o", out, "--batch", "4")
+	if code != 0 {
+		t.Fatalf("grad --device cuda: exit %d: %s", code, stderr)
+	}
+	for _, f := range []string{"pixels_grad.npy", "token_embeddings_grad.npy"} {
+		checkGolden(t, filepath.Join(out, f), filepath.Join(gold, "grad", f), 1e-4, true)
+	}
+	att := filepath.Join(out, "vision_attention.npy")
+	code, _, stderr = run("", "embed", "--device", "cuda", "--weights", filepath.Join(tiny, "openai"), "--pixels", filepath.Join(gold, "pixels.npy"),
+		"-o", filepath.Join(out, "f.npy"), "--attention", att, "--batch", "4")
+	if code != 0 {
+		t.Fatalf("embed --attention --device cuda: exit %d: %s", code, stderr)
+	}
+	checkGolden(t, att, filepath.Join(gold, "grad", "vision_attention.npy"), 1e-5, false)
 }

@@ -2,7 +2,7 @@ package cli
 
 import "github.com/gorgoclip/gorgoclip/graph"
 
-// deviceHelp documents the --device flag of embed, zeroshot, compare and bench.
+// deviceHelp documents the --device flag of embed, zeroshot, compare, classify, grad and bench.
 const deviceHelp = "where the model runs: cpu, or cuda (cuda:N for GPU N; needs a build with make cuda)"
 
 // precisionHelp documents the --precision flag of embed, zeroshot, compare and bench.

@@ -20,7 +20,7 @@ func init() {
 }
 
 // runGrad implements `gorgoclip grad --weights DIR --pixels X.npy --tokens T.npy
-// --targets Y.npy -o OUTDIR`: L = sum_i cross_entropy(logits_per_image[i,:], y_i)
+// --targets Y.npy -o OUTDIR [--device cuda]`: L = sum_i cross_entropy(logits_per_image[i,:], y_i)
 // over all M prompts, logits_per_image = exp(logit_scale) * norm(img) @ norm(txt)^T;
 // OUTDIR/pixels_grad.npy [N,3,R,R] is dL/dpixels and OUTDIR/token_embeddings_grad.npy
 // [M,L,W] dL/d the token embeddings before the positional embedding is added.
@@ -32,6 +32,7 @@ func runGrad(env *Env, args []string) error {
 	targets := fs.String("targets", "", "integer .npy [N]: the prompt (row of --tokens) each image should match")
 	out := fs.String("o", "", "output directory for pixels_grad.npy and token_embeddings_grad.npy")
 	batch := fs.Int("batch", clip.DefaultBatchSize, "images or prompts per graph run")
+	device := fs.String("device", "cpu", deviceHelp)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -48,7 +49,7 @@ func runGrad(env *Env, args []string) error {
 		return Usagef("--batch %d must be at least 1", *batch)
 	}
 	start := time.Now()
-	m, err := clip.Load(*weightsDir, clip.WithBatchSize(*batch))
+	m, err := clip.Load(*weightsDir, clip.WithBatchSize(*batch), clip.WithDevice(*device))
 	if err != nil {
 		return err
 	}

@@ -43,3 +43,22 @@ __device__ float block_sum(float v, float *shared) { return block_reduce<false>(
 
 __device__ float block_max(float v, float *shared) { return block_reduce<true>(v, shared); }
 
+// column_sums: y[col] = sum over rows r < n of term(r, col), for the backward ops'
+// bias and gain gradients. Launched with blocks of 256 threads and ceil(c/32) blocks:
+// a block owns 32 columns, its 8 warps take every 8th row, and the warps' partial sums
+// are added in a fixed order (deterministic, no atomics).
+template <typename Term>
+__device__ void column_sums(float *y, int n, int c, Term term) {
+    __shared__ float part[256];
+    int lane = threadIdx.x % WARP, group = threadIdx.x / WARP, groups = blockDim.x / WARP;
+    int col = blockIdx.x * WARP + lane;
+    float s = 0.f;
+    if (col < c)
+        for (int r = group; r < n; r += groups) s += term(r, col);
+    part[threadIdx.x] = s;
+    __syncthreads();
+    if (group == 0 && col < c) {
+        for (int g = 1; g < groups; g++) s += part[g * WARP + lane];
+        y[col] = s;
+    }
+}

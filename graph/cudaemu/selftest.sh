@@ -60,7 +60,7 @@ open(p, "w").write(s.replace(old, new, 1))'; then
   fi
 }
 
-RUN='CUDAOps|CUDAConv2d' check unchanged pass
+RUN='CUDAOps|CUDAConv2d|CUDAGradients' check unchanged pass
 check missing-syncthreads 'GPU and CPU differ' graph/cuda/common.cuh \
   '    __syncthreads(); // shared may still be read by a previous call' ''
 check swapped-leading-dims 'cudaemu: cublasSgemm .*invalid' graph/cudalib_cuda.go \
@@ -74,6 +74,8 @@ check kernel-parameter-order 'GPU and CPU differ' graph/op_layernorm_cuda.go \
   'i(n), i(w), f(o.Eps))' 'i(w), i(n), f(o.Eps))'
 RUN=CUDAConv2d check im2col-padding-off-by-one 'GPU and CPU differ' graph/cuda/conv2d.cu \
   'if (iy < 0 || iy >= h || ix < 0 || ix >= w) {' 'if (iy < 0 || iy >= h || ix < -1 || ix >= w) {'
+RUN=CUDAGradients check column-sums-barrier 'GPU and CPU differ' graph/cuda/common.cuh \
+  $'    part[threadIdx.x] = s;\n    __syncthreads();' '    part[threadIdx.x] = s;'
 check device-held-across-run 'panic: test timed out' graph/machine.go \
   '	if err := m.bind(inputs); err != nil {' '	if m.dev != nil {
 		defer m.dev.enter()()

@@ -19,10 +19,16 @@ import (
 // kernels sum in other orders than OpenBLAS and the Go kernels.
 const cudaTol = 1e-3
 
+// cudaModelOrSkip skips when the driver reports no GPU; a GPU that fails to open
+// (kernels that do not compile, a missing cuBLAS) fails the test instead.
 func cudaModelOrSkip(t *testing.T) {
 	t.Helper()
-	if _, err := graph.OpenDevice("cuda"); err != nil {
+	_, err := graph.OpenDevice("cuda")
+	if err != nil && strings.Contains(err.Error(), "no such GPU") {
 		t.Skipf("no CUDA device: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -288,5 +294,116 @@ func TestCUDAParityCPURN50(t *testing.T) {
 	}
 	for _, s := range stages {
 		agree(t, string(s), res["cuda"][s], res["cpu"][s], 0)
+	}
+}
+
+// TestCUDAGradientsGolden is TestGradientsMatchGolden and TestAttentionMatchesGolden
+// on the GPU: the loss gradients with respect to the pixels and the token embeddings,
+// and every block's attention weights, against PyTorch autograd on OpenAI's code.
+func TestCUDAGradientsGolden(t *testing.T) {
+	cudaModelOrSkip(t)
+	m := loadLayout(t, "openai", WithBatchSize(4), WithDevice("cuda"))
+	px := golden(t, "pixels")
+	tokens, rows := goldenTokens(t)
+	g, err := m.Gradients(px.Data, px.Shape[0], tokens, rows, goldenTargets(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	compare(t, "logits_per_image", g.LogitsPerImage, golden(t, "logits_per_image"), cudaTol)
+	for _, c := range []struct {
+		name string
+		got  []float32
+	}{{"pixels_grad", g.Pixels}, {"token_embeddings_grad", g.TokenEmbeddings}} {
+		want := golden(t, "grad/"+c.name)
+		compare(t, c.name, c.got, want, 1e-4*largest(want.Data))
+	}
+	img, err := m.ImageStages(px.Data, px.Shape[0], StageAttention)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := golden(t, "grad/vision_attention")
+	compare(t, "vision_attention", LayerMajor(img[StageAttention], want.Shape[1], want.Shape[0]), want, 1e-5)
+	txt, err := m.TextStages(tokens, rows, StageAttention)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = golden(t, "grad/text_attention")
+	compare(t, "text_attention", LayerMajor(txt[StageAttention], want.Shape[1], want.Shape[0]), want, 1e-5)
+}
+
+// TestCUDAGradientsResNet compares a ResNet tower's gradients on the GPU with the
+// CPU's (checked there against finite differences): pixels, the last stage and a
+// convolution's weight.
+func TestCUDAGradientsResNet(t *testing.T) {
+	cudaModelOrSkip(t)
+	dir := testfix.Shared(t, "fixtures/clip-tiny-rn/openai")
+	px := goldenOf(t, "clip-tiny-rn", "pixels")
+	var ref map[string][]float32
+	for _, dev := range []string{"cpu", "cuda"} {
+		m, err := Load(dir, WithBatchSize(2), WithDevice(dev))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, e := px.Shape[0], m.Config().EmbedDim
+		rng := rand.New(rand.NewPCG(5, 6))
+		seed := make([]float32, n*e)
+		for i := range seed {
+			seed[i] = float32(rng.NormFloat64())
+		}
+		g, err := m.ImageGradients(px.Data, n, seed, WRTPixels, "layer4", "visual.layer1.0.conv1.weight")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ref == nil {
+			ref = g
+			continue
+		}
+		for k, w := range ref {
+			if d, at := maxDiff(g[k], w); d > 1e-4*largest(w) || len(g[k]) != len(w) {
+				t.Errorf("d/%s: GPU and CPU differ by %g at %d (largest %g)", k, d, at, largest(w))
+			}
+		}
+	}
+}
+
+// TestCUDATextLossGradients runs prompt learning's step on the GPU: the text tower's
+// forward pass, the loss on the host (a Host node) and the backward pass in one run,
+// against the CPU's.
+func TestCUDATextLossGradients(t *testing.T) {
+	cudaModelOrSkip(t)
+	tokens, rows := goldenTokens(t)
+	img := golden(t, "image_features")
+	targets := goldenTargets(t)
+	var want map[string][]float32
+	var wantLoss float64
+	for _, dev := range []string{"cpu", "cuda"} {
+		m := loadLayout(t, "openai", WithBatchSize(32), WithDevice(dev))
+		in, err := m.EmbedTokens(tokens, rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		loss, got, err := m.TextLossGradients(in, func(txt, grad []float32) (float64, error) {
+			l, err := CrossEntropy(img.Data, txt, img.Shape[1], math.Exp(float64(m.LogitScale())), targets)
+			if err != nil {
+				return 0, err
+			}
+			copy(grad, l.Texts)
+			return l.Value, nil
+		}, WRTEmbeddings, "ln_final.weight")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want == nil {
+			want, wantLoss = got, loss
+			continue
+		}
+		if math.Abs(loss-wantLoss) > 1e-4*math.Abs(wantLoss) {
+			t.Errorf("loss %g on the GPU, %g on the CPU", loss, wantLoss)
+		}
+		for k, w := range want {
+			if d, at := maxDiff(got[k], w); d > 1e-4*largest(w) || len(got[k]) != len(w) {
+				t.Errorf("d/%s: GPU and CPU differ by %g at %d (largest %g)", k, d, at, largest(w))
+			}
+		}
 	}
 }

@@ -116,8 +116,7 @@ func (m *Model) EncodeEmbeddings(in *TextInput) ([]float32, error) {
 // weight key ("visual.proj", "visual.transformer.resblocks.0.attn.in_proj_weight",
 // ...: the tensor as the graph holds it, e.g. ResNet convolutions with their
 // BatchNorm folded in as [Cout, K*K*Cin]; summed over the images). Only the gradients
-// asked for are computed. Gradients run on the CPU, whatever the model's device (the
-// backward ops have no GPU kernels yet).
+// asked for are computed, on the model's device.
 func (m *Model) ImageGradients(pixels []float32, n int, dfeatures []float32, wrt ...string) (map[string][]float32, error) {
 	v := m.cfg.Vision
 	per := 3 * v.ImageResolution * v.ImageResolution
@@ -137,7 +136,7 @@ func (m *Model) ImageGradients(pixels []float32, n int, dfeatures []float32, wrt
 	for start := 0; start < n; start += m.batchSize {
 		cur := min(m.batchSize, n-start)
 		mach, err := m.cache.Get(fmt.Sprintf("vision-grad/b=%d/%s", cur, strings.Join(wrt, ",")), func() (*graph.Machine, error) {
-			b := graph.NewBuilder() // backward ops run on the CPU
+			b := graph.NewBuilderOn(m.dev)
 			x := b.Input("pixels", cur, per)
 			o, err := m.Visual.Forward(b, x, cur)
 			if err != nil {
@@ -284,7 +283,7 @@ func (m *Model) TextLossGradients(in *TextInput, head Head, wrt ...string) (floa
 // seq positions; seed, when not nil, makes the backward pass's seed from the tower's
 // outputs (otherwise it is an input "dfeatures").
 func (m *Model) buildTextGrad(cur, seq int, wrt []string, seed func(o *layers.TowerOutputs) (*G.Node, error)) (*graph.Machine, error) {
-	b := graph.NewBuilder() // backward ops run on the CPU
+	b := graph.NewBuilderOn(m.dev)
 	x, eot := b.Input("tokens", cur*seq, m.cfg.Text.Width), b.Input("eot", cur)
 	o, err := m.Text.Forward(b, x, eot, cur, seq)
 	if err != nil {
