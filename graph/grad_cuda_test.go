@@ -4,6 +4,7 @@ package graph
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -16,14 +17,66 @@ import (
 // must match the CPU's.
 func TestCUDAGradients(t *testing.T) {
 	dev := cudaOrSkip(t)
-	for _, c := range append(linearGradCases(), opGradCases()...) {
+	check := func(c gradCase, dy []float32) {
 		t.Run(c.name, func(t *testing.T) {
-			both(t, dev, gradInputs(c, gradSeed(c)), func(b *Builder) error {
+			both(t, dev, gradInputs(c, dy), func(b *Builder) error {
 				_, err := gradGraph(b, c)
 				return err
 			})
 		})
 	}
+	for _, c := range append(linearGradCases(), opGradCases()...) {
+		check(c, gradSeed(c))
+	}
+	rng := rand.New(rand.NewPCG(61, 62))
+	for _, c := range deviceGradCases() {
+		check(c.gradCase, randn(rng, c.out, 1))
+	}
+}
+
+// deviceGradCase is a gradient case checked on the device against the CPU only (ref
+// is nil): sizes past the CPU suite's, where finite differences would be slow, for
+// the kernels' paths over several warps and blocks. out is the output's size.
+type deviceGradCase struct {
+	gradCase
+	out int
+}
+
+// deviceGradCases: self-attention over 50 tokens and 8 heads (rows longer than a
+// warp, several blocks of rows), the attention pool over more tokens than its
+// blocks have threads, and the patch embeddings of 3 images of 4x4 patches.
+func deviceGradCases() []deviceGradCase {
+	rng := rand.New(rand.NewPCG(63, 64))
+	in := func(shape ...int) gradIn {
+		n := 1
+		for _, s := range shape {
+			n *= s
+		}
+		return gradIn{shape: shape, data: randn(rng, n, 1)}
+	}
+	var cases []deviceGradCase
+	for _, causal := range []bool{false, true} {
+		const bsz, seq, heads, d = 2, 50, 8, 64
+		cases = append(cases, deviceGradCase{gradCase{name: fmt.Sprintf("Attention{T=%d,H=%d,causal=%v}", seq, heads, causal),
+			in: []gradIn{in(bsz*seq, 3*d)},
+			build: func(b *Builder, x []*G.Node) (*G.Node, error) {
+				return Attention("attn", x[0], bsz, seq, heads, causal)
+			}}, bsz * seq * d})
+	}
+	const bsz, seq, heads, d = 2, 150, 4, 256
+	cases = append(cases, deviceGradCase{gradCase{name: fmt.Sprintf("QueryAttention{T=%d,H=%d}", seq, heads),
+		in: []gradIn{in(bsz, d), in(bsz*seq, 2*d)},
+		build: func(b *Builder, x []*G.Node) (*G.Node, error) {
+			return QueryAttention("qa", x[0], x[1], bsz, seq, heads)
+		}}, bsz * d})
+	const imgs, r, p, w = 3, 12, 3, 20
+	t := (r/p)*(r/p) + 1
+	cases = append(cases, deviceGradCase{gradCase{name: "PatchEmbed{B=3,R=12,P=3}",
+		in: []gradIn{in(imgs, 3*r*r), in(w, 3*p*p), in(w), in(t, w)},
+		build: func(b *Builder, x []*G.Node) (*G.Node, error) {
+			return PatchEmbed("embed", x[0], x[1], x[2], x[3], imgs, r, p)
+		}}, imgs * t * w})
+	return cases
 }
 
 // TestCUDAConvGradChunks runs the convolution cases with the GPU's im2col scratch
