@@ -32,23 +32,45 @@ func (d *cudaDevice) attention(o *AttentionOp, dst, qkv uintptr, s tensor.Shape)
 	}
 	q, kk, v, oh := base, base+uintptr(4*n), base+uintptr(8*n), base+uintptr(12*n)
 	sc := base + uintptr(16*n)
-	if err := d.launch("split_heads", d.grid(n), 256, u(q), u(kk), u(v), u(qkv), i(b), i(t), i(h), i(k)); err != nil {
+	if err := d.splitHeads(o, base, n, qkv, dd); err != nil {
 		return err
 	}
-	scale := float32(1 / math.Sqrt(float64(k)))
-	if err := gemmRM(d.blas, false, true, t, t, k, scale, q, k, t*k, kk, k, t*k, 0, sc, t, t*t, b*h); err != nil {
-		return err
-	}
-	causal := 0
-	if o.Causal {
-		causal = 1
-	}
-	rows := b * h * t
-	if err := d.launch("softmax_rows", (rows*32+255)/256, 256, u(sc), i(rows), i(t), i(causal)); err != nil {
+	if err := d.attentionWeights(o, sc, q, kk, dd); err != nil {
 		return err
 	}
 	if err := gemmRM(d.blas, false, false, t, k, t, 1, sc, t, t*t, v, k, t*k, 0, oh, k, t*k, b*h); err != nil {
 		return err
 	}
 	return d.launch("merge_heads", d.grid(n), 256, u(dst), u(oh), i(b), i(t), i(h), i(k))
+}
+
+// splitHeads splits the qkv [B*T, 3D] of attention f into q, k and v [B, H, T, K]
+// (split_heads), from base on, n = B*T*D floats apart.
+func (d *cudaDevice) splitHeads(f *AttentionOp, base uintptr, n int, qkv uintptr, dd int) error {
+	return d.launch("split_heads", d.grid(n), 256, u(base), u(base+uintptr(4*n)), u(base+uintptr(8*n)), u(qkv),
+		i(f.Batch), i(f.Seq), i(f.Heads), i(dd/f.Heads))
+}
+
+// attentionWeights writes the softmax weights p [B*H, T, T] of attention f from its
+// queries and keys q, k [B, H, T, K] (split_heads; D = H*K): AttentionOp's first
+// GEMM and masked softmax.
+func (d *cudaDevice) attentionWeights(f *AttentionOp, p, q, k uintptr, dd int) error {
+	t, bh := f.Seq, f.Batch*f.Heads
+	kd := dd / f.Heads
+	scale := float32(1 / math.Sqrt(float64(kd)))
+	if err := gemmRM(d.blas, false, true, t, t, kd, scale, q, kd, t*kd, k, kd, t*kd, 0, p, t, t*t, bh); err != nil {
+		return err
+	}
+	return d.launch("softmax_rows", warpPerRow(bh*t), 256, u(p), i(bh*t), i(t), flag(f.Causal))
+}
+
+// warpPerRow returns the blocks of 256 threads that give each of rows rows a warp.
+func warpPerRow(rows int) int { return (rows*32 + 255) / 256 }
+
+// flag is a bool kernel argument: 1 or 0.
+func flag(on bool) uint64 {
+	if on {
+		return 1
+	}
+	return 0
 }

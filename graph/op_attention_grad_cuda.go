@@ -30,26 +30,6 @@ func init() {
 	})
 }
 
-// splitHeads splits the qkv [B*T, 3D] of attention f into q, k and v [B, H, T, K]
-// (split_heads), from base on, n = B*T*D floats apart.
-func (d *cudaDevice) splitHeads(f *AttentionOp, base uintptr, n int, qkv uintptr, dd int) error {
-	return d.launch("split_heads", d.grid(n), 256, u(base), u(base+uintptr(4*n)), u(base+uintptr(8*n)), u(qkv),
-		i(f.Batch), i(f.Seq), i(f.Heads), i(dd/f.Heads))
-}
-
-// attentionWeights writes the softmax weights p [B*H, T, T] of attention f from its
-// queries and keys q, k [B, H, T, K] (split_heads; D = H*K): AttentionOp's first
-// GEMM and masked softmax.
-func (d *cudaDevice) attentionWeights(f *AttentionOp, p, q, k uintptr, dd int) error {
-	t, bh := f.Seq, f.Batch*f.Heads
-	kd := dd / f.Heads
-	scale := float32(1 / math.Sqrt(float64(kd)))
-	if err := gemmRM(d.blas, false, true, t, t, kd, scale, q, kd, t*kd, k, kd, t*kd, 0, p, t, t*t, bh); err != nil {
-		return err
-	}
-	return d.launch("softmax_rows", warpPerRow(bh*t), 256, u(p), i(bh*t), i(t), flag(f.Causal))
-}
-
 // attentionGrad writes dqkv [B*T, 3D] of attention f from qkv and dy [B*T, D], as
 // the CPU's attentionGrad does, every (sequence, head) pair at once: the weights P
 // recomputed (split_heads, attentionWeights), then by batched GEMMs dV = P^T dO and
@@ -101,15 +81,4 @@ func (d *cudaDevice) attentionGrad(f *AttentionOp, dst, qkv, dy uintptr, s tenso
 		}
 	}
 	return nil
-}
-
-// warpPerRow returns the blocks of 256 threads that give each of rows rows a warp.
-func warpPerRow(rows int) int { return (rows*32 + 255) / 256 }
-
-// flag is a bool kernel argument: 1 or 0.
-func flag(on bool) uint64 {
-	if on {
-		return 1
-	}
-	return 0
 }
