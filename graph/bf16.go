@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"fmt"
 	"math"
 	"runtime"
 	"unsafe"
@@ -94,13 +95,48 @@ func toHalf(w *tensor.Dense, round func(float32) uint16) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	h, free := halve(x, round)
+	*w = *tensor.New(tensor.WithShape(s.Clone()...), tensor.WithBacking(h))
+	runtime.AddCleanup(w, func(free func()) { free() }, free)
+	return 2 * len(h), nil
+}
+
+// halve returns x rounded by round into 16-bit values outside the Go heap, and the
+// function that releases them.
+func halve(x []float32, round func(float32) uint16) ([]uint16, func()) {
 	h, free := allocBF16(len(x))
 	for i, v := range x {
 		h[i] = round(v)
 	}
-	*w = *tensor.New(tensor.WithShape(s.Clone()...), tensor.WithBacking(h))
-	runtime.AddCleanup(w, func(free func()) { free() }, free)
-	return 2 * len(h), nil
+	return h, free
+}
+
+// Halve returns the 16-bit form of x in precision p (BF16 or FP16), the values
+// ToBF16 or ToFP16 would give, outside the Go heap as they keep them, and the
+// function that releases them (never to be called while h is in use): how a loader
+// converts each weight as it reads it, so that a 16-bit model is never whole in
+// float32 (layers.Tensor.SetHalf).
+func Halve(p Precision, x []float32) (h []uint16, free func(), err error) {
+	switch p {
+	case BF16:
+		h, free = halve(x, bf16Round)
+	case FP16:
+		h, free = halve(x, fp16Round)
+	default:
+		return nil, nil, fmt.Errorf("graph: %v weights are not 16-bit", p)
+	}
+	return h, free, nil
+}
+
+// ZeroFloats returns n float32 zeros that take no memory until written (an
+// anonymous mapping, where the system has them), and the function that unmaps them:
+// a stand-in for a model's weights when only its structure is wanted.
+func ZeroFloats(n int) ([]float32, func()) {
+	h, free := allocBF16(2 * n)
+	if n == 0 {
+		return nil, free
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(&h[0])), n), free
 }
 
 // WidenBF16 writes the float32 values of the bfloat16s src into dst (same length):

@@ -108,9 +108,9 @@ func (b *Builder) ConvertWeights() (int, error) {
 	b.spent = true
 	saved := 0
 	for _, w := range b.gemmWeights() {
-		t, ok := w.Value().(*tensor.Dense)
-		if !ok {
-			return saved, fmt.Errorf("graph: weight %s is a %T, not a *tensor.Dense", w.Name(), w.Value())
+		t, err := weightTensor(w)
+		if err != nil {
+			return saved, err
 		}
 		n, err := convert(t)
 		if err != nil {
@@ -119,6 +119,32 @@ func (b *Builder) ConvertWeights() (int, error) {
 		saved += n
 	}
 	return saved, nil
+}
+
+// GEMMWeights returns the weight tensors of the graph's GEMM ops (LinearOp,
+// Conv2dOp, PatchEmbedOp), each once: the weights a BF16 or FP16 graph needs in 16
+// bits, everything else staying float32. It is the one rule for which weights a
+// 16-bit model converts, whether after loading (ConvertWeights) or as it reads them
+// (Halve).
+func (b *Builder) GEMMWeights() ([]*tensor.Dense, error) {
+	var ts []*tensor.Dense
+	for _, w := range b.gemmWeights() {
+		t, err := weightTensor(w)
+		if err != nil {
+			return nil, err
+		}
+		ts = append(ts, t)
+	}
+	return ts, nil
+}
+
+// weightTensor returns the value of weight node w.
+func weightTensor(w *G.Node) (*tensor.Dense, error) {
+	t, ok := w.Value().(*tensor.Dense)
+	if !ok {
+		return nil, fmt.Errorf("graph: weight %s is a %T, not a *tensor.Dense", w.Name(), w.Value())
+	}
+	return t, nil
 }
 
 // gemmWeights returns the weight nodes of the graph's GEMM ops.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -12,10 +13,31 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// Tensor is a C-ordered float32 array, as the loaders produce it. Shape () is a scalar.
+// Tensor is a C-ordered array, as the loaders produce it: float32 (Data), or 16-bit
+// (Half) when it was converted for a 16-bit model as it was read. Shape () is a scalar.
 type Tensor struct {
 	Shape []int
 	Data  []float32
+	// Half, when not nil, holds the values in 16 bits in place of Data (then nil):
+	// bfloat16, or IEEE half for a GEMM weight of an FP16 model, as the model that
+	// converted them decides (clip.Load). See SetHalf.
+	Half []uint16
+}
+
+// Len returns the number of values t holds, in either precision.
+func (t *Tensor) Len() int {
+	if t.Half != nil {
+		return len(t.Half)
+	}
+	return len(t.Data)
+}
+
+// SetHalf replaces t's float32 values by h, their 16-bit form, which free releases
+// once t is unreachable (h may live outside the Go heap: graph.Halve). A tensor Param
+// makes from t keeps t reachable; a slice of h kept without t would dangle.
+func (t *Tensor) SetHalf(h []uint16, free func()) {
+	t.Data, t.Half = nil, h
+	runtime.AddCleanup(t, func(free func()) { free() }, free)
 }
 
 // Tensors maps OpenAI state-dict keys to weights.
@@ -122,8 +144,9 @@ func Bind(t Tensors) *Weights {
 func (w *Weights) Binding() bool { return w.src != nil }
 
 // Param declares weight key with the given shape and initialiser and returns it as a
-// *tensor.Dense sharing the checkpoint's data (nil when declaring, or when the
-// tensor is missing or mis-shaped: see Err). A key declared twice must agree.
+// *tensor.Dense sharing the checkpoint's data, float32 or, for a tensor with Half,
+// 16-bit (graph.BFloat16) (nil when declaring, or when the tensor is missing or
+// mis-shaped: see Err). A key declared twice must agree.
 func (w *Weights) Param(key string, init Init, shape ...int) *tensor.Dense {
 	p := Param{Key: key, Shape: slices.Clone(shape), Init: init}
 	if i, ok := w.index[key]; ok {
@@ -145,12 +168,17 @@ func (w *Weights) Param(key string, init Init, shape ...int) *tensor.Dense {
 	case !sameShape(t.Shape, p.Shape):
 		w.problems = append(w.problems, fmt.Sprintf("%s: got shape %v, want %v", key, t.Shape, p.Shape))
 		return nil
-	case len(t.Data) != p.Size():
-		w.problems = append(w.problems, fmt.Sprintf("%s: shape %v but %d values", key, t.Shape, len(t.Data)))
+	case t.Len() != p.Size():
+		w.problems = append(w.problems, fmt.Sprintf("%s: shape %v but %d values", key, t.Shape, t.Len()))
 		return nil
 	}
 	if len(shape) == 0 { // a scalar: a one-element vector for the graph
 		shape = []int{1}
+	}
+	if t.Half != nil {
+		d := tensor.New(tensor.WithShape(shape...), tensor.WithBacking(t.Half))
+		runtime.AddCleanup(d, func(*Tensor) {}, t) // t owns the 16-bit data: it lives as long as d
+		return d
 	}
 	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(t.Data))
 }

@@ -26,7 +26,7 @@ import (
 
 const benchHelp = `[--model ViT-B/32|RN50|...] [--precision fp32|bf16|fp16|tf32] [--batch 32] [--device cpu|cuda] [--threads N] [--iters 3] [--vocab FILE] [--pipeline N] [--json]
 
-Times both towers of a model with random weights (clip.RandomCheckpoint, seed 1):
+Times both towers of a model with random weights (clip.Random, seed 1):
 --model is a preset in OpenAI's or open_clip's spelling (ViT-B/32 or ViT-B-32, RN50,
 RN101, RN50x4, RN50x16, RN50x64, ViT-L-14, ViT-H-14, ...; see layers/presets).
 --iters batches of --batch images (224x224 for ViT-B/32) and --iters batches of --batch
@@ -48,8 +48,8 @@ the fallback); with --device cuda, fp16 (half-precision tensor cores) and tf32 t
 image tower's GFLOP/s (8.82 GFLOP an image for ViT-B/32, 11.6 for RN50), the BLAS in
 use (and as fp32_gemm what runs the float32 GEMMs: oneDNN in a build with it, else the
 BLAS and the kernels OpenBLAS chose), the process's peak resident memory (VmHWM) in MB
-and the peak while encoding (run_peak_rss_mb: measured from after the model is built,
-when the loading's transient float32 copies are gone). For a ViT on the CPU it then
+and the peak while encoding (run_peak_rss_mb: measured from after the model is built;
+a bf16 model converts each weight as it is drawn, so it is never whole in float32). For a ViT on the CPU it then
 times that float32 GEMM alone on the image tower's four block products at this batch
 and reports that SGEMM rate
 and the fraction of it the image tower reaches (sgemm_gflop_per_s, image_vs_sgemm);
@@ -196,16 +196,12 @@ func implausible(r BenchResult) string {
 // after one untimed batch; with pipeline > 0, also the extraction of that many JPEGs
 // from a folder. opts (e.g. clip.WithDevice) configure the model.
 func Bench(cfg layers.Config, batch, iters int, tok *tokenizer.Tokenizer, pipeline int, opts ...clip.Option) (*BenchResult, error) {
-	ck, err := clip.RandomCheckpoint(cfg, 1)
-	if err != nil {
-		return nil, err
-	}
-	m, err := clip.New(ck, append([]clip.Option{clip.WithBatchSize(batch)}, opts...)...)
+	m, err := clip.Random(cfg, 1, append([]clip.Option{clip.WithBatchSize(batch)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
 	defer m.Close()
-	// The loading peak is over: a bf16 model has dropped its float32 copies.
+	// The loading is over: return what it left to the system before measuring.
 	debug.FreeOSMemory()
 	loadRSS := peakRSSMB()
 	canReset := resetPeakRSS()

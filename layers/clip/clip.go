@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -134,33 +135,39 @@ func (m *Model) Precision() graph.Precision { return m.prec }
 // Device describes where the towers run ("cpu", or the GPU and its libraries).
 func (m *Model) Device() string { return graph.DeviceName(m.dev) }
 
-// Load reads the checkpoint in dir (any layout weights.Load accepts) and builds a Model.
+// Load reads the checkpoint in dir (any layout weights.Load accepts) and builds a
+// Model. In BF16 and FP16 each weight the model keeps in 16 bits is converted as it
+// is read (weights.ConvertEach), so the checkpoint is never whole in float32.
 func Load(dir string, opts ...Option) (*Model, error) {
-	ck, err := weights.Load(dir)
+	m, err := configure(opts)
 	if err != nil {
 		return nil, err
 	}
-	m, err := New(ck, opts...)
-	if err == nil && m.prec != graph.FP32 {
-		debug.FreeOSMemory() // the float32 weights the conversion released
+	ck, err := weights.Load(dir, weights.ConvertEach(m.converter))
+	if err != nil {
+		return nil, err
 	}
-	return m, err
+	return m.bind(ck)
 }
 
 // New builds a Model over ck's tensors, which it shares rather than copies: ck's data
-// must not change afterwards.
+// must not change afterwards. In BF16 and FP16 the weights the model keeps in 16 bits
+// are converted in place (ck's own float32 data is left as it was).
 func New(ck *weights.Checkpoint, opts ...Option) (*Model, error) {
 	if ck == nil {
 		return nil, errors.New("clip: nil checkpoint")
 	}
-	if err := ck.Config.Validate(); err != nil {
-		return nil, fmt.Errorf("clip: %w", err)
-	}
-	towers, err := layers.NewCLIP(ck.Config, layers.Bind(ck.Tensors))
+	m, err := configure(opts)
 	if err != nil {
-		return nil, fmt.Errorf("clip: %w", err)
+		return nil, err
 	}
-	m := &Model{CLIP: towers, cfg: ck.Config, batchSize: DefaultBatchSize, logitScale: towers.LogitScale}
+	return m.bind(ck)
+}
+
+// configure returns a Model without towers, set up by opts, after checking that its
+// precision can run on its device.
+func configure(opts []Option) (*Model, error) {
+	m := &Model{batchSize: DefaultBatchSize}
 	m.cache.Max = 16
 	for _, o := range opts {
 		o(m)
@@ -168,49 +175,171 @@ func New(ck *weights.Checkpoint, opts ...Option) (*Model, error) {
 	if m.devErr != nil {
 		return nil, fmt.Errorf("clip: %w", m.devErr)
 	}
-	if err := m.convert(); err != nil {
-		return nil, fmt.Errorf("clip: %v: %w", m.prec, err)
+	switch {
+	case m.prec != graph.FP32 && m.prec != graph.BF16 && m.prec != graph.FP16 && m.prec != graph.TF32:
+		return nil, fmt.Errorf("clip: unsupported precision %d", m.prec)
+	case m.dev == nil && !m.prec.CPU():
+		return nil, fmt.Errorf("clip: %v: %v runs on a CUDA device only (--device cuda); on the CPU use bf16", m.prec, m.prec)
 	}
 	return m, nil
 }
 
-// convert brings the towers' GEMM weights to the model's precision: it builds a
-// small graph of each tower, whose GEMM ops name the weights, converts those, and
-// throws the graphs away; then the tables a tower reads on the host (the token
-// embedding).
-func (m *Model) convert() error {
-	switch {
-	case m.prec != graph.FP32 && m.prec != graph.BF16 && m.prec != graph.FP16 && m.prec != graph.TF32:
-		return fmt.Errorf("unsupported precision %d", m.prec)
-	case m.dev == nil && !m.prec.CPU():
-		return fmt.Errorf("%v runs on a CUDA device only (--device cuda); on the CPU use bf16", m.prec)
-	case m.prec != graph.BF16 && m.prec != graph.FP16:
-		return nil // the weights stay float32
+// half reports whether the model keeps its GEMM weights in 16 bits.
+func (m *Model) half() bool { return m.prec == graph.BF16 || m.prec == graph.FP16 }
+
+// bind builds m's towers over ck's tensors and converts the weights it keeps in 16
+// bits that are not yet.
+func (m *Model) bind(ck *weights.Checkpoint) (*Model, error) {
+	if err := ck.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("clip: %w", err)
 	}
-	v := graph.NewBuilder()
-	v.SetPrecision(m.prec)
-	if _, err := m.Visual.Forward(v, v.Input("pixels", 1, 3*m.cfg.Vision.ImageResolution*m.cfg.Vision.ImageResolution), 1); err != nil {
-		return err
+	towers, err := layers.NewCLIP(ck.Config, layers.Bind(ck.Tensors))
+	if err != nil {
+		return nil, fmt.Errorf("clip: %w", err)
 	}
-	t := graph.NewBuilder()
-	t.SetPrecision(m.prec)
-	if _, err := m.Text.Forward(t, t.Input("tokens", 1, m.cfg.Text.Width), t.Input("eot", 1), 1, 1); err != nil {
-		return err
+	m.CLIP, m.cfg, m.logitScale = towers, ck.Config, towers.LogitScale
+	if !m.half() {
+		return m, nil
 	}
-	for _, b := range []*graph.Builder{v, t} {
-		if _, err := b.ConvertWeights(); err != nil {
-			return err
+	ws, err := halfWeights(towers, ck.Config, m.prec)
+	if err != nil {
+		return nil, fmt.Errorf("clip: %v: %w", m.prec, err)
+	}
+	for w, p := range ws {
+		convert := graph.ToBF16
+		if p == graph.FP16 {
+			convert = graph.ToFP16
+		}
+		if _, err := convert(w); err != nil {
+			return nil, fmt.Errorf("clip: %v: %w", m.prec, err)
 		}
 	}
-	if h, ok := m.Text.(hostTables); ok { // bfloat16 in an FP16 model too: host code widens it
+	debug.FreeOSMemory() // the float32 weights the conversion released
+	return m, nil
+}
+
+// halfWeights returns the weights that towers (of config c) keep in 16 bits at
+// precision prec (BF16 or FP16), and each one's format: the GEMM weights of a small
+// graph of each tower (graph.Builder.GEMMWeights: the rule), in prec, and the tables
+// a tower reads on the host (the token embedding), in bfloat16 even in an FP16 model
+// (host code widens it).
+func halfWeights(towers *layers.CLIP, c layers.Config, prec graph.Precision) (map[*tensor.Dense]graph.Precision, error) {
+	v := graph.NewBuilder()
+	v.SetPrecision(prec)
+	if _, err := towers.Visual.Forward(v, v.Input("pixels", 1, 3*c.Vision.ImageResolution*c.Vision.ImageResolution), 1); err != nil {
+		return nil, err
+	}
+	t := graph.NewBuilder()
+	t.SetPrecision(prec)
+	if _, err := towers.Text.Forward(t, t.Input("tokens", 1, c.Text.Width), t.Input("eot", 1), 1, 1); err != nil {
+		return nil, err
+	}
+	out := map[*tensor.Dense]graph.Precision{}
+	for _, b := range []*graph.Builder{v, t} {
+		ws, err := b.GEMMWeights()
+		if err != nil {
+			return nil, err
+		}
+		for _, w := range ws {
+			out[w] = prec
+		}
+	}
+	if h, ok := towers.Text.(hostTables); ok {
 		for _, w := range h.Tables() {
-			if _, err := graph.ToBF16(w); err != nil {
-				return err
+			out[w] = graph.BF16
+		}
+	}
+	return out, nil
+}
+
+// halfKeys returns the checkpoint keys of a model of config c whose tensors it keeps
+// in 16 bits at precision prec, with each one's format: those of halfWeights, found by
+// building the towers over stand-in tensors (zeros that take no memory) and matching
+// the weights' data to the tensors'. A weight derived from several tensors (a
+// ResNet's BatchNorm folded into its convolution) has no key: bind converts it once
+// derived.
+func halfKeys(c layers.Config, prec graph.Precision) (map[string]graph.Precision, error) {
+	declared, err := layers.Declared(c)
+	if err != nil {
+		return nil, err
+	}
+	params := declared.Params()
+	total := 0
+	for _, p := range params {
+		total += p.Size()
+	}
+	zeros, free := graph.ZeroFloats(total)
+	defer free() // nothing reads the stand-ins once the weights are matched
+	stand := layers.Tensors{}
+	type span struct {
+		at *float32
+		n  int
+	}
+	keyOf := map[span]string{}
+	off := 0
+	for _, p := range params {
+		n := p.Size()
+		data := zeros[off : off+n : off+n]
+		stand[p.Key] = &layers.Tensor{Shape: p.Shape, Data: data}
+		if n > 0 {
+			keyOf[span{&data[0], n}] = p.Key
+		}
+		off += n
+	}
+	towers, err := layers.NewCLIP(c, layers.Bind(stand))
+	if err != nil {
+		return nil, err
+	}
+	ws, err := halfWeights(towers, c, prec)
+	if err != nil {
+		return nil, err
+	}
+	keys := map[string]graph.Precision{}
+	for w, p := range ws {
+		if f, ok := w.Data().([]float32); ok && len(f) > 0 {
+			if k, ok := keyOf[span{&f[0], len(f)}]; ok {
+				keys[k] = p
 			}
 		}
 	}
-	return nil
+	return keys, nil
 }
+
+// converter returns what a model of config c does to each checkpoint tensor as it is
+// read or drawn (weights.ConvertEach): in BF16 and FP16 it replaces the float32
+// values of the weights the model keeps in 16 bits (halfKeys) by their 16-bit form,
+// the values bind's conversion would give; nil otherwise.
+func (m *Model) converter(c layers.Config) (func(key string, t *layers.Tensor) error, error) {
+	if !m.half() {
+		return nil, nil
+	}
+	keys, err := halfKeys(c, m.prec)
+	if err != nil {
+		return nil, fmt.Errorf("clip: %v: %w", m.prec, err)
+	}
+	return func(key string, t *layers.Tensor) error {
+		p, ok := keys[key]
+		if !ok || t.Half != nil {
+			return nil
+		}
+		h, free, err := graph.Halve(p, t.Data)
+		if err != nil {
+			return err
+		}
+		t.SetHalf(h, free)
+		if len(h) >= collectAt {
+			// Its float32 values (and the bytes they were read from) are garbage now:
+			// collected before the next tensor is read, they make room for it, where
+			// the heap would otherwise grow to twice the largest tensor.
+			runtime.GC()
+		}
+		return nil
+	}, nil
+}
+
+// collectAt is the size (values) from which a converted tensor's float32 data is
+// collected at once: a few dozen collections of a small heap for a ViT-B/32.
+const collectAt = 1 << 20
 
 // hostTables is a tower with weights it reads on the host rather than in its graph
 // (layers.TextTransformer's token embedding).

@@ -19,6 +19,17 @@ type Expect struct {
 	// Skip, when set, reports keys that may be present but are not wanted (such as
 	// Hugging Face's position_ids buffers): they are neither reported nor read.
 	Skip func(key string) bool
+	// Convert, when set, is applied to every tensor as soon as it is read, with the
+	// key it is returned under (see ConvertEach).
+	Convert func(key string, t *Tensor) error
+}
+
+// convert applies e.Convert, if any, to the tensor t read under key.
+func (e *Expect) convert(key string, t *Tensor) error {
+	if e == nil || e.Convert == nil {
+		return nil
+	}
+	return e.Convert(key, t)
 }
 
 // wants reports whether the tensor named key is to be read.

@@ -2,6 +2,7 @@ package weights
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -168,6 +169,9 @@ func FromHF(c layers.Config, hf map[string]*Tensor) (map[string]*Tensor, error) 
 		if r == nil { // unreachable after compare; kept so a table bug cannot panic
 			return nil, fmt.Errorf("Hugging Face names: no rule for %s", k)
 		}
+		if t.Half != nil && r.Op != asIs {
+			return nil, fmt.Errorf("Hugging Face names: %s is 16-bit: only float32 tensors are transposed or concatenated", k)
+		}
 		switch r.Op {
 		case asIs:
 			out[oa] = t
@@ -200,4 +204,39 @@ func transpose2D(t *Tensor) *Tensor {
 		}
 	}
 	return out
+}
+
+// asIsConvert is convert for the Hugging Face tensors that OpenAI's layout takes as
+// they are, applied under their OpenAI keys as they are read; FromHF assembles the
+// others, which convertAssembled then converts.
+func asIsConvert(convert func(string, *Tensor) error) func(string, *Tensor) error {
+	if convert == nil {
+		return nil
+	}
+	return func(k string, t *Tensor) error {
+		if r, oa := hfRule(k); r != nil && r.Op == asIs {
+			return convert(oa, t)
+		}
+		return nil
+	}
+}
+
+// convertAssembled applies convert to the tensors of oa, FromHF's result over hf,
+// that FromHF made rather than took from hf as they were.
+func convertAssembled(convert func(string, *Tensor) error, hf, oa map[string]*Tensor) error {
+	if convert == nil {
+		return nil
+	}
+	taken := make(map[*Tensor]bool, len(hf))
+	for _, t := range hf {
+		taken[t] = true
+	}
+	for _, k := range slices.Sorted(maps.Keys(oa)) {
+		if !taken[oa[k]] {
+			if err := convert(k, oa[k]); err != nil {
+				return fmt.Errorf("key %s: %w", k, err)
+			}
+		}
+	}
+	return nil
 }

@@ -267,7 +267,7 @@ func parseOpenCLIPConfig(b []byte) (cfg layers.Config, customText bool, err erro
 }
 
 // loadOpenCLIP reads an open_clip hub directory (open_clip_config.json present).
-func loadOpenCLIP(dir string) (*Checkpoint, error) {
+func loadOpenCLIP(dir string, o *options) (*Checkpoint, error) {
 	cfgPath := filepath.Join(dir, openCLIPConfigFile)
 	b, err := regfile.ReadFile(cfgPath, maxConfigBytes)
 	if err != nil {
@@ -281,12 +281,12 @@ func loadOpenCLIP(dir string) (*Checkpoint, error) {
 		return nil, fmt.Errorf("loaders: weights: %s: %w", cfgPath, err)
 	}
 	ck := &Checkpoint{Config: c, Dir: dir, Format: FormatOpenCLIP}
-	want, err := expectFor(c)
+	want, err := o.expect(c)
 	if err != nil {
 		return nil, fmt.Errorf("loaders: weights: %s: %w", cfgPath, err)
 	}
 	if customText { // the file's keys, before openCLIPKeys maps them back
-		shapes, skip := map[string][]int{}, want.Skip
+		shapes, skip, convert := map[string][]int{}, want.Skip, want.Convert
 		for k, s := range want.Shapes {
 			if !strings.HasPrefix(k, "visual.") && k != "logit_scale" {
 				k = "text." + k
@@ -294,6 +294,9 @@ func loadOpenCLIP(dir string) (*Checkpoint, error) {
 			shapes[k] = s
 		}
 		want = &Expect{Shapes: shapes, Skip: func(k string) bool { return skip(strings.TrimPrefix(k, "text.")) }}
+		if convert != nil {
+			want.Convert = func(k string, t *Tensor) error { return convert(strings.TrimPrefix(k, "text."), t) }
+		}
 	}
 	var source string
 	var tensors map[string]*Tensor

@@ -146,7 +146,11 @@ func (f *stFile) read(want *Expect) (map[string]*Tensor, error) {
 		if err != nil {
 			return nil, fmt.Errorf("loaders: weights: %s: key %q: %v", f.name, k, err)
 		}
-		out[k] = &Tensor{Shape: t.shape, Data: data}
+		tt := &Tensor{Shape: t.shape, Data: data}
+		if err := want.convert(k, tt); err != nil {
+			return nil, fmt.Errorf("loaders: weights: %s: key %q: %w", f.name, k, err)
+		}
+		out[k] = tt
 	}
 	return out, nil
 }

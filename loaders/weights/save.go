@@ -27,6 +27,11 @@ func Save(ck *Checkpoint, dir string) error {
 	if err := Validate(ck.Config, ck.Tensors); err != nil {
 		return fmt.Errorf("loaders: weights: Save %s: %w", dir, err)
 	}
+	for k, t := range ck.Tensors {
+		if t.Half != nil {
+			return fmt.Errorf("loaders: weights: Save %s: key %s holds 16-bit values (a checkpoint loaded for a 16-bit model): save one loaded in float32", dir, k)
+		}
+	}
 	existing, err := filepath.Glob(filepath.Join(dir, "*.npy"))
 	if err != nil {
 		return fmt.Errorf("loaders: weights: Save %s: %w", dir, err)

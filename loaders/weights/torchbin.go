@@ -189,6 +189,9 @@ func (z *torchArchive) read(want *Expect) (map[string]*Tensor, error) {
 		if last {
 			delete(decoded, st.key) // its memory goes with its last view
 		}
+		if err := want.convert(k, tt); err != nil {
+			return nil, z.fail("key %q: %v", k, err)
+		}
 		out[k] = tt
 	}
 	return out, nil

@@ -63,6 +63,35 @@ const (
 	FormatOpenAIPt = "openai-pt"
 )
 
+// Option changes how Load reads a checkpoint.
+type Option func(*options)
+
+type options struct {
+	prepare func(layers.Config) (func(key string, t *Tensor) error, error)
+}
+
+// ConvertEach has Load pass every tensor, under its OpenAI key, to the function
+// prepare returns for the checkpoint's config, as soon as the tensor is read: before
+// the next one is. A function that replaces the float32 values by their 16-bit form
+// (Tensor.SetHalf) thus keeps the checkpoint from ever being whole in float32 (what
+// clip.Load does for a 16-bit model). A Hugging Face tensor that OpenAI's layout
+// transposes or concatenates (text_projection, visual.proj, the q, k and v of every
+// block) is passed once assembled. Each returned tensor is passed exactly once.
+func ConvertEach(prepare func(layers.Config) (func(key string, t *Tensor) error, error)) Option {
+	return func(o *options) { o.prepare = prepare }
+}
+
+// expect returns what a reader may return for a model with config c (expectFor),
+// converting each tensor as ConvertEach says.
+func (o *options) expect(c layers.Config) (*Expect, error) {
+	want, err := expectFor(c)
+	if err != nil || o.prepare == nil {
+		return want, err
+	}
+	want.Convert, err = o.prepare(c)
+	return want, err
+}
+
 // Load reads the checkpoint in dir, whichever layout it has (dir may also be one of
 // OpenAI's own .pt files, a TorchScript archive): open_clip's
 // (open_clip_config.json, refusing every option it does not implement by name), Hugging Face
@@ -71,20 +100,24 @@ const (
 // OpenAI-style or gorgoclip config.json, or with none, in which case the config is
 // inferred from the shapes as OpenAI's build_model does. Tensors come back under
 // OpenAI names and are checked against the config: every missing, unexpected and
-// mis-shaped tensor is listed in one error.
-func Load(dir string) (*Checkpoint, error) {
+// mis-shaped tensor is listed in one error. opts (ConvertEach) change how it reads.
+func Load(dir string, opts ...Option) (*Checkpoint, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	st, err := os.Stat(dir)
 	if err != nil {
 		return nil, fmt.Errorf("loaders: weights: %w", err)
 	}
 	if st.Mode().IsRegular() && strings.HasSuffix(dir, ".pt") {
-		return loadOpenAIPt(dir)
+		return loadOpenAIPt(dir, &o)
 	}
 	if !st.IsDir() {
 		return nil, fmt.Errorf("loaders: weights: %s is not a directory (or one of OpenAI's .pt files)", dir)
 	}
 	if isFile(filepath.Join(dir, openCLIPConfigFile)) {
-		return loadOpenCLIP(dir)
+		return loadOpenCLIP(dir, &o)
 	}
 	kind, cfgBytes, err := readConfigFile(dir)
 	if err != nil {
@@ -123,11 +156,18 @@ func Load(dir string) (*Checkpoint, error) {
 		if err != nil {
 			return nil, fmt.Errorf("loaders: weights: %s: %w", cfgPath, err)
 		}
-		hf, err := readHF(&Expect{Shapes: hfShapes, Skip: hfIgnored.MatchString})
+		want, err := o.expect(ck.Config)
+		if err != nil {
+			return nil, fmt.Errorf("loaders: weights: %s: %w", cfgPath, err)
+		}
+		hf, err := readHF(&Expect{Shapes: hfShapes, Skip: hfIgnored.MatchString, Convert: asIsConvert(want.Convert)})
 		if err != nil {
 			return nil, err
 		}
 		if ck.Tensors, err = FromHF(ck.Config, hf); err != nil {
+			return nil, fmt.Errorf("loaders: weights: %s: %w", source, err)
+		}
+		if err := convertAssembled(want.Convert, hf, ck.Tensors); err != nil {
 			return nil, fmt.Errorf("loaders: weights: %s: %w", source, err)
 		}
 		return ck, canonicalShapes(ck.Config, ck.Tensors)
@@ -146,7 +186,7 @@ func Load(dir string) (*Checkpoint, error) {
 	if err := ck.Config.Validate(); err != nil {
 		return nil, fmt.Errorf("loaders: weights: %s: %w", dir, err)
 	}
-	want, err := expectFor(ck.Config)
+	want, err := o.expect(ck.Config)
 	if err != nil {
 		return nil, fmt.Errorf("loaders: weights: %s: %w", dir, err)
 	}
@@ -163,7 +203,7 @@ func Load(dir string) (*Checkpoint, error) {
 // TorchScript archive, whose parameters are read as clip.load(jit=False) reads them
 // (model.state_dict(), then build_model), the config inferred from their shapes as
 // build_model does.
-func loadOpenAIPt(file string) (*Checkpoint, error) {
+func loadOpenAIPt(file string, o *options) (*Checkpoint, error) {
 	f, size, err := openSized(file)
 	if err != nil {
 		return nil, err
@@ -186,7 +226,7 @@ func loadOpenAIPt(file string) (*Checkpoint, error) {
 	if err := ck.Config.Validate(); err != nil {
 		return nil, fmt.Errorf("loaders: weights: %s: %w", file, err)
 	}
-	want, err := expectFor(ck.Config)
+	want, err := o.expect(ck.Config)
 	if err != nil {
 		return nil, fmt.Errorf("loaders: weights: %s: %w", file, err)
 	}
@@ -220,7 +260,7 @@ func canonicalShapes(c layers.Config, tensors map[string]*Tensor) error {
 	}
 	for k, s := range shapes {
 		if t := tensors[k]; t != nil && len(s) == 0 && len(t.Shape) == 1 {
-			tensors[k] = &Tensor{Shape: []int{}, Data: t.Data}
+			t.Shape = []int{} // the tensor was just read: it is the loader's own
 		}
 	}
 	return nil
@@ -309,7 +349,11 @@ func readNpyDir(dir string, want *Expect) (map[string]*Tensor, error) {
 		if err != nil {
 			return nil, fmt.Errorf("loaders: weights: key %s: %w", key, err)
 		}
-		out[key] = &Tensor{Shape: t.Shape, Data: t.Data}
+		tt := &Tensor{Shape: t.Shape, Data: t.Data}
+		if err := want.convert(key, tt); err != nil {
+			return nil, fmt.Errorf("loaders: weights: key %s: %w", key, err)
+		}
+		out[key] = tt
 	}
 	return out, nil
 }
@@ -414,8 +458,8 @@ func compare(want map[string][]int, got map[string]*Tensor, ignore func(string) 
 		case t == nil:
 			shapes[k] = nil
 			continue
-		case wanted && sameShape(t.Shape, s) && elems(t.Shape) != len(t.Data):
-			bad = append(bad, fmt.Sprintf("%s: shape %v but %d values", k, t.Shape, len(t.Data)))
+		case wanted && sameShape(t.Shape, s) && elems(t.Shape) != t.Len():
+			bad = append(bad, fmt.Sprintf("%s: shape %v but %d values", k, t.Shape, t.Len()))
 		}
 		shapes[k] = t.Shape
 	}
