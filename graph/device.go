@@ -14,6 +14,11 @@ import (
 // ErrNoCUDA is what asking for a CUDA device returns in a build without CUDA.
 var ErrNoCUDA = errors.New("this gorgoclip was built without CUDA; build it with make cuda")
 
+// ErrNoGPU is what OpenDevice wraps when the CUDA driver finds no GPU of that number:
+// the one failure a test may take for "no GPU here" (any other, such as kernels that
+// do not compile, is a bug).
+var ErrNoGPU = errors.New("no such GPU")
+
 // Device is where a compiled Machine keeps its activations and runs its fused ops.
 // A nil Device is the CPU (host memory, BLAS and the Go kernels). The CUDA device
 // (build tag gorgoclip_cuda, see device_cuda.go) keeps weights, inputs and every

@@ -163,7 +163,7 @@ func newCUDA(ord int) (*cudaDevice, error) {
 		return nil, err
 	}
 	if ord >= n {
-		return nil, fmt.Errorf("no such GPU (%d found)", n)
+		return nil, fmt.Errorf("%w (%d found)", ErrNoGPU, n)
 	}
 	if err := loadLibs(); err != nil {
 		return nil, err

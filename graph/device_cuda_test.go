@@ -3,6 +3,7 @@
 package graph
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -20,7 +21,7 @@ import (
 func cudaOrSkip(t *testing.T) Device {
 	t.Helper()
 	d, err := OpenDevice("cuda")
-	if err != nil && strings.Contains(err.Error(), "no such GPU") {
+	if errors.Is(err, ErrNoGPU) {
 		t.Skipf("no CUDA device: %v", err)
 	}
 	if err != nil {

@@ -4,10 +4,10 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/gorgoclip/gorgoclip/graph"
@@ -19,7 +19,7 @@ import (
 func cudaOrSkip(t *testing.T) {
 	t.Helper()
 	_, err := graph.OpenDevice("cuda")
-	if err != nil && strings.Contains(err.Error(), "no such GPU") {
+	if errors.Is(err, graph.ErrNoGPU) {
 		t.Skipf("no CUDA device: %v", err)
 	}
 	if err != nil {

@@ -43,6 +43,22 @@ __device__ float block_sum(float v, float *shared) { return block_reduce<false>(
 
 __device__ float block_max(float v, float *shared) { return block_reduce<true>(v, shared); }
 
+// block_exp replaces p[0..t) by exp(p[j] - max p) and returns 1 / their sum: a softmax
+// over one block, left for the caller to normalise. Thread i touches the j = i mod
+// blockDim.x; the reductions' barriers make every p[j] visible to the block on return.
+__device__ float block_exp(float *p, int t, float *shared) {
+    float mx = -3.402823466e38f;
+    for (int j = threadIdx.x; j < t; j += blockDim.x) mx = fmaxf(mx, p[j]);
+    mx = block_max(mx, shared);
+    float sum = 0.f;
+    for (int j = threadIdx.x; j < t; j += blockDim.x) {
+        float e = expf(p[j] - mx);
+        p[j] = e;
+        sum += e;
+    }
+    return 1.f / block_sum(sum, shared);
+}
+
 // column_sums: y[col] = sum over rows r < n of term(r, col), for the backward ops'
 // bias and gain gradients. Launched with blocks of 256 threads and ceil(c/32) blocks:
 // a block owns 32 columns, its 8 warps take every 8th row, and the warps' partial sums

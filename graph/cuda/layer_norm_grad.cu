@@ -1,19 +1,5 @@
 // layer_norm_grad.cu: the CUDA kernels of LayerNorm's backward ops (compiled after
-// common.cuh).
-
-// row_stats: mean and 1/sqrt(var+eps) of row r of x [n,d], as layer_norm computes them.
-__device__ void row_stats(const float *row, int d, float eps, float *shared, float *mean, float *rstd) {
-    float s = 0.f;
-    for (int j = threadIdx.x; j < d; j += blockDim.x) s += row[j];
-    float m = block_sum(s, shared) / d;
-    float ss = 0.f;
-    for (int j = threadIdx.x; j < d; j += blockDim.x) {
-        float c = row[j] - m;
-        ss += c * c;
-    }
-    *mean = m;
-    *rstd = rsqrtf(block_sum(ss, shared) / d + eps);
-}
+// common.cuh and layer_norm.cu, whose row_stats they use).
 
 // layer_norm_grad: one block per row; with xhat = (x-mean)*rstd and g = dy*gain,
 // dx = rstd * (g - mean(g) - xhat*mean(g*xhat)).

@@ -24,16 +24,7 @@ extern "C" __global__ void query_attention(float *y, const float *q, const float
         if (lane == 0) pb[j] = dot * scale;
     }
     __syncthreads(); // each thread reads scores other warps wrote
-    float mx = -3.402823466e38f;
-    for (int j = threadIdx.x; j < t; j += blockDim.x) mx = fmaxf(mx, pb[j]);
-    mx = block_max(mx, shared);
-    float sum = 0.f;
-    for (int j = threadIdx.x; j < t; j += blockDim.x) {
-        float e = expf(pb[j] - mx);
-        pb[j] = e;
-        sum += e;
-    }
-    float inv = 1.f / block_sum(sum, shared); // its barriers also publish every pb[j]
+    float inv = block_exp(pb, t, shared); // its barriers also publish every pb[j]
     float *yh = y + (idx_t)bi * d + hi * kd;
     for (int i = threadIdx.x; i < kd; i += blockDim.x) {
         float acc = 0.f;

@@ -35,16 +35,7 @@ extern "C" __global__ void query_attention_grad(float *dst, const float *q, cons
     }
     __syncthreads(); // each thread reads what other warps wrote
     // From here on thread i alone touches pb[j] and gb[j] for j = i mod blockDim.x.
-    float mx = -3.402823466e38f;
-    for (int j = threadIdx.x; j < t; j += blockDim.x) mx = fmaxf(mx, pb[j]);
-    mx = block_max(mx, shared);
-    float sum = 0.f;
-    for (int j = threadIdx.x; j < t; j += blockDim.x) {
-        float e = expf(pb[j] - mx);
-        pb[j] = e;
-        sum += e;
-    }
-    float inv = 1.f / block_sum(sum, shared), c = 0.f;
+    float inv = block_exp(pb, t, shared), c = 0.f;
     for (int j = threadIdx.x; j < t; j += blockDim.x) {
         pb[j] *= inv;
         c += pb[j] * gb[j];

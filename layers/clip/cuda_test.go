@@ -3,6 +3,7 @@
 package clip
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -24,7 +25,7 @@ const cudaTol = 1e-3
 func cudaModelOrSkip(t *testing.T) {
 	t.Helper()
 	_, err := graph.OpenDevice("cuda")
-	if err != nil && strings.Contains(err.Error(), "no such GPU") {
+	if errors.Is(err, graph.ErrNoGPU) {
 		t.Skipf("no CUDA device: %v", err)
 	}
 	if err != nil {
