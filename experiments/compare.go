@@ -141,7 +141,7 @@ func (c *Config) priorPrompts() string {
 // CheckMethods reports what is wrong with c.Methods before anything runs: unknown
 // names (every one of them, with the known ones), a name given twice, or an option
 // that only methods left out would use (C without logreg, PriorPrompts with logreg
-// alone).
+// alone), or CoOp with 16-bit weights.
 func (c *Config) CheckMethods() error {
 	_, err := c.methods()
 	return err
@@ -202,6 +202,8 @@ func (c *Config) methods() ([]probes.Method, error) {
 	case c.PriorPrompts != "" && !slices.ContainsFunc(ms, usesText):
 		return nil, fmt.Errorf("experiments: prior prompts %q are for the few-shot methods that start from the zero-shot classifier; %s do not use them",
 			c.PriorPrompts, strings.Join(names, ", "))
+	case slices.Contains(names, coop.Name) && (c.Precision == "bf16" || c.Precision == "fp16"):
+		return nil, fmt.Errorf("experiments: %s trains through the text tower's gradients, which need float32 weights: run it with precision fp32, not %s", coop.Name, c.Precision)
 	}
 	return ms, nil
 }

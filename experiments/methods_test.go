@@ -29,6 +29,9 @@ func TestCheckMethods(t *testing.T) {
 		{Config{Methods: []string{"clap", "clap"}}, []string{`method "clap" is given twice`}},
 		{Config{Methods: []string{"clap", "tip-adapter"}, C: 0.5}, []string{"C fixes logreg's", "(clap, tip-adapter) leave logreg out"}},
 		{Config{Methods: []string{"logreg"}, PriorPrompts: "bare"}, []string{`prior prompts "bare" are for the few-shot methods`, "; logreg do not use them"}},
+		{Config{Methods: []string{"clap", "coop"}, Precision: "bf16"}, []string{"coop trains through the text tower's gradients", "precision fp32, not bf16"}},
+		{Config{Methods: []string{MethodsAll}, Precision: "fp16"}, []string{"coop trains through", "not fp16"}},
+		{Config{Methods: []string{"clap"}, Precision: "bf16"}, nil},
 	} {
 		err := test.cfg.CheckMethods()
 		if len(test.want) == 0 {

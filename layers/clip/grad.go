@@ -127,7 +127,7 @@ func (m *Model) ImageGradients(pixels []float32, n int, dfeatures []float32, wrt
 	if len(dfeatures) != n*e {
 		return nil, fmt.Errorf("clip: got %d feature gradient values for %d images, want [%d,%d]", len(dfeatures), n, n, e)
 	}
-	if err := checkWRT(wrt); err != nil {
+	if err := m.checkGrad(wrt); err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
@@ -174,7 +174,7 @@ func (m *Model) TextGradients(in *TextInput, dfeatures []float32, wrt ...string)
 	if len(dfeatures) != in.Rows*e {
 		return nil, fmt.Errorf("clip: got %d feature gradient values for %d prompts, want [%d,%d]", len(dfeatures), in.Rows, in.Rows, e)
 	}
-	if err := checkWRT(wrt); err != nil {
+	if err := m.checkGrad(wrt); err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
@@ -231,7 +231,7 @@ func (m *Model) TextLossGradients(in *TextInput, head Head, wrt ...string) (floa
 	if err := in.check(tc.Width, tc.ContextLength); err != nil {
 		return 0, nil, err
 	}
-	if err := checkWRT(wrt); err != nil {
+	if err := m.checkGrad(wrt); err != nil {
 		return 0, nil, err
 	}
 	e := m.cfg.EmbedDim
@@ -298,8 +298,12 @@ func (m *Model) buildTextGrad(cur, seq int, wrt []string, seed func(o *layers.To
 	return buildGrad(b, o, map[string]*G.Node{WRTEmbeddings: x}, wrt, s)
 }
 
-// checkWRT refuses an empty or repeated list.
-func checkWRT(wrt []string) error {
+// checkGrad refuses gradients of a model whose weights are 16-bit (its backward ops
+// read float32 weights), and an empty or repeated list.
+func (m *Model) checkGrad(wrt []string) error {
+	if m.prec == graph.BF16 || m.prec == graph.FP16 {
+		return fmt.Errorf("clip: gradients need the model's float32 weights, and this model holds them in %v: load it in fp32 (--precision fp32)", m.prec)
+	}
 	if len(wrt) == 0 {
 		return errors.New("clip: no gradient requested")
 	}

@@ -3,8 +3,10 @@ package clip
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
+	"github.com/gorgoclip/gorgoclip/graph"
 	"github.com/gorgoclip/gorgoclip/internal/testfix"
 	"github.com/gorgoclip/gorgoclip/layers"
 	"github.com/gorgoclip/gorgoclip/loaders/npy"
@@ -325,5 +327,21 @@ func TestTextLossGradients(t *testing.T) {
 				t.Errorf("batch %d: d/%s differs by %g at %d (%d values, want %d)", batch, k, d, at, len(got[k]), len(w))
 			}
 		}
+	}
+}
+
+// TestGradientsRefuse16Bit: a model whose weights are bfloat16 refuses gradients by
+// name (its backward ops read float32 weights) instead of failing inside gorgonia.
+func TestGradientsRefuse16Bit(t *testing.T) {
+	m := loadLayout(t, "openai", WithPrecision(graph.BF16))
+	px := golden(t, "pixels")
+	n, e := px.Shape[0], m.Config().EmbedDim
+	_, err := m.ImageGradients(px.Data, n, make([]float32, n*e), WRTPixels)
+	if err == nil || !strings.Contains(err.Error(), "gradients need the model's float32 weights") || !strings.Contains(err.Error(), "bf16") {
+		t.Errorf("ImageGradients of a bf16 model: %v", err)
+	}
+	tokens, rows := goldenTokens(t)
+	if _, err := m.Gradients(px.Data, n, tokens, rows, goldenTargets(t)); err == nil || !strings.Contains(err.Error(), "float32 weights") {
+		t.Errorf("Gradients of a bf16 model: %v", err)
 	}
 }
