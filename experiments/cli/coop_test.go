@@ -61,28 +61,7 @@ func TestProbeCoOp(t *testing.T) {
 	}
 	weights := testfix.Shared(t, "fixtures/clip-tiny-a/openai")
 	dir := t.TempDir()
-	// Three classes of 32-d features (the fixture's embedding), two shots each.
-	const k, d = 3, 32
-	var x []float32
-	var y []int64
-	for c := range k {
-		for i := range 4 {
-			for j := range d {
-				x = append(x, float32(math.Sin(float64(c*7+j)))+0.1*float32(math.Cos(float64(i*13+j))))
-			}
-			y = append(y, int64(c))
-		}
-	}
-	write := func(name string, f func(string) error) string {
-		p := filepath.Join(dir, name)
-		if err := f(p); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	feats := write("x.npy", func(p string) error { return npy.WriteFloat32(p, []int{k * 4, d}, x) })
-	labels := write("y.npy", func(p string) error { return npy.WriteInt64(p, []int{k * 4}, y) })
-	names := write("names.txt", func(p string) error { return os.WriteFile(p, []byte("cat\ndog\nbird\n"), 0o644) })
+	feats, labels, names := coopFeatureFiles(t, dir)
 	base := []string{"probe", "--train-features", feats, "--train-labels", labels, "--test-features", feats, "--test-labels", labels}
 	for i, test := range []struct {
 		args []string
@@ -111,4 +90,32 @@ func TestProbeCoOp(t *testing.T) {
 	if r.Method != "coop" || r.Shots != 2 || r.Train != 6 || r.Hyperparameters["n_ctx"] != 4 || r.Hyperparameters["epochs"] != 5 {
 		t.Errorf("result %+v: want coop, 2 shots, 6 training images, 4 context vectors (a photo of a), 5 epochs", r)
 	}
+}
+
+// coopFeatureFiles writes three classes of 32-d features (the fixture's embedding),
+// four images each, their labels and class names into dir for probe --method coop.
+func coopFeatureFiles(t *testing.T, dir string) (feats, labels, names string) {
+	t.Helper()
+	const k, d = 3, 32
+	var x []float32
+	var y []int64
+	for c := range k {
+		for i := range 4 {
+			for j := range d {
+				x = append(x, float32(math.Sin(float64(c*7+j)))+0.1*float32(math.Cos(float64(i*13+j))))
+			}
+			y = append(y, int64(c))
+		}
+	}
+	write := func(name string, f func(string) error) string {
+		p := filepath.Join(dir, name)
+		if err := f(p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	feats = write("x.npy", func(p string) error { return npy.WriteFloat32(p, []int{k * 4, d}, x) })
+	labels = write("y.npy", func(p string) error { return npy.WriteInt64(p, []int{k * 4}, y) })
+	names = write("names.txt", func(p string) error { return os.WriteFile(p, []byte("cat\ndog\nbird\n"), 0o644) })
+	return feats, labels, names
 }

@@ -146,3 +146,33 @@ func TestCUDAGrad(t *testing.T) {
 	}
 	checkGolden(t, att, filepath.Join(gold, "grad", "vision_attention.npy"), 1e-5, false)
 }
+
+// TestCUDAProbeCoOp trains CoOp's prompts on the GPU (the text tower's forward pass,
+// the loss on the host and the backward pass, every step) and on the CPU from the same
+// seed: the test logits must agree.
+func TestCUDAProbeCoOp(t *testing.T) {
+	cudaOrSkip(t)
+	weights := testfix.Shared(t, "fixtures/clip-tiny-a/openai")
+	dir := t.TempDir()
+	feats, labels, names := coopFeatureFiles(t, dir)
+	logits := map[string][]float32{}
+	for _, dev := range []string{"cpu", "cuda"} {
+		out := filepath.Join(dir, dev+".logits.npy")
+		code, _, stderr := run("", "probe", "--train-features", feats, "--train-labels", labels, "--test-features", feats,
+			"--test-labels", labels, "--method", "coop", "--shots", "2", "--weights", weights, "--class-names", names,
+			"--ctx-init", "a photo of a", "--epochs", "3", "--device", dev, "--logits-out", out)
+		if code != 0 {
+			t.Fatalf("probe --method coop --device %s: exit %d:\n%s", dev, code, stderr)
+		}
+		l, err := npy.ReadFloat32(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logits[dev] = l.Data
+	}
+	d := embedMaxDiff(logits["cuda"], logits["cpu"])
+	t.Logf("CoOp test logits: max |gpu-cpu| %.3g", d)
+	if len(logits["cuda"]) != len(logits["cpu"]) || d > 1e-3 {
+		t.Errorf("CoOp's test logits differ by %g between the GPU and the CPU (%d and %d values)", d, len(logits["cuda"]), len(logits["cpu"]))
+	}
+}
