@@ -4,8 +4,8 @@
 Image tower (--model): ViT-B/32 is torchvision's vit_b_32 (224px, 12 layers, width 768)
 with its classifier replaced by a 512-wide projection, as CLIP's visual.proj; RN50,
 RN101, RN50x4, RN50x16 and RN50x64 are OpenAI's ModifiedResNet (anti-aliased
-bottlenecks, three-convolution stem, attention pooling), written out below from the
-architecture CLIP's paper and model.py describe, BatchNorm in eval mode. Text tower: a
+bottlenecks, three-convolution stem, attention pooling) from scripts/modified_resnet.py,
+which reproduces clip-tiny-rn's goldens, BatchNorm in eval mode. Text tower: a
 12-layer, 512-wide, 8-head causal nn.TransformerEncoder (pre-LN, 2048 hidden) over
 prompts of the same lengths gorgoclip runs (11 positions: it stops at the last
 end-of-text token), then ln_final, the end-of-text row and a 512x512 projection.
@@ -24,89 +24,11 @@ milliseconds per item, every thread, as gorgoclip bench reports them), "torch",
 import argparse
 import json
 import time
-from collections import OrderedDict
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-# OpenAI's ResNet CLIPs: (image size, blocks per stage, stem width, embedding width).
-RESNETS = {"RN50": (224, (3, 4, 6, 3), 64, 1024), "RN101": (224, (3, 4, 23, 3), 64, 512),
-           "RN50x4": (288, (4, 6, 10, 6), 80, 640), "RN50x16": (384, (6, 8, 18, 8), 96, 768),
-           "RN50x64": (448, (3, 15, 36, 10), 128, 1024)}
-
-
-class Bottleneck(nn.Module):
-    """1x1, 3x3, average pool of the stride, 1x1 (x4); the skip path pools, then 1x1."""
-
-    def __init__(self, inplanes, planes, stride):
-        super().__init__()
-        out = 4 * planes
-        self.conv1, self.bn1 = nn.Conv2d(inplanes, planes, 1, bias=False), nn.BatchNorm2d(planes)
-        self.conv2, self.bn2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False), nn.BatchNorm2d(planes)
-        self.avgpool = nn.AvgPool2d(stride) if stride > 1 else nn.Identity()
-        self.conv3, self.bn3 = nn.Conv2d(planes, out, 1, bias=False), nn.BatchNorm2d(out)
-        self.downsample = None
-        if stride > 1 or inplanes != out:
-            self.downsample = nn.Sequential(OrderedDict([
-                ("-1", nn.AvgPool2d(stride)), ("0", nn.Conv2d(inplanes, out, 1, bias=False)), ("1", nn.BatchNorm2d(out))]))
-
-    def forward(self, x):
-        h = F.relu(self.bn1(self.conv1(x)))
-        h = self.avgpool(F.relu(self.bn2(self.conv2(h))))
-        h = self.bn3(self.conv3(h))
-        return F.relu(h + (x if self.downsample is None else self.downsample(x)))
-
-
-class AttentionPool2d(nn.Module):
-    """Multi-head attention of the mean token over the mean and the spatial tokens."""
-
-    def __init__(self, spatial, width, heads, out):
-        super().__init__()
-        self.positional_embedding = nn.Parameter(torch.randn(spatial * spatial + 1, width) / width ** 0.5)
-        self.q_proj, self.k_proj, self.v_proj = (nn.Linear(width, width) for _ in range(3))
-        self.c_proj = nn.Linear(width, out)
-        self.heads = heads
-
-    def forward(self, x):
-        x = x.flatten(2).permute(2, 0, 1)  # [HW, N, C]
-        x = torch.cat([x.mean(dim=0, keepdim=True), x]) + self.positional_embedding[:, None]
-        y, _ = F.multi_head_attention_forward(
-            query=x[:1], key=x, value=x, embed_dim_to_check=x.shape[-1], num_heads=self.heads,
-            q_proj_weight=self.q_proj.weight, k_proj_weight=self.k_proj.weight, v_proj_weight=self.v_proj.weight,
-            in_proj_weight=None, in_proj_bias=torch.cat([self.q_proj.bias, self.k_proj.bias, self.v_proj.bias]),
-            bias_k=None, bias_v=None, add_zero_attn=False, dropout_p=0.0,
-            out_proj_weight=self.c_proj.weight, out_proj_bias=self.c_proj.bias,
-            use_separate_proj_weight=True, training=False, need_weights=False)
-        return y[0]
-
-
-class ModifiedResNet(nn.Module):
-    """OpenAI's ResNet image tower."""
-
-    def __init__(self, res, blocks, width, out):
-        super().__init__()
-        self.conv1, self.bn1 = nn.Conv2d(3, width // 2, 3, 2, 1, bias=False), nn.BatchNorm2d(width // 2)
-        self.conv2, self.bn2 = nn.Conv2d(width // 2, width // 2, 3, 1, 1, bias=False), nn.BatchNorm2d(width // 2)
-        self.conv3, self.bn3 = nn.Conv2d(width // 2, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width)
-        self.avgpool = nn.AvgPool2d(2)
-        stages, inplanes = [], width
-        for i, n in enumerate(blocks):
-            planes = width << i
-            layer = []
-            for j in range(n):
-                layer.append(Bottleneck(inplanes, planes, 2 if i > 0 and j == 0 else 1))
-                inplanes = 4 * planes
-            stages.append(nn.Sequential(*layer))
-        self.layer1, self.layer2, self.layer3, self.layer4 = stages
-        self.attnpool = AttentionPool2d(res // 32, 32 * width, 32 * width // 64, out)
-
-    def forward(self, x):
-        for conv, bn in ((self.conv1, self.bn1), (self.conv2, self.bn2), (self.conv3, self.bn3)):
-            x = F.relu(bn(conv(x)))
-        x = self.avgpool(x)
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.attnpool(x)
+from modified_resnet import PRESETS as RESNETS, modified_resnet
 
 
 def vit_b_32():
@@ -184,8 +106,8 @@ def main():
     torch.set_num_threads(args.threads)
     res = 224
     if args.model in RESNETS:
-        res, blocks, width, out = RESNETS[args.model]
-        vit, vit_name = ModifiedResNet(res, blocks, width, out), "ModifiedResNet " + args.model
+        vit, res = modified_resnet(args.model)
+        vit_name = "ModifiedResNet " + args.model
     elif args.model in ("ViT-B/32", "ViT-B-32"):
         vit, vit_name = vit_b_32()
     else:
