@@ -14,14 +14,97 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static dnnl_engine_t gc_engine;
+
+// TRY jumps to fail with the reason in err when a oneDNN call fails.
+#define TRY(x)                                                                                     \
+	do {                                                                                       \
+		dnnl_status_t s_ = (x);                                                            \
+		if (s_ != dnnl_success) {                                                          \
+			snprintf(err, errlen, "%s failed (status %d)", #x, (int)s_);              \
+			goto fail;                                                                 \
+		}                                                                                  \
+	} while (0)
 
 // gc_dnnl_init creates the CPU engine; it returns oneDNN's effective ISA (a
 // dnnl_cpu_isa_t), or -1 when there is no engine.
 long gc_dnnl_init(void) {
 	if (dnnl_engine_create(&gc_engine, dnnl_cpu, 0) != dnnl_success) return -1;
 	return (long)dnnl_get_effective_cpu_isa();
+}
+
+// blocked_md sets *md to oneDNN's own layout for a bfloat16 weight W [k, n]: the one
+// its matmul picks when left free to (format "any"; BA16a64b2a on AVX512-BF16: pairs
+// along k for the dot-product instructions, columns in blocks of 64). It depends on
+// n, k and the CPU, not on the row count (checked at 1 to 1600 rows), so a weight is
+// repacked once for every primitive that reads it (gc_pack, gc_mm_create).
+static dnnl_status_t blocked_md(long n, long k, dnnl_memory_desc_t *md) {
+	dnnl_memory_desc_t s, w, d;
+	dnnl_dims_t sd = {256, k}, wd = {k, n}, dd = {256, n};
+	dnnl_matmul_desc_t mmd;
+	dnnl_primitive_desc_t pd = NULL;
+	dnnl_status_t st = dnnl_memory_desc_init_by_tag(&s, 2, sd, dnnl_bf16, dnnl_ab);
+	if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&w, 2, wd, dnnl_bf16, dnnl_format_tag_any);
+	if (st == dnnl_success) st = dnnl_memory_desc_init_by_tag(&d, 2, dd, dnnl_f32, dnnl_ab);
+	if (st == dnnl_success) st = dnnl_matmul_desc_init(&mmd, &s, &w, NULL, &d);
+	if (st == dnnl_success) st = dnnl_primitive_desc_create(&pd, &mmd, NULL, gc_engine, NULL);
+	if (st == dnnl_success) *md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+	if (pd) dnnl_primitive_desc_destroy(pd);
+	return st;
+}
+
+// gc_pack reorders the bfloat16 weight w, stored [n, k] (PyTorch's) or [k, n] when
+// inout, in place into blocked_md's layout. It returns 1 when it did, 0 when that
+// layout would take more room than w (padding: n or k not a multiple of its blocks)
+// and w is left as it was, or -1 with the reason in err.
+int gc_pack(long n, long k, int inout, unsigned short *w, char *err, int errlen) {
+	dnnl_memory_desc_t plain, blocked;
+	dnnl_primitive_desc_t rpd = NULL;
+	dnnl_primitive_t r = NULL;
+	dnnl_memory_t src = NULL, dst = NULL;
+	dnnl_stream_t stream = NULL;
+	void *tmp = NULL;
+	size_t size = 0;
+	int ok = -1;
+	dnnl_dims_t wd = {k, n};
+	int threads = omp_get_max_threads();
+	omp_set_num_threads(1);
+	TRY(blocked_md(n, k, &blocked));
+	TRY(dnnl_memory_desc_init_by_tag(&plain, 2, wd, dnnl_bf16, inout ? dnnl_ab : dnnl_ba));
+	size = dnnl_memory_desc_get_size(&blocked);
+	if (size != (size_t)(n * k) * 2) {
+		ok = 0;
+		goto fail;
+	}
+	// A mapping of its own, unmapped after: malloc would keep the pages of the
+	// largest weights in its heap for the life of the process.
+	tmp = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (tmp == MAP_FAILED) {
+		tmp = NULL;
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	TRY(dnnl_reorder_primitive_desc_create(&rpd, &plain, gc_engine, &blocked, gc_engine, NULL));
+	TRY(dnnl_primitive_create(&r, rpd));
+	TRY(dnnl_memory_create(&src, &plain, gc_engine, w));
+	TRY(dnnl_memory_create(&dst, &blocked, gc_engine, tmp));
+	TRY(dnnl_stream_create(&stream, gc_engine, dnnl_stream_default_flags));
+	dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
+	TRY(dnnl_primitive_execute(r, stream, 2, args));
+	TRY(dnnl_stream_wait(stream));
+	memcpy(w, tmp, size);
+	ok = 1;
+fail:
+	if (stream) dnnl_stream_destroy(stream);
+	if (src) dnnl_memory_destroy(src);
+	if (dst) dnnl_memory_destroy(dst);
+	if (r) dnnl_primitive_destroy(r);
+	if (rpd) dnnl_primitive_desc_destroy(rpd);
+	if (tmp) munmap(tmp, size);
+	omp_set_num_threads(threads);
+	return ok;
 }
 
 // gc_mm is one matmul primitive: dst [m, n] = epilogue(src [m, k] @ W), W [k, n]
@@ -32,25 +115,19 @@ typedef struct gc_mm {
 	int has_bias, scale_idx, res_idx; // post-op positions of the scale and residual, or -1
 } gc_mm;
 
-#define TRY(x)                                                                                     \
-	do {                                                                                       \
-		dnnl_status_t s_ = (x);                                                            \
-		if (s_ != dnnl_success) {                                                          \
-			snprintf(err, errlen, "%s failed (status %d)", #x, (int)s_);              \
-			goto fail;                                                                 \
-		}                                                                                  \
-	} while (0)
 
 // Activations, as graph.Activation numbers them.
 enum { ACT_IDENTITY, ACT_QUICKGELU, ACT_GELU, ACT_RELU };
 
 // gc_mm_create builds the primitive. wei_bf16, src_bf16 and dst_bf16 choose bfloat16
 // (else float32) for the weight, src and dst (a float32 weight needs a float32 src);
+// wei_blocked says the bfloat16 weight was repacked by gc_pack (inout is then moot);
 // ldd is dst's row stride; res_kind is 0 (no residual), 1 (float32) or 2 (bfloat16);
 // accumulate adds the product to dst's prior contents. impl receives oneDNN's
 // implementation name. On failure it returns NULL with the reason in err.
-gc_mm *gc_mm_create(long m, long n, long k, int inout, int wei_bf16, int src_bf16, int dst_bf16, long ldd, int has_bias,
-                    int has_scale, int res_kind, int act, int accumulate, char *impl, int impllen, char *err, int errlen) {
+gc_mm *gc_mm_create(long m, long n, long k, int inout, int wei_bf16, int wei_blocked, int src_bf16, int dst_bf16, long ldd,
+                    int has_bias, int has_scale, int res_kind, int act, int accumulate, char *impl, int impllen, char *err,
+                    int errlen) {
 	gc_mm *p = calloc(1, sizeof *p);
 	dnnl_post_ops_t po = NULL;
 	dnnl_primitive_attr_t attr = NULL;
@@ -67,7 +144,10 @@ gc_mm *gc_mm_create(long m, long n, long k, int inout, int wei_bf16, int src_bf1
 	omp_set_num_threads(1);
 	dnnl_dims_t sd = {m, k}, wd = {k, n}, dd = {m, n}, vd = {1, n}, ds = {ldd, 1};
 	TRY(dnnl_memory_desc_init_by_tag(&p->src, 2, sd, src_bf16 ? dnnl_bf16 : dnnl_f32, dnnl_ab));
-	TRY(dnnl_memory_desc_init_by_tag(&p->wei, 2, wd, wei_bf16 ? dnnl_bf16 : dnnl_f32, inout ? dnnl_ab : dnnl_ba));
+	if (wei_blocked)
+		TRY(blocked_md(n, k, &p->wei));
+	else
+		TRY(dnnl_memory_desc_init_by_tag(&p->wei, 2, wd, wei_bf16 ? dnnl_bf16 : dnnl_f32, inout ? dnnl_ab : dnnl_ba));
 	TRY(dnnl_memory_desc_init_by_strides(&p->dst, 2, dd, dst_bf16 ? dnnl_bf16 : dnnl_f32, ds));
 	TRY(dnnl_memory_desc_init_by_tag(&p->bias, 2, vd, dnnl_f32, dnnl_ab));
 	TRY(dnnl_memory_desc_init_by_tag(&p->scale, 2, vd, dnnl_f32, dnnl_ab));

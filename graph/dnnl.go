@@ -7,8 +7,10 @@ package graph
 #include <stdlib.h>
 typedef struct gc_mm gc_mm;
 long gc_dnnl_init(void);
-gc_mm *gc_mm_create(long m, long n, long k, int inout, int wei_bf16, int src_bf16, int dst_bf16, long ldd, int has_bias,
-                    int has_scale, int res_kind, int act, int accumulate, char *impl, int impllen, char *err, int errlen);
+gc_mm *gc_mm_create(long m, long n, long k, int inout, int wei_bf16, int wei_blocked, int src_bf16, int dst_bf16, long ldd,
+                    int has_bias, int has_scale, int res_kind, int act, int accumulate, char *impl, int impllen, char *err,
+                    int errlen);
+int gc_pack(long n, long k, int inout, unsigned short *w, char *err, int errlen);
 void gc_mm_free(gc_mm *p);
 int gc_mm_run(gc_mm *p, void *src, void *wei, float *bias, float *scale, void *res, void *dst);
 */
@@ -31,6 +33,24 @@ func init() {
 	}
 	newMMKernel = func(s mmSpec, m int) (mmKernel, string, error) { return newDNNLMatmul(s, m, isa) }
 	fp32GEMM = true
+	packBF16 = func(n, k int, inout bool, w []uint16) (bool, error) {
+		var msg [256]C.char
+		switch C.gc_pack(C.long(n), C.long(k), cbool(inout), (*C.ushort)(unsafe.Pointer(&w[0])), &msg[0], C.int(len(msg))) {
+		case 1:
+			return true, nil
+		case 0:
+			return false, nil
+		}
+		return false, fmt.Errorf("oneDNN: repacking a [%d,%d] weight: %s", n, k, C.GoString(&msg[0]))
+	}
+}
+
+// cbool is v as a C int.
+func cbool(v bool) C.int {
+	if v {
+		return 1
+	}
+	return 0
 }
 
 // dnnlMatmul is a oneDNN matmul primitive.
@@ -41,14 +61,10 @@ type dnnlMatmul struct{ p *C.gc_mm }
 // slower than the float32 BLAS, so they count as no implementation.
 func newDNNLMatmul(s mmSpec, m, isa int) (mmKernel, string, error) {
 	var impl, msg [256]C.char
-	b := func(v bool) C.int {
-		if v {
-			return 1
-		}
-		return 0
-	}
-	p := C.gc_mm_create(C.long(m), C.long(s.N), C.long(s.K), b(s.InOut), b(!s.F32), b(s.XHalf), b(s.DstHalf), C.long(s.LDD),
-		b(s.Bias), b(s.Scale), C.int(s.Res), C.int(s.Act), b(s.Accumulate), &impl[0], C.int(len(impl)), &msg[0], C.int(len(msg)))
+	b := cbool
+	p := C.gc_mm_create(C.long(m), C.long(s.N), C.long(s.K), b(s.InOut), b(!s.F32), b(s.Blocked), b(s.XHalf), b(s.DstHalf),
+		C.long(s.LDD), b(s.Bias), b(s.Scale), C.int(s.Res), C.int(s.Act), b(s.Accumulate), &impl[0], C.int(len(impl)), &msg[0],
+		C.int(len(msg)))
 	if p == nil {
 		return nil, "", fmt.Errorf("oneDNN: %s: %s", s, C.GoString(&msg[0]))
 	}

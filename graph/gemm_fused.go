@@ -27,6 +27,7 @@ const (
 type mmSpec struct {
 	N, K           int
 	InOut          bool
+	Blocked        bool // W is in oneDNN's blocked layout (BF16Blocked): only its kernels read it
 	F32            bool // float32 W, x and dst (runF32)
 	XHalf, DstHalf bool // x and dst are bfloat16 (else float32)
 	LDD            int  // dst's row stride: N, or more when dst rows are spread out
@@ -137,6 +138,9 @@ func (p *fusedGEMM) kernel(m int) (mmKernel, error) {
 		s.XHalf = true // oneDNN multiplies bfloat16 by bfloat16 only: run rounds a float32 x first
 	}
 	k, _, err := newMMKernel(s, m)
+	if err != nil && s.Blocked {
+		return nil, fmt.Errorf("graph: %d rows: %w", m, err) // a blocked weight has no fallback
+	}
 	if err != nil {
 		p.slow = true // oneDNN has no usable implementation here
 		return nil, nil
@@ -254,6 +258,9 @@ func (a act) at(i int) unsafe.Pointer {
 // sums, in another order.
 func (p *fusedGEMM) fallback(m int, x act, w []uint16, bias, scale []float32, res, dst act) error {
 	s := p.spec
+	if s.Blocked {
+		return fmt.Errorf("graph: %s: the weight is in oneDNN's blocked layout, which only oneDNN reads", s)
+	}
 	var xbuf, wbuf, rbuf []float32
 	xf := x.widen(&xbuf)
 	if x.H == nil { // float32 input: round it as the GEMM's bfloat16 operand
@@ -309,7 +316,7 @@ func (s mmSpec) String() string {
 // BF16GEMMRate is SGEMMRate for the GEMM of BF16 graphs (bfloat16 x [m,k] times a
 // bfloat16 weight [n,k], float32 results, on what BF16Backend names), split over
 // Threads() as the ops run it: the ceiling of a bf16 model made of these products.
-func BF16GEMMRate(shapes [][3]int, iters int) (float64, error) {
+func BF16GEMMRate(shapes [][3]int, iters int) (rate float64, err error) {
 	var flops, sec float64
 	for _, s := range shapes {
 		m, n, k := s[0], s[1], s[2]
@@ -320,7 +327,14 @@ func BF16GEMMRate(shapes [][3]int, iters int) (float64, error) {
 		for i := range w {
 			w[i] = bf16Round(float32(i%7) / 70)
 		}
-		p := newFusedGEMM(mmSpec{N: n, K: k, XHalf: true})
+		// Blocked as PackWeights leaves a model's Linear weights, where it does.
+		blocked := false
+		if blockedGEMM() {
+			if blocked, err = packBF16(n, k, false, w); err != nil {
+				return 0, err
+			}
+		}
+		p := newFusedGEMM(mmSpec{N: n, K: k, XHalf: true, Blocked: blocked})
 		run := func() error { return p.run(m, act{H: x}, w, nil, nil, act{}, act{F: y}) }
 		if err := run(); err != nil {
 			return 0, err

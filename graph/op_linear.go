@@ -46,7 +46,7 @@ func (o *LinearOp) Arity() int {
 }
 
 // Type is Matrix, Matrix[, Vector][, Vector][, Matrix] -> Matrix; the weight may be
-// float32 or BFloat16.
+// float32, BFloat16 or BF16Blocked.
 func (o *LinearOp) Type() hm.Type {
 	ts := []hm.Type{tt(2), weightType(2)}
 	if o.Bias {
@@ -119,7 +119,7 @@ func (o *LinearOp) Do(in ...G.Value) (G.Value, error) {
 	if v, ok, err := o.onDevice(o, in); ok { // on a device machine (device.go)
 		return v, err
 	}
-	if bf16Data(in[1]) != nil { // a BF16 graph (op_linear_bf16.go)
+	if h, _ := weight16(in[1]); h != nil { // a BF16 graph (op_linear_bf16.go)
 		return o.doBF16(in)
 	}
 	v, s, err := f32s(in)

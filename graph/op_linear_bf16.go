@@ -9,14 +9,14 @@ func (o *LinearOp) weightOperand() int { return 1 }
 
 // bf16Input accepts x in bfloat16 when W is (the GEMM rounds x to bfloat16 anyway);
 // bias, scale and the residual stay float32.
-func (o *LinearOp) bf16Input(i int, in []*G.Node) bool { return i == 0 && in[1].Dtype() == BFloat16 }
+func (o *LinearOp) bf16Input(i int, in []*G.Node) bool { return i == 0 && is16(in[1].Dtype()) }
 
 // bf16Output offers a bfloat16 result unless the op ends a residual branch: the
 // residual stream stays float32.
 func (o *LinearOp) bf16Output() bool { return !o.Residual }
 
-// doBF16 is Do for a bfloat16 W: one fused GEMM (fusedGEMM) straight into the op's
-// storage, epilogue included.
+// doBF16 is Do for a bfloat16 W (plain or BF16Blocked): one fused GEMM (fusedGEMM)
+// straight into the op's storage, epilogue included.
 func (o *LinearOp) doBF16(in []G.Value) (G.Value, error) {
 	x, err := activation(in[0])
 	if err != nil {
@@ -46,10 +46,11 @@ func (o *LinearOp) doBF16(in []G.Value) (G.Value, error) {
 			return nil, err
 		}
 	}
-	spec := mmSpec{N: nout, K: nin, InOut: o.InOut, XHalf: x.H != nil, DstHalf: dst.H != nil, LDD: nout,
+	w, blocked := weight16(in[1])
+	spec := mmSpec{N: nout, K: nin, InOut: o.InOut, Blocked: blocked, XHalf: x.H != nil, DstHalf: dst.H != nil, LDD: nout,
 		Bias: o.Bias, Scale: o.Scale, Res: res.kind(), Act: o.Act}
 	o.mm = reuseMatmul(o.mm, spec)
-	return out, o.mm.run(n, x, bf16Data(in[1]), bias, scale, res, dst)
+	return out, o.mm.run(n, x, w, bias, scale, res, dst)
 }
 
 // release frees the op's compiled GEMM (Machine.Close).

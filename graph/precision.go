@@ -185,6 +185,12 @@ func (b *Builder) checkPrecision() error {
 		want = BFloat16
 	}
 	for _, w := range b.gemmWeights() {
+		if w.Dtype() == BF16Blocked {
+			if b.prec != BF16 || b.dev != nil {
+				return fmt.Errorf("graph: weight %s is in oneDNN's blocked bfloat16 layout (PackWeights), which only a bf16 graph on the CPU reads: load the model again for %v on this device", w.Name(), b.prec)
+			}
+			continue
+		}
 		if w.Dtype() != want {
 			how := "build the graph with SetPrecision(BF16) or (FP16), or keep the model in float32"
 			if b.prec.half() {

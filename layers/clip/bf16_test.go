@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gorgoclip/gorgoclip/graph"
@@ -91,6 +92,17 @@ func TestBF16Fidelity(t *testing.T) {
 		half, err := New(ck, WithBatchSize(n), WithPrecision(graph.BF16))
 		if err != nil {
 			t.Fatal(err)
+		}
+		// Where oneDNN runs the GEMMs, the Linear weights are repacked for it.
+		blocked := 0
+		for _, w := range sixteenBit(t, half) {
+			if w.Dtype() == graph.BF16Blocked {
+				blocked++
+			}
+		}
+		t.Logf("%s: %d weights in oneDNN's blocked layout (%s)", name, blocked, graph.BF16Backend())
+		if (blocked > 0) != strings.HasPrefix(graph.BF16Backend(), "oneDNN") {
+			t.Errorf("%s: %d weights in oneDNN's blocked layout with bf16 GEMMs on %s", name, blocked, graph.BF16Backend())
 		}
 		px := fidelityPixels(n, cfg.Vision.ImageResolution, 5)
 		tok := fidelityTokens(n, cfg.Text.ContextLength, cfg.Text.VocabSize, 20, 6)

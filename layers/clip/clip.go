@@ -147,7 +147,7 @@ func Load(dir string, opts ...Option) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	return m.bind(ck)
+	return m.bind(ck, true)
 }
 
 // New builds a Model over ck's tensors, which it shares rather than copies: ck's data
@@ -161,7 +161,7 @@ func New(ck *weights.Checkpoint, opts ...Option) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	return m.bind(ck)
+	return m.bind(ck, false)
 }
 
 // configure returns a Model without towers, set up by opts, after checking that its
@@ -188,8 +188,10 @@ func configure(opts []Option) (*Model, error) {
 func (m *Model) half() bool { return m.prec == graph.BF16 || m.prec == graph.FP16 }
 
 // bind builds m's towers over ck's tensors and converts the weights it keeps in 16
-// bits that are not yet.
-func (m *Model) bind(ck *weights.Checkpoint) (*Model, error) {
+// bits that are not yet. In BF16 on the CPU it then repacks the GEMM weights for
+// oneDNN (pack): all of them when owned (ck is the model's own, not a caller's),
+// else only those it converted itself, so that a caller's tensors never change.
+func (m *Model) bind(ck *weights.Checkpoint, owned bool) (*Model, error) {
 	if err := ck.Config.Validate(); err != nil {
 		return nil, fmt.Errorf("clip: %w", err)
 	}
@@ -205,25 +207,46 @@ func (m *Model) bind(ck *weights.Checkpoint) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clip: %v: %w", m.prec, err)
 	}
+	fresh := map[*tensor.Dense]bool{}
 	for w, p := range ws {
 		convert := graph.ToBF16
 		if p == graph.FP16 {
 			convert = graph.ToFP16
 		}
-		if _, err := convert(w); err != nil {
+		n, err := convert(w)
+		if err != nil {
+			return nil, fmt.Errorf("clip: %v: %w", m.prec, err)
+		}
+		fresh[w] = n > 0
+	}
+	debug.FreeOSMemory() // the float32 weights the conversion released
+	if m.prec == graph.BF16 && m.dev == nil {
+		if err := pack(towers, ck.Config, func(w *tensor.Dense) bool { return owned || fresh[w] }); err != nil {
 			return nil, fmt.Errorf("clip: %v: %w", m.prec, err)
 		}
 	}
-	debug.FreeOSMemory() // the float32 weights the conversion released
 	return m, nil
 }
 
-// halfWeights returns the weights that towers (of config c) keep in 16 bits at
-// precision prec (BF16 or FP16), and each one's format: the GEMM weights of a small
-// graph of each tower (graph.Builder.GEMMWeights: the rule), in prec, and the tables
-// a tower reads on the host (the token embedding), in bfloat16 even in an FP16 model
-// (host code widens it).
-func halfWeights(towers *layers.CLIP, c layers.Config, prec graph.Precision) (map[*tensor.Dense]graph.Precision, error) {
+// pack repacks the Linear weights of a BF16 model's towers that keep accepts into
+// oneDNN's blocked layout (graph.Builder.PackWeights), where oneDNN runs the GEMMs:
+// every GEMM then reads them as they are instead of repacking them on each call.
+func pack(towers *layers.CLIP, c layers.Config, keep func(*tensor.Dense) bool) error {
+	bs, err := towerGraphs(towers, c, graph.BF16)
+	if err != nil {
+		return err
+	}
+	for _, b := range bs {
+		if _, err := b.PackWeights(keep); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// towerGraphs builds a graph of one item for each tower in precision prec: what the
+// rules over a model's weights (which are stored in 16 bits, which repacked) read.
+func towerGraphs(towers *layers.CLIP, c layers.Config, prec graph.Precision) ([]*graph.Builder, error) {
 	v := graph.NewBuilder()
 	v.SetPrecision(prec)
 	if _, err := towers.Visual.Forward(v, v.Input("pixels", 1, 3*c.Vision.ImageResolution*c.Vision.ImageResolution), 1); err != nil {
@@ -234,8 +257,21 @@ func halfWeights(towers *layers.CLIP, c layers.Config, prec graph.Precision) (ma
 	if _, err := towers.Text.Forward(t, t.Input("tokens", 1, c.Text.Width), t.Input("eot", 1), 1, 1); err != nil {
 		return nil, err
 	}
+	return []*graph.Builder{v, t}, nil
+}
+
+// halfWeights returns the weights that towers (of config c) keep in 16 bits at
+// precision prec (BF16 or FP16), and each one's format: the GEMM weights of a small
+// graph of each tower (graph.Builder.GEMMWeights: the rule), in prec, and the tables
+// a tower reads on the host (the token embedding), in bfloat16 even in an FP16 model
+// (host code widens it).
+func halfWeights(towers *layers.CLIP, c layers.Config, prec graph.Precision) (map[*tensor.Dense]graph.Precision, error) {
+	bs, err := towerGraphs(towers, c, prec)
+	if err != nil {
+		return nil, err
+	}
 	out := map[*tensor.Dense]graph.Precision{}
-	for _, b := range []*graph.Builder{v, t} {
+	for _, b := range bs {
 		ws, err := b.GEMMWeights()
 		if err != nil {
 			return nil, err

@@ -37,7 +37,7 @@ func Random(cfg layers.Config, seed uint64, opts ...Option) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	return m.bind(ck)
+	return m.bind(ck, true)
 }
 
 // randomCheckpoint is RandomCheckpoint, passing each tensor to convert (when not nil)
