@@ -203,7 +203,11 @@ func (m *Model) bind(ck *weights.Checkpoint, owned bool) (*Model, error) {
 	if !m.half() {
 		return m, nil
 	}
-	ws, err := halfWeights(towers, ck.Config, m.prec)
+	bs, err := towerGraphs(towers, ck.Config, m.prec)
+	if err != nil {
+		return nil, fmt.Errorf("clip: %v: %w", m.prec, err)
+	}
+	ws, err := halfWeights(towers, bs, m.prec)
 	if err != nil {
 		return nil, fmt.Errorf("clip: %v: %w", m.prec, err)
 	}
@@ -221,27 +225,16 @@ func (m *Model) bind(ck *weights.Checkpoint, owned bool) (*Model, error) {
 	}
 	debug.FreeOSMemory() // the float32 weights the conversion released
 	if m.prec == graph.BF16 && m.dev == nil {
-		if err := pack(towers, ck.Config, func(w *tensor.Dense) bool { return owned || fresh[w] }); err != nil {
-			return nil, fmt.Errorf("clip: %v: %w", m.prec, err)
+		// oneDNN's blocked layout (graph.Builder.PackWeights, where oneDNN runs the
+		// GEMMs): every GEMM then reads its weight as it is instead of repacking it.
+		keep := func(w *tensor.Dense) bool { return owned || fresh[w] }
+		for _, b := range bs {
+			if _, err := b.PackWeights(keep); err != nil {
+				return nil, fmt.Errorf("clip: %v: %w", m.prec, err)
+			}
 		}
 	}
 	return m, nil
-}
-
-// pack repacks the Linear weights of a BF16 model's towers that keep accepts into
-// oneDNN's blocked layout (graph.Builder.PackWeights), where oneDNN runs the GEMMs:
-// every GEMM then reads them as they are instead of repacking them on each call.
-func pack(towers *layers.CLIP, c layers.Config, keep func(*tensor.Dense) bool) error {
-	bs, err := towerGraphs(towers, c, graph.BF16)
-	if err != nil {
-		return err
-	}
-	for _, b := range bs {
-		if _, err := b.PackWeights(keep); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // towerGraphs builds a graph of one item for each tower in precision prec: what the
@@ -260,16 +253,12 @@ func towerGraphs(towers *layers.CLIP, c layers.Config, prec graph.Precision) ([]
 	return []*graph.Builder{v, t}, nil
 }
 
-// halfWeights returns the weights that towers (of config c) keep in 16 bits at
-// precision prec (BF16 or FP16), and each one's format: the GEMM weights of a small
-// graph of each tower (graph.Builder.GEMMWeights: the rule), in prec, and the tables
-// a tower reads on the host (the token embedding), in bfloat16 even in an FP16 model
-// (host code widens it).
-func halfWeights(towers *layers.CLIP, c layers.Config, prec graph.Precision) (map[*tensor.Dense]graph.Precision, error) {
-	bs, err := towerGraphs(towers, c, prec)
-	if err != nil {
-		return nil, err
-	}
+// halfWeights returns the weights that towers keep in 16 bits at precision prec
+// (BF16 or FP16), and each one's format: the GEMM weights of their graphs bs (of
+// towerGraphs; graph.Builder.GEMMWeights: the rule), in prec, and the tables a tower
+// reads on the host (the token embedding), in bfloat16 even in an FP16 model (host
+// code widens it).
+func halfWeights(towers *layers.CLIP, bs []*graph.Builder, prec graph.Precision) (map[*tensor.Dense]graph.Precision, error) {
 	out := map[*tensor.Dense]graph.Precision{}
 	for _, b := range bs {
 		ws, err := b.GEMMWeights()
@@ -326,7 +315,11 @@ func halfKeys(c layers.Config, prec graph.Precision) (map[string]graph.Precision
 	if err != nil {
 		return nil, err
 	}
-	ws, err := halfWeights(towers, c, prec)
+	bs, err := towerGraphs(towers, c, prec)
+	if err != nil {
+		return nil, err
+	}
+	ws, err := halfWeights(towers, bs, prec)
 	if err != nil {
 		return nil, err
 	}
