@@ -34,6 +34,11 @@ type blockedBF16 uint16
 // Set in builds with oneDNN (dnnl.go); nil otherwise.
 var packBF16 func(n, k int, inout bool, w []uint16) (bool, error)
 
+// unblockTest, where set (dnnl.go), makes the GEMMs compiled while on read a blocked
+// weight as if oneDNN had no kernel for its layout at their row count: reordered
+// back to PyTorch's on each call (tests).
+var unblockTest func(on bool)
+
 // blockedGEMM reports whether oneDNN runs bfloat16 GEMMs from blocked weights on this
 // CPU with a fast kernel (not where BF16 graphs use the fallback).
 var blockedGEMM = sync.OnceValue(func() bool {

@@ -34,6 +34,9 @@ func blockedMLP(t *testing.T, p Precision, w1, w2 *tensor.Dense, n, d int) (*Bui
 // over them afterwards give what the plain layout gave; that it leaves alone what it
 // must (a weight whose blocked layout needs padding, one keep refuses, one another
 // kind of op reads); and that a float32 graph refuses a blocked weight by name.
+//
+// A blocked weight at a row count where oneDNN would not read its layout is reordered
+// back to the plain one on each call (unblockTest): the same results again.
 func TestPackWeights(t *testing.T) {
 	if !blockedGEMM() {
 		t.Skipf("oneDNN has no bfloat16 GEMM from blocked weights in this build or on this CPU (%s)", BF16Backend())
@@ -81,6 +84,14 @@ func TestPackWeights(t *testing.T) {
 		if diff, ok := close32(run(), want, 1e-5); !ok {
 			t.Errorf("run %d: blocked weights give results %g from the plain ones", run1, diff)
 		}
+	}
+	// Where oneDNN would not read the blocked layout at some row count, the GEMM
+	// reorders the weight back on each call: the same results.
+	unblockTest(true)
+	unblocked := run()
+	unblockTest(false)
+	if diff, ok := close32(unblocked, want, 1e-5); !ok {
+		t.Errorf("blocked weights reordered back give results %g from the plain ones", diff)
 	}
 
 	ref, y := blockedMLP(t, FP32, w1, w2, n, d)

@@ -6,6 +6,7 @@
 // the CPU has them; the Go loops run otherwise.
 
 #include <immintrin.h>
+#include <math.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -177,6 +178,45 @@ BF16_TARGET void gc_attention_bf16(const unsigned short *qkv, void *dst, int dst
 			const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
 			long at = (b * t + i) * d + h * k;
 			for (long c0 = 0; c0 < k; c0 += 32) pv32(row, vf + c0, k, n, inv, dst, dst_bf16, at + c0);
+		}
+	}
+}
+
+// gc_layer_norm_bf16 is gc_layer_norm (kernels_openblas.c) storing bfloat16: over
+// rows of x [rows, d], the statistics in double (in the same order of sums), then
+// (x - mean) * inv * gain + bias in float32, rounded to nearest even into dst. It
+// writes LayerNorm's output straight in the format the GEMM after it reads, with
+// twice the double lanes of the AVX2 kernel.
+BF16_TARGET void gc_layer_norm_bf16(unsigned short *dst, const float *x, const float *gain, const float *bias, long rows,
+                                    long d, float eps) {
+	for (long r = 0; r < rows; r++) {
+		const float *row = x + r * d;
+		unsigned short *out = dst + r * d;
+		__m512d s = _mm512_setzero_pd();
+		long j = 0;
+		for (; j + 8 <= d; j += 8) s = _mm512_add_pd(s, _mm512_cvtps_pd(_mm256_loadu_ps(row + j)));
+		__m256d h = _mm256_add_pd(_mm512_castpd512_pd256(s), _mm512_extractf64x4_pd(s, 1));
+		double sum = h[0] + h[1] + h[2] + h[3];
+		for (; j < d; j++) sum += row[j];
+		double mean = sum / d;
+		const __m512d m8 = _mm512_set1_pd(mean);
+		s = _mm512_setzero_pd();
+		for (j = 0; j + 8 <= d; j += 8) {
+			__m512d c = _mm512_sub_pd(_mm512_cvtps_pd(_mm256_loadu_ps(row + j)), m8);
+			s = _mm512_fmadd_pd(c, c, s);
+		}
+		h = _mm256_add_pd(_mm512_castpd512_pd256(s), _mm512_extractf64x4_pd(s, 1));
+		double ss = h[0] + h[1] + h[2] + h[3];
+		for (; j < d; j++) {
+			double c = row[j] - mean;
+			ss += c * c;
+		}
+		const __m512 inv = _mm512_set1_ps((float)(1 / sqrt(ss / d + (double)eps))), m = _mm512_set1_ps((float)mean);
+		for (j = 0; j < d; j += 16) {
+			__mmask16 k = d - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (d - j)) - 1);
+			__m512 y = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, row + j), m), inv);
+			y = _mm512_fmadd_ps(y, _mm512_maskz_loadu_ps(k, gain + j), _mm512_maskz_loadu_ps(k, bias + j));
+			_mm256_mask_storeu_epi16(out + j, k, (__m256i)_mm512_cvtneps_pbh(y));
 		}
 	}
 }

@@ -534,3 +534,40 @@ func TestAttentionBF16Kernel(t *testing.T) {
 		}
 	}
 }
+
+// TestLayerNormBF16Kernel checks the AVX512 LayerNorm storing bfloat16 against the Go
+// kernel's float32 result rounded, at widths with and without a partial last vector
+// and with a large mean (where the two-pass statistics matter): at most one bfloat16
+// step apart (the float32 arithmetic may fuse differently), nearly all identical.
+func TestLayerNormBF16Kernel(t *testing.T) {
+	if layerNormBF16 == nil {
+		t.Skip("no AVX512 LayerNorm in this build or on this CPU (build with -tags dnnl)")
+	}
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, d := range []int{8, 13, 16, 40, 512, 768, 1031} {
+		const rows = 9
+		x, gain, bias := randn(rng, rows*d, 2), randn(rng, d, 1), randn(rng, d, 0.5)
+		for i := range d {
+			x[3*d+i] += 1000 // a row far from zero
+		}
+		y := make([]float32, rows*d)
+		layerNorm(y, x, gain, bias, d, 1e-5)
+		got := make([]uint16, rows*d)
+		layerNormBF16(got, x, gain, bias, d, 1e-5)
+		differ := 0
+		for i, v := range y {
+			want := bf16Round(v)
+			if got[i] == want {
+				continue
+			}
+			differ++
+			if diff := int(got[i]) - int(want); diff > 1 || diff < -1 || got[i]&0x8000 != want&0x8000 {
+				t.Fatalf("d=%d value %d: %#04x, want %#04x (%g)", d, i, got[i], want, v)
+			}
+		}
+		t.Logf("d=%d: %d of %d values one bfloat16 step off", d, differ, len(y))
+		if differ > len(y)/100+1 {
+			t.Errorf("d=%d: %d of %d values one bfloat16 step off", d, differ, len(y))
+		}
+	}
+}

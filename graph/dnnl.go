@@ -11,6 +11,7 @@ gc_mm *gc_mm_create(long m, long n, long k, int inout, int wei_bf16, int wei_blo
                     int has_bias, int has_scale, int res_kind, int act, int accumulate, char *impl, int impllen, char *err,
                     int errlen);
 int gc_pack(long n, long k, int inout, unsigned short *w, char *err, int errlen);
+void gc_set_unblock_test(int on);
 void gc_mm_free(gc_mm *p);
 int gc_mm_run(gc_mm *p, void *src, void *wei, float *bias, float *scale, void *res, void *dst);
 */
@@ -33,6 +34,7 @@ func init() {
 	}
 	newMMKernel = func(s mmSpec, m int) (mmKernel, string, error) { return newDNNLMatmul(s, m, isa) }
 	fp32GEMM = true
+	unblockTest = func(on bool) { C.gc_set_unblock_test(cbool(on)) }
 	packBF16 = func(n, k int, inout bool, w []uint16) (bool, error) {
 		var msg [256]C.char
 		switch C.gc_pack(C.long(n), C.long(k), cbool(inout), (*C.ushort)(unsafe.Pointer(&w[0])), &msg[0], C.int(len(msg))) {
