@@ -153,6 +153,12 @@ func ExpectedHFShapes(c layers.Config) (map[string][]int, error) {
 // mis-shaped tensor by its Hugging Face name in one error; position_ids buffers are
 // ignored. hf's tensors are not modified; as-is tensors are shared, not copied.
 func FromHF(c layers.Config, hf map[string]*Tensor) (map[string]*Tensor, error) {
+	return fromHF(c, hf, nil)
+}
+
+// fromHF is FromHF taking the in_proj tensors in done (hfAssembly's, under their
+// OpenAI keys) as they are rather than concatenating their parts again.
+func fromHF(c layers.Config, hf, done map[string]*Tensor) (map[string]*Tensor, error) {
 	want, err := ExpectedHFShapes(c)
 	if err != nil {
 		return nil, err
@@ -168,6 +174,10 @@ func FromHF(c layers.Config, hf map[string]*Tensor) (map[string]*Tensor, error) 
 		r, oa := hfRule(k)
 		if r == nil { // unreachable after compare; kept so a table bug cannot panic
 			return nil, fmt.Errorf("Hugging Face names: no rule for %s", k)
+		}
+		if d, ok := done[oa]; ok && r.Op == qkvPart {
+			out[oa] = d
+			continue
 		}
 		if t.Half != nil && r.Op != asIs {
 			return nil, fmt.Errorf("Hugging Face names: %s is 16-bit: only float32 tensors are transposed or concatenated", k)
@@ -206,29 +216,80 @@ func transpose2D(t *Tensor) *Tensor {
 	return out
 }
 
-// asIsConvert is convert for the Hugging Face tensors that OpenAI's layout takes as
-// they are, applied under their OpenAI keys as they are read; FromHF assembles the
-// others, which convertAssembled then converts.
-func asIsConvert(convert func(string, *Tensor) error) func(string, *Tensor) error {
-	if convert == nil {
-		return nil
-	}
-	return func(k string, t *Tensor) error {
-		if r, oa := hfRule(k); r != nil && r.Op == asIs {
-			return convert(oa, t)
-		}
-		return nil
-	}
+// hfAssembly applies ConvertEach's convert to a Hugging Face checkpoint's tensors under
+// their OpenAI keys as they are read (read is the reader's Expect.Convert): at once to
+// those OpenAI's layout takes as they are, and to a block's in_proj as soon as the last
+// of its q, k and v is read, concatenated (done). Each part then views its third of
+// the converted tensor instead of holding its float32 values, so a 16-bit model holds
+// the float32 parts of one block at a time rather than all of them until the end (for
+// ViT-B/32, 120 MB and as much again for the concatenations). The views live in the
+// reader's map only while Load runs, alongside done. fromHF takes the assembled
+// tensors; convertAssembled converts the rest (the transposed projections).
+type hfAssembly struct {
+	convert func(string, *Tensor) error
+	parts   map[string]*[3]*Tensor
+	done    map[string]*Tensor
 }
 
-// convertAssembled applies convert to the tensors of oa, FromHF's result over hf,
-// that FromHF made rather than took from hf as they were.
-func convertAssembled(convert func(string, *Tensor) error, hf, oa map[string]*Tensor) error {
+func newHFAssembly(convert func(string, *Tensor) error) *hfAssembly {
+	return &hfAssembly{convert: convert, parts: map[string]*[3]*Tensor{}, done: map[string]*Tensor{}}
+}
+
+// read is convert for the tensor t read under Hugging Face key k.
+func (a *hfAssembly) read(k string, t *Tensor) error {
+	r, oa := hfRule(k)
+	switch {
+	case r == nil:
+		return nil // fromHF reports it
+	case r.Op == asIs:
+		return a.convert(oa, t)
+	case r.Op != qkvPart || t.Half != nil || t.Data == nil:
+		return nil // assembled by fromHF, which refuses a 16-bit part by name
+	}
+	p := a.parts[oa]
+	if p == nil {
+		p = new([3]*Tensor)
+		a.parts[oa] = p
+	}
+	p[r.Part] = t
+	for _, q := range p {
+		// Not all read yet, or mismatched: fromHF assembles them, or reports the shapes.
+		if q == nil || !sameShape(q.Shape, p[0].Shape) || len(q.Data) != len(p[0].Data) {
+			return nil
+		}
+	}
+	delete(a.parts, oa)
+	n := len(p[0].Data)
+	shape := slices.Clone(p[0].Shape)
+	shape[0] *= 3
+	whole := &Tensor{Shape: shape, Data: make([]float32, 3*n)}
+	for i, q := range p {
+		copy(whole.Data[i*n:], q.Data)
+		q.Data = whole.Data[i*n : (i+1)*n : (i+1)*n] // the part's own values are garbage now
+	}
+	if err := a.convert(oa, whole); err != nil {
+		return err
+	}
+	if whole.Half != nil { // converted: the float32 concatenation is garbage too
+		for i, q := range p {
+			q.Data, q.Half = nil, whole.Half[i*n:(i+1)*n:(i+1)*n]
+		}
+	}
+	a.done[oa] = whole
+	return nil
+}
+
+// convertAssembled applies convert to the tensors of oa, fromHF's result over hf,
+// that fromHF made rather than took from hf or done as they were.
+func convertAssembled(convert func(string, *Tensor) error, hf, done, oa map[string]*Tensor) error {
 	if convert == nil {
 		return nil
 	}
-	taken := make(map[*Tensor]bool, len(hf))
+	taken := make(map[*Tensor]bool, len(hf)+len(done))
 	for _, t := range hf {
+		taken[t] = true
+	}
+	for _, t := range done {
 		taken[t] = true
 	}
 	for _, k := range slices.Sorted(maps.Keys(oa)) {

@@ -76,7 +76,8 @@ type options struct {
 // (Tensor.SetHalf) thus keeps the checkpoint from ever being whole in float32 (what
 // clip.Load does for a 16-bit model). A Hugging Face tensor that OpenAI's layout
 // transposes or concatenates (text_projection, visual.proj, the q, k and v of every
-// block) is passed once assembled. Each returned tensor is passed exactly once.
+// block) is passed once assembled: a block's in_proj as soon as the last of its q, k
+// and v is read (hfAssembly). Each returned tensor is passed exactly once.
 func ConvertEach(prepare func(layers.Config) (func(key string, t *Tensor) error, error)) Option {
 	return func(o *options) { o.prepare = prepare }
 }
@@ -160,14 +161,24 @@ func Load(dir string, opts ...Option) (*Checkpoint, error) {
 		if err != nil {
 			return nil, fmt.Errorf("loaders: weights: %s: %w", cfgPath, err)
 		}
-		hf, err := readHF(&Expect{Shapes: hfShapes, Skip: hfIgnored.MatchString, Convert: asIsConvert(want.Convert)})
+		read := &Expect{Shapes: hfShapes, Skip: hfIgnored.MatchString}
+		var asm *hfAssembly
+		if want.Convert != nil {
+			asm = newHFAssembly(want.Convert)
+			read.Convert = asm.read
+		}
+		hf, err := readHF(read)
 		if err != nil {
 			return nil, err
 		}
-		if ck.Tensors, err = FromHF(ck.Config, hf); err != nil {
+		var done map[string]*Tensor
+		if asm != nil {
+			done = asm.done
+		}
+		if ck.Tensors, err = fromHF(ck.Config, hf, done); err != nil {
 			return nil, fmt.Errorf("loaders: weights: %s: %w", source, err)
 		}
-		if err := convertAssembled(want.Convert, hf, ck.Tensors); err != nil {
+		if err := convertAssembled(want.Convert, hf, done, ck.Tensors); err != nil {
 			return nil, fmt.Errorf("loaders: weights: %s: %w", source, err)
 		}
 		return ck, canonicalShapes(ck.Config, ck.Tensors)
