@@ -4,8 +4,6 @@ import (
 	"slices"
 	"testing"
 	"unsafe"
-
-	"github.com/gorgoclip/gorgoclip/layers"
 )
 
 // TestHFAssemblyStreams feeds hfAssembly.read a block's q, k and v (out of order) and
@@ -77,21 +75,5 @@ func TestHFAssemblyStreams(t *testing.T) {
 				t.Errorf("half=%v part %d: does not view its third of in_proj (len %d, float32 %v)", half, i, p.Len(), p.Data != nil)
 			}
 		}
-	}
-}
-
-// TestNpyDirReadsInOrder checks that a directory of .npy files is read in one order,
-// by key (a map's order made the peak memory of a bf16 load vary by 170 MB from run to
-// run with the same weights).
-func TestNpyDirReadsInOrder(t *testing.T) {
-	var keys []string
-	_, err := Load(fixture(t, "openai"), ConvertEach(func(layers.Config) (func(string, *Tensor) error, error) {
-		return func(k string, _ *Tensor) error { keys = append(keys, k); return nil }, nil
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(keys) < 10 || !slices.IsSorted(keys) {
-		t.Errorf("read %d tensors in the order %v, want them sorted", len(keys), keys)
 	}
 }
