@@ -191,6 +191,13 @@ gc_mm *gc_mm_create(long m, long n, long k, int inout, int wei_bf16, int wei_blo
 	TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
 	dnnl_status_t st = wei_blocked && unblock_test ? dnnl_unimplemented
 	                                                : dnnl_primitive_desc_create(&pd, &md, attr, gc_engine, NULL);
+	const char *name = "";
+	if (st == dnnl_success && wei_blocked && dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) == dnnl_success &&
+	    strncmp(name, "ref", 3) == 0) {
+		dnnl_primitive_desc_destroy(pd); // the reference kernel reads any layout, slowly: not that
+		pd = NULL;
+		st = dnnl_unimplemented;
+	}
 	if (st != dnnl_success && wei_blocked) {
 		// oneDNN will not read the blocked layout at this row count (the layout is
 		// checked at 1 to 1600 rows on AVX512-BF16, not on every CPU): the weight is
@@ -204,7 +211,6 @@ gc_mm *gc_mm_create(long m, long n, long k, int inout, int wei_bf16, int wei_blo
 		st = dnnl_primitive_desc_create(&pd, &md, attr, gc_engine, NULL);
 	}
 	TRY(st);
-	const char *name = "";
 	TRY(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name));
 	snprintf(impl, impllen, "%s", name);
 	p->scratch = *dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
