@@ -4,34 +4,20 @@ package cli
 
 import (
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
 
-	"github.com/gorgoclip/gorgoclip/graph"
 	"github.com/gorgoclip/gorgoclip/internal/testfix"
 	"github.com/gorgoclip/gorgoclip/loaders/npy"
 )
-
-// cudaOrSkip skips when the driver reports no GPU; a GPU that fails to open fails.
-func cudaOrSkip(t *testing.T) {
-	t.Helper()
-	_, err := graph.OpenDevice("cuda")
-	if errors.Is(err, graph.ErrNoGPU) {
-		t.Skipf("no CUDA device: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestCUDACommands: embed --device cuda matches the goldens within the GPU tolerance,
 // and zeroshot and compare --device cuda reach the CPU's zero-shot and probe results
 // on a small image folder (the commands' device plumbing, end to end).
 func TestCUDACommands(t *testing.T) {
-	cudaOrSkip(t)
+	testfix.CUDA(t)
 	tiny := testfix.Shared(t, "fixtures/clip-tiny-a")
 	tmp := t.TempDir()
 	for _, c := range []struct{ flag, input, golden string }{
@@ -126,7 +112,7 @@ func TestCUDACommands(t *testing.T) {
 // TestCUDAGrad: grad --device cuda matches PyTorch autograd's gradients, and embed
 // --attention --device cuda its attention maps, as on the CPU.
 func TestCUDAGrad(t *testing.T) {
-	cudaOrSkip(t)
+	testfix.CUDA(t)
 	tiny := testfix.Shared(t, "fixtures/clip-tiny-a")
 	gold := filepath.Join(tiny, "golden")
 	out := t.TempDir()
@@ -151,7 +137,7 @@ func TestCUDAGrad(t *testing.T) {
 // the loss on the host and the backward pass, every step) and on the CPU from the same
 // seed: the test logits must agree.
 func TestCUDAProbeCoOp(t *testing.T) {
-	cudaOrSkip(t)
+	testfix.CUDA(t)
 	weights := testfix.Shared(t, "fixtures/clip-tiny-a/openai")
 	dir := t.TempDir()
 	feats, labels, names := coopFeatureFiles(t, dir)

@@ -3,7 +3,6 @@
 package clip
 
 import (
-	"errors"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -20,22 +19,9 @@ import (
 // kernels sum in other orders than OpenBLAS and the Go kernels.
 const cudaTol = 1e-3
 
-// cudaModelOrSkip skips when the driver reports no GPU; a GPU that fails to open
-// (kernels that do not compile, a missing cuBLAS) fails the test instead.
-func cudaModelOrSkip(t *testing.T) {
-	t.Helper()
-	_, err := graph.OpenDevice("cuda")
-	if errors.Is(err, graph.ErrNoGPU) {
-		t.Skipf("no CUDA device: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestCUDAParityGolden is TestParity on the GPU.
 func TestCUDAParityGolden(t *testing.T) {
-	cudaModelOrSkip(t)
+	testfix.CUDA(t)
 	m := loadLayout(t, "openai", WithBatchSize(2), WithDevice("cuda"))
 	t.Log(m.Device())
 	if !strings.HasPrefix(m.Device(), "cuda") {
@@ -73,7 +59,7 @@ func TestCUDAParityGolden(t *testing.T) {
 // TestCUDAParityCPU compares the GPU with the CPU on ViT-B/32 with random weights,
 // relative to the largest magnitude of each result.
 func TestCUDAParityCPU(t *testing.T) {
-	cudaModelOrSkip(t)
+	testfix.CUDA(t)
 	cpu := randomModel(t, "ViT-B/32", WithBatchSize(3))
 	gpu := randomModel(t, "ViT-B/32", WithBatchSize(3), WithDevice("cuda"))
 	pix := testPixels(4, 224)
@@ -134,7 +120,7 @@ func agree(t *testing.T, name string, g, c []float32, floor float64) {
 // text batch its embedded tokens and end-of-text positions in and its features out;
 // the weights went up once, before the first run.
 func TestCUDACopies(t *testing.T) {
-	cudaModelOrSkip(t)
+	testfix.CUDA(t)
 	m := randomModel(t, "ViT-B/32", WithBatchSize(8), WithDevice("cuda"))
 	pix := testPixels(16, 224)
 	if _, err := m.EncodeImages(pix, 16); err != nil { // compiles, uploads the vision weights
@@ -196,7 +182,7 @@ func cudaGoldens(t *testing.T, m *Model, model string, got map[string][]float32)
 // TestCUDAParityGoldenResNet is TestParityResNet on the GPU: OpenAI's ModifiedResNet
 // (fixtures/clip-tiny-rn) in both layouts, batches of 2 ending in a partial one.
 func TestCUDAParityGoldenResNet(t *testing.T) {
-	cudaModelOrSkip(t)
+	testfix.CUDA(t)
 	const model = "clip-tiny-rn"
 	for _, layout := range []string{"openai", "open_clip"} {
 		t.Run(layout, func(t *testing.T) {
@@ -220,7 +206,7 @@ func TestCUDAParityGoldenResNet(t *testing.T) {
 // TestCUDAParityGoldenOpenCLIP is TestParityOpenCLIP on the GPU: exact GELU, head
 // width 32, fractional MLP ratios and layer scale (fixtures/openclip-tiny).
 func TestCUDAParityGoldenOpenCLIP(t *testing.T) {
-	cudaModelOrSkip(t)
+	testfix.CUDA(t)
 	const model = "openclip-tiny"
 	m, err := Load(testfix.Shared(t, "fixtures/"+model+"/open_clip"), WithBatchSize(2), WithDevice("cuda"))
 	if err != nil {
@@ -253,7 +239,7 @@ func TestCUDAParityGoldenOpenCLIP(t *testing.T) {
 // with it a third of the convolutions, contribute nothing: those gains are drawn from
 // [0.5, 1.5) instead.
 func TestCUDAParityCPURN50(t *testing.T) {
-	cudaModelOrSkip(t)
+	testfix.CUDA(t)
 	cfg, err := layers.Preset("RN50")
 	if err != nil {
 		t.Fatal(err)
@@ -302,7 +288,7 @@ func TestCUDAParityCPURN50(t *testing.T) {
 // on the GPU: the loss gradients with respect to the pixels and the token embeddings,
 // and every block's attention weights, against PyTorch autograd on OpenAI's code.
 func TestCUDAGradientsGolden(t *testing.T) {
-	cudaModelOrSkip(t)
+	testfix.CUDA(t)
 	m := loadLayout(t, "openai", WithBatchSize(4), WithDevice("cuda"))
 	px := golden(t, "pixels")
 	tokens, rows := goldenTokens(t)
@@ -311,13 +297,7 @@ func TestCUDAGradientsGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	compare(t, "logits_per_image", g.LogitsPerImage, golden(t, "logits_per_image"), cudaTol)
-	for _, c := range []struct {
-		name string
-		got  []float32
-	}{{"pixels_grad", g.Pixels}, {"token_embeddings_grad", g.TokenEmbeddings}} {
-		want := golden(t, "grad/"+c.name)
-		compare(t, c.name, c.got, want, 1e-4*largest(want.Data))
-	}
+	compareGradGoldens(t, g)
 	img, err := m.ImageStages(px.Data, px.Shape[0], StageAttention)
 	if err != nil {
 		t.Fatal(err)
@@ -336,7 +316,7 @@ func TestCUDAGradientsGolden(t *testing.T) {
 // CPU's (checked there against finite differences): pixels, the last stage and a
 // convolution's weight.
 func TestCUDAGradientsResNet(t *testing.T) {
-	cudaModelOrSkip(t)
+	testfix.CUDA(t)
 	dir := testfix.Shared(t, "fixtures/clip-tiny-rn/openai")
 	px := goldenOf(t, "clip-tiny-rn", "pixels")
 	var ref map[string][]float32
@@ -371,7 +351,7 @@ func TestCUDAGradientsResNet(t *testing.T) {
 // forward pass, the loss on the host (a Host node) and the backward pass in one run,
 // against the CPU's.
 func TestCUDATextLossGradients(t *testing.T) {
-	cudaModelOrSkip(t)
+	testfix.CUDA(t)
 	tokens, rows := goldenTokens(t)
 	img := golden(t, "image_features")
 	targets := goldenTargets(t)

@@ -35,6 +35,19 @@ func largest(x []float32) float64 {
 	return m
 }
 
+// compareGradGoldens compares g's gradients with respect to the pixels and the token
+// embeddings with PyTorch autograd's, within 1e-4 of the largest golden value.
+func compareGradGoldens(t *testing.T, g *LossGradients) {
+	t.Helper()
+	for _, c := range []struct {
+		name string
+		got  []float32
+	}{{"pixels_grad", g.Pixels}, {"token_embeddings_grad", g.TokenEmbeddings}} {
+		want := golden(t, "grad/"+c.name)
+		compare(t, c.name, c.got, want, 1e-4*largest(want.Data))
+	}
+}
+
 // TestGradientsMatchGolden checks the loss gradients with respect to the pixels and
 // the token embeddings against PyTorch autograd on OpenAI's code, within 1e-4 of the
 // largest gradient, with batches that split the images and prompts.
@@ -49,13 +62,7 @@ func TestGradientsMatchGolden(t *testing.T) {
 	}
 	logits := golden(t, "logits_per_image")
 	compare(t, "logits_per_image", g.LogitsPerImage, logits, parityTol)
-	for _, c := range []struct {
-		name string
-		got  []float32
-	}{{"pixels_grad", g.Pixels}, {"token_embeddings_grad", g.TokenEmbeddings}} {
-		want := golden(t, "grad/"+c.name)
-		compare(t, c.name, c.got, want, 1e-4*largest(want.Data))
-	}
+	compareGradGoldens(t, g)
 	// The loss, by hand from the golden logits.
 	var want float64
 	n, mm := logits.Shape[0], logits.Shape[1]
