@@ -316,7 +316,7 @@ func (s mmSpec) String() string {
 // BF16GEMMRate is SGEMMRate for the GEMM of BF16 graphs (bfloat16 x [m,k] times a
 // bfloat16 weight [n,k], float32 results, on what BF16Backend names), split over
 // Threads() as the ops run it: the ceiling of a bf16 model made of these products.
-func BF16GEMMRate(shapes [][3]int, iters int) (rate float64, err error) {
+func BF16GEMMRate(shapes [][3]int, iters int) (float64, error) {
 	var flops, sec float64
 	for _, s := range shapes {
 		m, n, k := s[0], s[1], s[2]
@@ -330,6 +330,7 @@ func BF16GEMMRate(shapes [][3]int, iters int) (rate float64, err error) {
 		// Blocked as PackWeights leaves a model's Linear weights, where it does.
 		blocked := false
 		if blockedGEMM() {
+			var err error
 			if blocked, err = packBF16(n, k, false, w); err != nil {
 				return 0, err
 			}

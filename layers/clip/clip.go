@@ -189,7 +189,7 @@ func (m *Model) half() bool { return m.prec == graph.BF16 || m.prec == graph.FP1
 
 // bind builds m's towers over ck's tensors and converts the weights it keeps in 16
 // bits that are not yet. In BF16 on the CPU it then repacks the GEMM weights for
-// oneDNN (pack): all of them when owned (ck is the model's own, not a caller's),
+// oneDNN (graph.Builder.PackWeights): all of them when owned (ck is the model's own, not a caller's),
 // else only those it converted itself, so that a caller's tensors never change.
 func (m *Model) bind(ck *weights.Checkpoint, owned bool) (*Model, error) {
 	if err := ck.Config.Validate(); err != nil {

@@ -216,13 +216,14 @@ func transpose2D(t *Tensor) *Tensor {
 	return out
 }
 
-// hfAssembly applies ConvertEach's convert to a Hugging Face checkpoint's tensors under
-// their OpenAI keys as they are read (read is the reader's Expect.Convert): at once to
-// those OpenAI's layout takes as they are, and to a block's in_proj as soon as the last
-// of its q, k and v is read, concatenated (done). Each part then views its third of
-// the converted tensor instead of holding its float32 values, so a 16-bit model holds
-// the float32 parts of one block at a time rather than all of them until the end (for
-// ViT-B/32, 120 MB and as much again for the concatenations). The views live in the
+// hfAssembly concatenates a block's q, k and v into OpenAI's in_proj as soon as the
+// last of them is read (read is the reader's Expect.Convert; done holds the results),
+// and applies ConvertEach's convert, when there is one, to it and at once to the
+// tensors OpenAI's layout takes as they are. Each part then views its third of the
+// (converted) in_proj instead of holding its own values, so the parts and their
+// concatenation are never in memory twice, and a 16-bit model holds the float32 parts
+// of one block at a time rather than all of them until the end (for ViT-B/32, 120 MB
+// and as much again for the concatenations). The views live in the
 // reader's map only while Load runs, alongside done. fromHF takes the assembled
 // tensors; convertAssembled converts the rest (the transposed projections).
 type hfAssembly struct {
@@ -242,6 +243,9 @@ func (a *hfAssembly) read(k string, t *Tensor) error {
 	case r == nil:
 		return nil // fromHF reports it
 	case r.Op == asIs:
+		if a.convert == nil {
+			return nil
+		}
 		return a.convert(oa, t)
 	case r.Op != qkvPart || t.Half != nil || t.Data == nil:
 		return nil // assembled by fromHF, which refuses a 16-bit part by name
@@ -267,8 +271,10 @@ func (a *hfAssembly) read(k string, t *Tensor) error {
 		copy(whole.Data[i*n:], q.Data)
 		q.Data = whole.Data[i*n : (i+1)*n : (i+1)*n] // the part's own values are garbage now
 	}
-	if err := a.convert(oa, whole); err != nil {
-		return err
+	if a.convert != nil {
+		if err := a.convert(oa, whole); err != nil {
+			return err
+		}
 	}
 	if whole.Half != nil { // converted: the float32 concatenation is garbage too
 		for i, q := range p {

@@ -161,24 +161,15 @@ func Load(dir string, opts ...Option) (*Checkpoint, error) {
 		if err != nil {
 			return nil, fmt.Errorf("loaders: weights: %s: %w", cfgPath, err)
 		}
-		read := &Expect{Shapes: hfShapes, Skip: hfIgnored.MatchString}
-		var asm *hfAssembly
-		if want.Convert != nil {
-			asm = newHFAssembly(want.Convert)
-			read.Convert = asm.read
-		}
-		hf, err := readHF(read)
+		asm := newHFAssembly(want.Convert)
+		hf, err := readHF(&Expect{Shapes: hfShapes, Skip: hfIgnored.MatchString, Convert: asm.read})
 		if err != nil {
 			return nil, err
 		}
-		var done map[string]*Tensor
-		if asm != nil {
-			done = asm.done
-		}
-		if ck.Tensors, err = fromHF(ck.Config, hf, done); err != nil {
+		if ck.Tensors, err = fromHF(ck.Config, hf, asm.done); err != nil {
 			return nil, fmt.Errorf("loaders: weights: %s: %w", source, err)
 		}
-		if err := convertAssembled(want.Convert, hf, done, ck.Tensors); err != nil {
+		if err := convertAssembled(want.Convert, hf, asm.done, ck.Tensors); err != nil {
 			return nil, fmt.Errorf("loaders: weights: %s: %w", source, err)
 		}
 		return ck, canonicalShapes(ck.Config, ck.Tensors)
