@@ -3,6 +3,7 @@ package graph
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	G "gorgonia.org/gorgonia"
@@ -232,5 +233,48 @@ func TestMachineReuse(t *testing.T) {
 	}
 	if _, err := m.Run(nil); err == nil {
 		t.Error("missing input accepted")
+	}
+}
+
+// TestCompileDropsWhatNoOutputReads builds two branches over two inputs and reads one:
+// the other branch never runs, its input need not be given, and its weight is not
+// held by the machine's graph.
+func TestCompileDropsWhatNoOutputReads(t *testing.T) {
+	b := NewBuilder()
+	x, unused := b.Input("x", 2, 3), b.Input("unused", 2, 3)
+	var ran []string
+	branch := func(name string, in *G.Node) *G.Node {
+		n, err := Host(name, func(dst []float32, v [][]float32) error {
+			ran = append(ran, name)
+			for i, f := range v[0] {
+				dst[i] = 2 * f
+			}
+			return nil
+		}, []int{2, 3}, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	read, dead := branch("read", x), branch("dead", unused)
+	w := b.Param("dead.weight", tensor.New(tensor.WithShape(3, 3), tensor.WithBacking(make([]float32, 9))))
+	if _, err := G.Mul(dead, w); err != nil {
+		t.Fatal(err)
+	}
+	m := compileOutput(t, b, "y", read)
+	for _, n := range b.G.AllNodes() {
+		if n == dead || n == unused || n == w {
+			t.Errorf("node %s is still in the compiled graph", n.Name())
+		}
+	}
+	out, err := m.Run(map[string][]float32{"x": {1, 2, 3, 4, 5, 6}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := close32(out["y"].Data, []float32{2, 4, 6, 8, 10, 12}, 0); !ok || !slices.Equal(ran, []string{"read"}) {
+		t.Errorf("got %v (max diff %g), ran %v: want only the read branch", out["y"].Data, d, ran)
+	}
+	if _, err := m.Run(map[string][]float32{"x": make([]float32, 6), "unused": {1}}); err != nil {
+		t.Errorf("an input no output reads was checked: %v", err)
 	}
 }

@@ -20,11 +20,14 @@ type Builder struct {
 	inputs  map[string]*G.Node
 	params  map[string]*G.Node
 	outputs map[string]*tapOp
+	taps    []*G.Node // the outputs' nodes: what Compile keeps is what they read
 	dev     Device    // nil: the CPU (see NewBuilderOn)
 	prec    Precision // see SetPrecision
 	spent   bool      // ConvertWeights retyped the weights under the graph
 	// backward is set once Backward has added the backward pass (grad.go).
 	backward bool
+	// poolFromTaps: see SetPoolFromTaps.
+	poolFromTaps bool
 }
 
 // NewBuilder returns an empty Builder.
@@ -58,10 +61,45 @@ func (b *Builder) Output(name string, n *G.Node) error {
 		return fmt.Errorf("graph: duplicate output %q", name)
 	}
 	op := &tapOp{name: name}
-	if _, err := G.ApplyOpWithName(op, "tap:"+name, n); err != nil {
+	t, err := G.ApplyOpWithName(op, "tap:"+name, n)
+	if err != nil {
 		return fmt.Errorf("graph: output %q: %w", name, err)
 	}
 	b.outputs[name] = op
+	b.taps = append(b.taps, t)
+	return nil
+}
+
+// SetPoolFromTaps asks the towers built on b to compute their pooled outputs from
+// their taps, every row of every block, as the reference code does. By default a
+// transformer's last block runs after its attention only for the rows its pooled
+// output reads (layers.Transformer.Pooled), which gives the same values with less
+// work, but then a tap of that block does not reach the pooled output: gradients
+// with respect to such a tap need this set.
+func (b *Builder) SetPoolFromTaps(on bool) { b.poolFromTaps = on }
+
+// PoolFromTaps returns what SetPoolFromTaps set.
+func (b *Builder) PoolFromTaps() bool { return b.poolFromTaps }
+
+// prune keeps only the nodes some output reads: a tower builds every stage it can
+// give, and a graph asking for one stage, or for the pooled output only, runs only
+// what that needs. Inputs and weights no output reads are dropped from the graph.
+func (b *Builder) prune() error {
+	if len(b.taps) == 0 {
+		return fmt.Errorf("graph: compile: no output")
+	}
+	b.G = b.G.ExactSubgraphRoots(b.taps...)
+	live := make(map[*G.Node]bool, len(b.G.AllNodes()))
+	for _, n := range b.G.AllNodes() {
+		live[n] = true
+	}
+	for _, m := range []map[string]*G.Node{b.inputs, b.params} {
+		for name, n := range m {
+			if !live[n] {
+				delete(m, name)
+			}
+		}
+	}
 	return nil
 }
 
@@ -75,6 +113,9 @@ func (b *Builder) Compile() (m *Machine, err error) {
 	}()
 	if b.spent {
 		return nil, fmt.Errorf("graph: compile: this graph's weights were converted under it (ConvertWeights); build it again")
+	}
+	if err := b.prune(); err != nil {
+		return nil, err
 	}
 	if err := b.checkPrecision(); err != nil {
 		return nil, err
@@ -136,6 +177,7 @@ type Output struct {
 
 // Run binds inputs (name -> row-major data of the declared shape), runs the graph and
 // returns every declared output. The input slices are read, not kept or modified.
+// An input no output reads (Compile drops it) may be given or left out.
 func (m *Machine) Run(inputs map[string][]float32) (out map[string]Output, err error) {
 	if err := m.bind(inputs); err != nil {
 		return nil, err

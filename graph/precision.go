@@ -230,9 +230,12 @@ func (b *Builder) plan() {
 			continue
 		}
 		half := true
-		readers := b.G.To(n.ID())
+		readers := b.G.To(n.ID()) // of the graph before prune: skip the dropped ones
 		for readers.Next() && half {
 			r := readers.Node().(*G.Node)
+			if !b.G.Has(r.ID()) {
+				continue
+			}
 			rop, ok := r.Op().(bf16Op)
 			if !ok {
 				half = false

@@ -225,14 +225,23 @@ func (r *ResidualAttentionBlock) Forward(b *graph.Builder, x *G.Node, batch, seq
 	if attn, err = r.Attn.Attend(b, h, batch, seq); err != nil { // [B*T, D]
 		return nil, nil, err
 	}
-	if x, err = r.Attn.OutProj.Fused(b, attn, r.branch(b, r.Name+".ls_1.gamma", r.Ls1, x)); err != nil { // [B*T, D]
-		return nil, nil, err
-	}
-	if h, err = r.Ln2.Forward(b, x); err != nil {
-		return nil, nil, err
-	}
-	out, err = r.MLP.Forward(b, h, r.branch(b, r.Name+".ls_2.gamma", r.Ls2, x)) // [B*T, D]
+	out, err = r.Finish(b, attn, x) // [B*T, D]
 	return out, attn, err
+}
+
+// Finish is the block after its attention: out_proj with the skip connection x, then
+// ln_2 and the MLP with theirs. Every op in it works row by row, so given the rows of
+// attn and x [N, D] that an output reads (Transformer.Pooled) it computes only those.
+func (r *ResidualAttentionBlock) Finish(b *graph.Builder, attn, x *G.Node) (*G.Node, error) {
+	x, err := r.Attn.OutProj.Fused(b, attn, r.branch(b, r.Name+".ls_1.gamma", r.Ls1, x)) // [N, D]
+	if err != nil {
+		return nil, err
+	}
+	h, err := r.Ln2.Forward(b, x)
+	if err != nil {
+		return nil, err
+	}
+	return r.MLP.Forward(b, h, r.branch(b, r.Name+".ls_2.gamma", r.Ls2, x)) // [N, D]
 }
 
 // Transformer is a stack of residual attention blocks.
@@ -267,6 +276,33 @@ func (tr *Transformer) Forward(b *graph.Builder, x *G.Node, batch, seq int) (out
 		outs, attn = append(outs, x), append(attn, a)
 	}
 	return outs, attn, nil
+}
+
+// Pooled returns the last block's output [B, D] at one row of each sequence, the
+// row pick selects from a [B*T, D] node (the class token, the end-of-text token). x
+// is Forward's input and outs, attn its results. Nothing but that row reaches a
+// pooled output after the last attention, so out_proj and the MLP of the last block
+// run for those rows only: one twelfth of a 12-block tower's projections and MLPs,
+// 6% of its work, for the same values. Then the last block's taps do not reach the
+// result: a tower picks from its taps instead when b.PoolFromTaps asks for the
+// reference computation (gradients with respect to a tap need it).
+func (tr *Transformer) Pooled(b *graph.Builder, x *G.Node, outs, attn []*G.Node, pick func(key string, rows *G.Node) (*G.Node, error)) (*G.Node, error) {
+	last := len(outs) - 1
+	if last < 0 {
+		return nil, fmt.Errorf("%s: no blocks", tr.Name)
+	}
+	if last > 0 {
+		x = outs[last-1]
+	}
+	blk := tr.Resblocks[last]
+	a, err := pick(blk.Name+".attn", attn[last])
+	if err != nil {
+		return nil, err
+	}
+	if x, err = pick(blk.Name, x); err != nil {
+		return nil, err
+	}
+	return blk.Finish(b, a, x)
 }
 
 // blockTaps names a stack's outputs [B*T, D] "block0".."blockN-1", then the last one

@@ -107,8 +107,17 @@ func (m *TextTransformer) Forward(b *graph.Builder, emb, eot *G.Node, batch, seq
 		return nil, err
 	}
 	out.Taps = append(out.Taps, Tap{Name: "ln_final", Node: final, Shape: []int{seq, d}})
-	if out.Pooled, err = graph.SelectRows("ln_final.eot", final, eot, seq); err != nil { // [B, D]
-		return nil, wrap("ln_final", err)
+	pick := func(key string, rows *G.Node) (*G.Node, error) {
+		n, err := graph.SelectRows(key+".eot", rows, eot, seq)
+		return n, wrap(key, err)
+	}
+	if b.PoolFromTaps() {
+		out.Pooled, err = pick("ln_final", final)
+	} else if out.Pooled, err = m.Transformer.Pooled(b, x, blocks, attn, pick); err == nil {
+		out.Pooled, err = m.LnFinal.Forward(b, out.Pooled) // row by row: the same values
+	}
+	if err != nil { // [B, D]
+		return nil, err
 	}
 	out.Features, err = project(b, "text_projection", m.TextProjection, out.Pooled) // [B, E]
 	return out, err

@@ -136,13 +136,11 @@ func (m *Model) ImageGradients(pixels []float32, n int, dfeatures []float32, wrt
 	for start := 0; start < n; start += m.batchSize {
 		cur := min(m.batchSize, n-start)
 		mach, err := m.cache.Get(fmt.Sprintf("vision-grad/b=%d/%s", cur, strings.Join(wrt, ",")), func() (*graph.Machine, error) {
-			b := graph.NewBuilderOn(m.dev)
-			x := b.Input("pixels", cur, per)
-			o, err := m.Visual.Forward(b, x, cur)
-			if err != nil {
-				return nil, fmt.Errorf("clip: %w", err)
-			}
-			return buildGrad(b, o, map[string]*G.Node{WRTPixels: x}, wrt, nil)
+			return m.buildGrad(wrt, nil, func(b *graph.Builder) (*layers.TowerOutputs, map[string]*G.Node, error) {
+				x := b.Input("pixels", cur, per)
+				o, err := m.Visual.Forward(b, x, cur)
+				return o, map[string]*G.Node{WRTPixels: x}, err
+			})
 		})
 		if err != nil {
 			return nil, err
@@ -283,9 +281,30 @@ func (m *Model) TextLossGradients(in *TextInput, head Head, wrt ...string) (floa
 // seq positions; seed, when not nil, makes the backward pass's seed from the tower's
 // outputs (otherwise it is an input "dfeatures").
 func (m *Model) buildTextGrad(cur, seq int, wrt []string, seed func(o *layers.TowerOutputs) (*G.Node, error)) (*graph.Machine, error) {
-	b := graph.NewBuilderOn(m.dev)
-	x, eot := b.Input("tokens", cur*seq, m.cfg.Text.Width), b.Input("eot", cur)
-	o, err := m.Text.Forward(b, x, eot, cur, seq)
+	return m.buildGrad(wrt, seed, func(b *graph.Builder) (*layers.TowerOutputs, map[string]*G.Node, error) {
+		x, eot := b.Input("tokens", cur*seq, m.cfg.Text.Width), b.Input("eot", cur)
+		o, err := m.Text.Forward(b, x, eot, cur, seq)
+		return o, map[string]*G.Node{WRTEmbeddings: x}, err
+	})
+}
+
+// buildGrad builds a tower's gradient graph: forward adds the tower to a builder and
+// returns its outputs and the inputs one may differentiate with respect to; then
+// gradGraph. The towers pool the last block's pooled rows only
+// (layers.Transformer.Pooled), which no tap of that block reaches: when wrt names a
+// tap, the tower is built again pooling from its taps (graph.Builder.SetPoolFromTaps).
+func (m *Model) buildGrad(wrt []string, seed func(o *layers.TowerOutputs) (*G.Node, error),
+	forward func(b *graph.Builder) (*layers.TowerOutputs, map[string]*G.Node, error)) (*graph.Machine, error) {
+	build := func(fromTaps bool) (*graph.Builder, *layers.TowerOutputs, map[string]*G.Node, error) {
+		b := graph.NewBuilderOn(m.dev)
+		b.SetPoolFromTaps(fromTaps)
+		o, inputs, err := forward(b)
+		return b, o, inputs, err
+	}
+	b, o, inputs, err := build(false)
+	if err == nil && slices.ContainsFunc(wrt, func(w string) bool { return o.Tap(w) != nil }) {
+		b, o, inputs, err = build(true)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("clip: %w", err)
 	}
@@ -295,7 +314,7 @@ func (m *Model) buildTextGrad(cur, seq int, wrt []string, seed func(o *layers.To
 			return nil, fmt.Errorf("clip: %w", err)
 		}
 	}
-	return buildGrad(b, o, map[string]*G.Node{WRTEmbeddings: x}, wrt, s)
+	return gradGraph(b, o, inputs, wrt, s)
 }
 
 // checkGrad refuses gradients of a model whose weights are 16-bit (its backward ops
@@ -319,11 +338,11 @@ func (m *Model) checkGrad(wrt []string) error {
 // image or prompt), weightGrad+name for weights (summed over the batch).
 const itemGrad, weightGrad = "d/", "dw/"
 
-// buildGrad completes a tower graph b with outputs o: seed (or, when nil, an input
+// gradGraph completes a tower graph b with outputs o: seed (or, when nil, an input
 // "dfeatures") seeds the backward pass from o.Features, and dL/d each wrt name
 // becomes an output (itemGrad or weightGrad + name; stages stored channels last are
 // transposed to [C,H,W], as outputs does).
-func buildGrad(b *graph.Builder, o *layers.TowerOutputs, inputs map[string]*G.Node, wrt []string, seed *G.Node) (*graph.Machine, error) {
+func gradGraph(b *graph.Builder, o *layers.TowerOutputs, inputs map[string]*G.Node, wrt []string, seed *G.Node) (*graph.Machine, error) {
 	nodes := make([]*G.Node, len(wrt))
 	taps := make([]*layers.Tap, len(wrt))
 	prefix := make([]string, len(wrt))

@@ -236,6 +236,66 @@ func TestWeightAndStageGradients(t *testing.T) {
 	}
 }
 
+// TestLastBlockTapGradients asks for gradients with respect to taps of the last block,
+// which the pooled-rows graph (layers.Transformer.Pooled) does not reach: the graph
+// is built from the taps instead, the gradients are zero but at the pooled rows, and
+// the pixel gradients equal the pooled-rows graph's.
+func TestLastBlockTapGradients(t *testing.T) {
+	m := loadLayout(t, "openai", WithBatchSize(2))
+	px := golden(t, "pixels")
+	n, e, d, tokens := px.Shape[0], m.Config().EmbedDim, m.Config().Vision.Width, m.Config().Vision.Tokens()
+	rng := rand.New(rand.NewPCG(9, 10))
+	seed := make([]float32, n*e)
+	for i := range seed {
+		seed[i] = float32(rng.NormFloat64())
+	}
+	pruned, err := m.ImageGradients(px.Data, n, seed, WRTPixels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := m.ImageGradients(px.Data, n, seed, WRTPixels, string(StageEncoder))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dd, at := maxDiff(g[WRTPixels], pruned[WRTPixels]); dd > 1e-5*largest(pruned[WRTPixels]) {
+		t.Errorf("pixel gradients from the taps and from the pooled rows differ by %g at %d", dd, at)
+	}
+	checkPooledRowsOnly(t, "encoder", g[string(StageEncoder)], n, tokens, d, func(int) int { return 0 })
+
+	ids, rows := goldenTokens(t)
+	in, err := m.EmbedTokens(ids, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tseed := make([]float32, rows*e)
+	for i := range tseed {
+		tseed[i] = float32(rng.NormFloat64())
+	}
+	tg, err := m.TextGradients(in, tseed, string(StageFinal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eot, _ := EndOfText(ids, rows)
+	checkPooledRowsOnly(t, "ln_final", tg[string(StageFinal)], rows, in.Seq, m.Config().Text.Width, func(r int) int { return eot[r] })
+}
+
+// checkPooledRowsOnly checks that a tap's gradient g [items, seq, d] is zero except at
+// each item's pooled row, where it is not.
+func checkPooledRowsOnly(t *testing.T, name string, g []float32, items, seq, d int, pooled func(item int) int) {
+	t.Helper()
+	if len(g) != items*seq*d {
+		t.Fatalf("d/%s has %d values, want [%d,%d,%d]", name, len(g), items, seq, d)
+	}
+	for i := range items {
+		for p := range seq {
+			row := g[(i*seq+p)*d : (i*seq+p+1)*d]
+			if nonzero := largest(row) > 0; nonzero != (p == pooled(i)) {
+				t.Errorf("d/%s of item %d at position %d: largest %g, pooled at %d", name, i, p, largest(row), pooled(i))
+			}
+		}
+	}
+}
+
 // TestCrossEntropyByHand checks the host loss's gradients against central
 // differences in float64, and its logits against Logits.
 func TestCrossEntropyByHand(t *testing.T) {

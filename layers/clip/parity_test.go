@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"testing"
 
+	"github.com/gorgoclip/gorgoclip/graph"
 	"github.com/gorgoclip/gorgoclip/internal/testfix"
 	"github.com/gorgoclip/gorgoclip/layers"
 	"github.com/gorgoclip/gorgoclip/loaders/npy"
@@ -279,5 +281,82 @@ func TestTransformFollowsConfig(t *testing.T) {
 	}
 	if n := m.Transform().Norm; n.Mean != [3]float32{0.5, 0.5, 0.5} || n.Std != [3]float32{0.5, 0.5, 0.5} {
 		t.Errorf("transform normalisation %+v, want the config's", n)
+	}
+}
+
+// TestPooledRowsOnly checks that the towers' pooled outputs run the last block's
+// out_proj and MLP on the pooled rows only (layers.Transformer.Pooled), and that the
+// features equal those pooled from every row (graph.Builder.SetPoolFromTaps).
+func TestPooledRowsOnly(t *testing.T) {
+	m := loadLayout(t, "openai")
+	pix := golden(t, "pixels")
+	ids, rows := goldenTokens(t)
+	n, seq, w := pix.Shape[0], 77, m.cfg.Text.Width
+	emb := make([]float32, rows*seq*w)
+	if err := m.Text.Embed(emb, ids, rows, seq); err != nil {
+		t.Fatal(err)
+	}
+	eots, err := EndOfText(ids, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eot := make([]float32, rows)
+	for i, e := range eots {
+		eot[i] = float32(e)
+	}
+	towers := []struct {
+		name, fc    string // fc: the last block's c_fc
+		items, rows int
+		forward     func(b *graph.Builder) (*layers.TowerOutputs, error)
+		inputs      map[string][]float32
+	}{
+		{"image", fmt.Sprintf("visual.transformer.resblocks.%d.mlp.c_fc", m.cfg.Vision.Layers-1), n, m.cfg.Vision.Tokens(),
+			func(b *graph.Builder) (*layers.TowerOutputs, error) {
+				return m.Visual.Forward(b, b.Input("pixels", n, len(pix.Data)/n), n)
+			}, map[string][]float32{"pixels": pix.Data}},
+		{"text", fmt.Sprintf("transformer.resblocks.%d.mlp.c_fc", m.cfg.Text.Layers-1), rows, seq,
+			func(b *graph.Builder) (*layers.TowerOutputs, error) {
+				return m.Text.Forward(b, b.Input("tokens", rows*seq, w), b.Input("eot", rows), rows, seq)
+			}, map[string][]float32{"tokens": emb, "eot": eot}},
+	}
+	for _, tw := range towers {
+		var feats [2][]float32
+		for i, fromTaps := range []bool{false, true} {
+			b := graph.NewBuilder()
+			b.SetPoolFromTaps(fromTaps)
+			o, err := tw.forward(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Output("features", o.Features); err != nil {
+				t.Fatal(err)
+			}
+			mach, err := b.Compile()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var fcRows []int
+			for _, nd := range b.G.AllNodes() {
+				if nd.Name() == tw.fc {
+					fcRows = append(fcRows, nd.Shape()[0])
+				}
+			}
+			want := tw.items
+			if fromTaps {
+				want = tw.items * tw.rows
+			}
+			if !slices.Equal(fcRows, []int{want}) {
+				t.Errorf("%s, from taps %v: the last block's MLP runs on %v rows, want [%d]", tw.name, fromTaps, fcRows, want)
+			}
+			res, err := mach.Run(tw.inputs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			feats[i] = res["features"].Data
+			mach.Close()
+		}
+		if d, at := maxDiff(feats[0], feats[1]); d > 1e-6 {
+			t.Errorf("%s: features pooled from the pooled rows and from every row differ by %g at %d", tw.name, d, at)
+		}
 	}
 }
