@@ -232,13 +232,7 @@ func (p *fusedGEMM) split(m int, x act, w unsafe.Pointer, bias, scale []float32,
 			errs[i] = ks[e-r].run(xp, w, bias, scale, res.at(r*s.N), dst.at(r*s.LDD))
 		}
 	}
-	var wg sync.WaitGroup
-	for i := 1; i < parts; i++ {
-		wg.Add(1)
-		go func() { defer wg.Done(); work(i) }()
-	}
-	work(0)
-	wg.Wait()
+	runParts(parts, work)
 	return true, errors.Join(errs...)
 }
 
