@@ -25,9 +25,13 @@
 // (kernels_openblas.c: the Linear epilogue, attention per image and head, LayerNorm)
 // take over where the CPU has them, the Go kernels staying as fallback and test
 // reference — and writes into a buffer its Machine owns and reuses on every
-// run. Builder.Compile plans those buffers (arena.go): ops whose results are never live
-// at the same time share one, so a graph allocates no activations after its first run.
-// Outputs are copied out when computed.
+// run. The goroutines an op's parts run on are a crew that spins between ops rather
+// than parking (runParts in threads.go): on the 2-core VMs measured, waking a parked
+// thread cost about 70 us at each end of a part, a fifth of the text tower's time.
+// Builder.Compile keeps only what the outputs read (a tower builds every stage it can
+// give; a graph asking for one runs only that), then plans the buffers (arena.go): ops
+// whose results are never live at the same time share one, so a graph allocates no
+// activations after its first run. Outputs are copied out when computed.
 //
 // # Precision
 //

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -9,12 +10,15 @@ import (
 
 // TestRunParts checks that every part of every op runs exactly once: ops of 1 to 5
 // parts in turn (the crew grows), ops from several goroutines at once and parts
-// that run ops themselves (both on fresh goroutines), and ops after the crew has
-// parked.
+// that run ops themselves (both on fresh goroutines), ops after the crew has parked,
+// and ops whose caller parks waiting for a slow part.
 func TestRunParts(t *testing.T) {
-	check := func(parts int, nested bool) {
+	check := func(parts int, nested bool, slow ...time.Duration) {
 		counts := make([]atomic.Int32, parts)
 		runParts(parts, func(i int) {
+			if i > 0 && len(slow) > 0 {
+				time.Sleep(slow[0])
+			}
 			counts[i].Add(1)
 			if nested {
 				var inner atomic.Int32
@@ -47,5 +51,6 @@ func TestRunParts(t *testing.T) {
 	for range 3 {
 		time.Sleep(3 * spinFor) // the crew parks
 		check(3, false)
+		check(2+rand.IntN(3), false, 2*joinSpin) // the caller parks
 	}
 }

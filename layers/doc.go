@@ -19,7 +19,11 @@
 // copying, and shared by every graph the modules build: a module's Forward adds nodes
 // to a graph.Builder and may be called for any number of graphs (one per tower, batch
 // size and text length). Activations are row-major matrices of rows: tokens [B*T, D],
-// or channels-last feature maps [B*H*W, C] in the ResNets.
+// or channels-last feature maps [B*H*W, C] in the ResNets. A tower builds every tap it
+// can give and its pooled output; Compile keeps what the graph's outputs read. The
+// transformer towers pool through Transformer.Pooled, whose last block runs only the
+// pooled rows after its attention (unless the graph.Builder asks to pool from the
+// taps, as gradients with respect to a tap need).
 //
 // Shape letters, used in comments throughout:
 //
