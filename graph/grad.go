@@ -75,19 +75,19 @@ func (b *Builder) Backward(outputs, seeds, wrt []*G.Node) (grads []*G.Node, err 
 		if !ok { // an input or a weight
 			continue
 		}
-		children := childrenOf(b.G, n)
-		cg, err := op.SymDiff(children, n, g)
+		in := children(b.G, n)
+		cg, err := op.SymDiff(in, n, g)
 		if err != nil {
 			return nil, fmt.Errorf("graph: Backward: %s (%v): %w", n.Name(), n.Op(), err)
 		}
-		for j, d := range op.DiffWRT(len(children)) {
-			if !d || !active[children[j]] {
+		for j, d := range op.DiffWRT(len(in)) {
+			if !d || !active[in[j]] {
 				continue
 			}
 			if j >= len(cg) || cg[j] == nil {
 				return nil, fmt.Errorf("graph: Backward: %s (%v) built no gradient for its input %d", n.Name(), n.Op(), j)
 			}
-			terms[children[j]] = append(terms[children[j]], cg[j])
+			terms[in[j]] = append(terms[in[j]], cg[j])
 		}
 	}
 	for _, w := range wrt {
@@ -113,15 +113,6 @@ func sumGrads(n *G.Node, terms []*G.Node) (*G.Node, error) {
 	return applyGrad(&sumOp{}, fmt.Sprintf("Sum{%d}", len(terms)), n.Name()+".grad", n.Shape(), terms...)
 }
 
-// childrenOf returns n's inputs, in order.
-func childrenOf(g *G.ExprGraph, n *G.Node) []*G.Node {
-	var c []*G.Node
-	for it := g.From(n.ID()); it.Next(); {
-		c = append(c, it.Node().(*G.Node))
-	}
-	return c
-}
-
 // markNeeded finds the active nodes, those on a differentiable path from a wrt node
 // to an output, and sets the need mask of every fused op among them. It returns the
 // graph's nodes in execution order (inputs before their consumers) and the active set.
@@ -131,10 +122,10 @@ func (b *Builder) markNeeded(outputs, wrt []*G.Node) ([]*G.Node, map[*G.Node]boo
 		return nil, nil, fmt.Errorf("graph: sort: %w", err)
 	}
 	slices.Reverse(sorted) // execution order: inputs before their consumers
-	children := func(n *G.Node) []*G.Node { return childrenOf(b.G, n) }
+	kids := func(n *G.Node) []*G.Node { return children(b.G, n) }
 	static := func(n *G.Node) []bool { // nil: an input, or an op with no backward pass
 		if op, ok := n.Op().(G.SDOp); ok {
-			return op.DiffWRT(len(children(n)))
+			return op.DiffWRT(len(kids(n)))
 		}
 		return nil
 	}
@@ -147,7 +138,7 @@ func (b *Builder) markNeeded(outputs, wrt []*G.Node) ([]*G.Node, map[*G.Node]boo
 		}
 		affects[n] = true
 		d := static(n)
-		for j, c := range children(n) {
+		for j, c := range kids(n) {
 			if d != nil && d[j] {
 				affects[c] = true
 			}
@@ -158,7 +149,7 @@ func (b *Builder) markNeeded(outputs, wrt []*G.Node) ([]*G.Node, map[*G.Node]boo
 	for _, n := range sorted {
 		dep := slices.Contains(wrt, n)
 		d := static(n)
-		for j, c := range children(n) {
+		for j, c := range kids(n) {
 			if !active[c] {
 				continue
 			}
@@ -191,7 +182,7 @@ func (b *Builder) markNeeded(outputs, wrt []*G.Node) ([]*G.Node, map[*G.Node]boo
 		}
 		d := static(n)
 		need := make([]bool, len(d))
-		for j, c := range children(n) {
+		for j, c := range kids(n) {
 			need[j] = d[j] && active[c]
 		}
 		op.storage().need = need
