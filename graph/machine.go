@@ -20,10 +20,11 @@ type Builder struct {
 	inputs  map[string]*G.Node
 	params  map[string]*G.Node
 	outputs map[string]*tapOp
-	taps    []*G.Node // the outputs' nodes: what Compile keeps is what they read
-	dev     Device    // nil: the CPU (see NewBuilderOn)
-	prec    Precision // see SetPrecision
-	spent   bool      // ConvertWeights retyped the weights under the graph
+	taps    []*G.Node        // the outputs' nodes: what Compile keeps is what they read
+	live    map[*G.Node]bool // set by prune: the nodes Compile kept
+	dev     Device           // nil: the CPU (see NewBuilderOn)
+	prec    Precision        // see SetPrecision
+	spent   bool             // ConvertWeights retyped the weights under the graph
 	// backward is set once Backward has added the backward pass (grad.go).
 	backward bool
 	// poolFromTaps: see SetPoolFromTaps.
@@ -89,13 +90,13 @@ func (b *Builder) prune() error {
 		return fmt.Errorf("graph: compile: no output")
 	}
 	b.G = b.G.ExactSubgraphRoots(b.taps...)
-	live := make(map[*G.Node]bool, len(b.G.AllNodes()))
+	b.live = make(map[*G.Node]bool, len(b.G.AllNodes()))
 	for _, n := range b.G.AllNodes() {
-		live[n] = true
+		b.live[n] = true
 	}
 	for _, m := range []map[string]*G.Node{b.inputs, b.params} {
 		for name, n := range m {
-			if !live[n] {
+			if !b.live[n] {
 				delete(m, name)
 			}
 		}

@@ -233,7 +233,7 @@ func (b *Builder) plan() {
 		readers := b.G.To(n.ID()) // of the graph before prune: skip the dropped ones
 		for readers.Next() && half {
 			r := readers.Node().(*G.Node)
-			if !b.G.Has(r.ID()) {
+			if !b.live[r] {
 				continue
 			}
 			rop, ok := r.Op().(bf16Op)
