@@ -77,3 +77,57 @@ func TestHFAssemblyStreams(t *testing.T) {
 		}
 	}
 }
+
+// TestHFAssemblyTransposesAsRead feeds hfAssembly.read a projection, which OpenAI's
+// layout transposes, and checks that it is transposed and converted at once under its
+// OpenAI key, and that the Hugging Face tensor then views the converted values
+// instead of holding its own float32 ones.
+func TestHFAssemblyTransposesAsRead(t *testing.T) {
+	for _, half := range []bool{true, false} {
+		var got *Tensor
+		calls := 0
+		a := newHFAssembly(func(k string, x *Tensor) error {
+			calls++
+			if k != "text_projection" {
+				t.Fatalf("converted %s, want text_projection", k)
+			}
+			got = x
+			if half {
+				h := make([]uint16, len(x.Data))
+				for i, v := range x.Data {
+					h[i] = uint16(v)
+				}
+				x.SetHalf(h, func() {})
+			}
+			return nil
+		})
+		hf := &Tensor{Shape: []int{2, 3}, Data: []float32{0, 1, 2, 10, 11, 12}} // [out, in]
+		if err := a.read("text_projection.weight", hf); err != nil {
+			t.Fatal(err)
+		}
+		if calls != 1 || a.done["text_projection"] != got || got == nil {
+			t.Fatalf("half=%v: converted %d times, done %v", half, calls, a.done)
+		}
+		want := []uint16{0, 10, 1, 11, 2, 12} // [in, out]
+		var vals []uint16
+		if half {
+			vals = got.Half
+		} else {
+			for _, v := range got.Data {
+				vals = append(vals, uint16(v))
+			}
+		}
+		if !slices.Equal(got.Shape, []int{3, 2}) || !slices.Equal(vals, want) {
+			t.Fatalf("half=%v: got %v %v, want [3 2] %v", half, got.Shape, vals, want)
+		}
+		var at, whole unsafe.Pointer
+		if half {
+			at, whole = unsafe.Pointer(&hf.Half[0]), unsafe.Pointer(&got.Half[0])
+		} else {
+			at, whole = unsafe.Pointer(&hf.Data[0]), unsafe.Pointer(&got.Data[0])
+		}
+		if at != whole || hf.Len() != 6 || half && hf.Data != nil {
+			t.Errorf("half=%v: the Hugging Face tensor does not view the transposed one (float32 %v)", half, hf.Data != nil)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package weights
 
 import (
 	"fmt"
-	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -156,8 +155,9 @@ func FromHF(c layers.Config, hf map[string]*Tensor) (map[string]*Tensor, error) 
 	return fromHF(c, hf, nil)
 }
 
-// fromHF is FromHF taking the in_proj tensors in done (hfAssembly's, under their
-// OpenAI keys) as they are rather than concatenating their parts again.
+// fromHF is FromHF taking the tensors in done (hfAssembly's, under their OpenAI keys)
+// as they are rather than transposing or concatenating them again. A non-nil done must
+// hold every such tensor: Load converts nothing after fromHF.
 func fromHF(c layers.Config, hf, done map[string]*Tensor) (map[string]*Tensor, error) {
 	want, err := ExpectedHFShapes(c)
 	if err != nil {
@@ -175,7 +175,11 @@ func fromHF(c layers.Config, hf, done map[string]*Tensor) (map[string]*Tensor, e
 		if r == nil { // unreachable after compare; kept so a table bug cannot panic
 			return nil, fmt.Errorf("Hugging Face names: no rule for %s", k)
 		}
-		if d, ok := done[oa]; ok && r.Op == qkvPart {
+		if r.Op != asIs && done != nil {
+			d, ok := done[oa]
+			if !ok { // unreachable after compare: hfAssembly.read assembles every well-shaped one
+				return nil, fmt.Errorf("Hugging Face names: %s was not assembled as it was read", k)
+			}
 			out[oa] = d
 			continue
 		}
@@ -216,16 +220,17 @@ func transpose2D(t *Tensor) *Tensor {
 	return out
 }
 
-// hfAssembly concatenates a block's q, k and v into OpenAI's in_proj as soon as the
-// last of them is read (read is the reader's Expect.Convert; done holds the results),
-// and applies ConvertEach's convert, when there is one, to it and at once to the
-// tensors OpenAI's layout takes as they are. Each part then views its third of the
-// (converted) in_proj instead of holding its own values, so the parts and their
-// concatenation are never in memory twice, and a 16-bit model holds the float32 parts
-// of one block at a time rather than all of them until the end (for ViT-B/32, 120 MB
-// and as much again for the concatenations). The views live in the
-// reader's map only while Load runs, alongside done. fromHF takes the assembled
-// tensors; convertAssembled converts the rest (the transposed projections).
+// hfAssembly converts, as they are read, the tensors OpenAI's layout takes from a
+// Hugging Face checkpoint (read is the reader's Expect.Convert; done holds the
+// results under their OpenAI keys). It applies ConvertEach's convert, when there is
+// one, at once to a tensor OpenAI's layout takes as it is, to a projection once
+// transposed, and to a block's in_proj as soon as the last of its q, k and v is read.
+// The Hugging Face tensor then views the values it became instead of holding its own,
+// so no tensor is ever in memory twice, and a 16-bit model holds the float32 parts of
+// one block at a time rather than all of them until the end (for ViT-B/32, 120 MB and
+// as much again for the concatenations). The views, in the wrong order for their
+// Hugging Face shape, live in the reader's map only while Load runs, alongside done;
+// fromHF takes done's tensors.
 type hfAssembly struct {
 	convert func(string, *Tensor) error
 	parts   map[string]*[3]*Tensor
@@ -247,8 +252,13 @@ func (a *hfAssembly) read(k string, t *Tensor) error {
 			return nil
 		}
 		return a.convert(oa, t)
-	case r.Op != qkvPart || t.Half != nil || t.Data == nil:
-		return nil // assembled by fromHF, which refuses a 16-bit part by name
+	case t.Half != nil || len(t.Data) != elems(t.Shape):
+		return nil // fromHF reports it
+	case r.Op == transpose:
+		if len(t.Shape) != 2 {
+			return nil // fromHF reports the shape
+		}
+		return a.finish(oa, transpose2D(t), t)
 	}
 	p := a.parts[oa]
 	if p == nil {
@@ -257,7 +267,7 @@ func (a *hfAssembly) read(k string, t *Tensor) error {
 	}
 	p[r.Part] = t
 	for _, q := range p {
-		// Not all read yet, or mismatched: fromHF assembles them, or reports the shapes.
+		// Not all read yet, or mismatched: fromHF reports the shapes.
 		if q == nil || !sameShape(q.Shape, p[0].Shape) || len(q.Data) != len(p[0].Data) {
 			return nil
 		}
@@ -269,41 +279,27 @@ func (a *hfAssembly) read(k string, t *Tensor) error {
 	whole := &Tensor{Shape: shape, Data: make([]float32, 3*n)}
 	for i, q := range p {
 		copy(whole.Data[i*n:], q.Data)
-		q.Data = whole.Data[i*n : (i+1)*n : (i+1)*n] // the part's own values are garbage now
 	}
+	return a.finish(oa, whole, p[:]...)
+}
+
+// finish converts whole, the tensor made under OpenAI key oa from the Hugging Face
+// tensors from, records it in done, and has each of from view its share of whole's
+// values in place of its own, which are garbage from then on.
+func (a *hfAssembly) finish(oa string, whole *Tensor, from ...*Tensor) error {
 	if a.convert != nil {
 		if err := a.convert(oa, whole); err != nil {
 			return err
 		}
 	}
-	if whole.Half != nil { // converted: the float32 concatenation is garbage too
-		for i, q := range p {
+	n := whole.Len() / len(from)
+	for i, q := range from {
+		if whole.Half != nil { // converted: the float32 values are garbage too
 			q.Data, q.Half = nil, whole.Half[i*n:(i+1)*n:(i+1)*n]
+		} else {
+			q.Data = whole.Data[i*n : (i+1)*n : (i+1)*n]
 		}
 	}
 	a.done[oa] = whole
-	return nil
-}
-
-// convertAssembled applies convert to the tensors of oa, fromHF's result over hf,
-// that fromHF made rather than took from hf or done as they were.
-func convertAssembled(convert func(string, *Tensor) error, hf, done, oa map[string]*Tensor) error {
-	if convert == nil {
-		return nil
-	}
-	taken := make(map[*Tensor]bool, len(hf)+len(done))
-	for _, t := range hf {
-		taken[t] = true
-	}
-	for _, t := range done {
-		taken[t] = true
-	}
-	for _, k := range slices.Sorted(maps.Keys(oa)) {
-		if !taken[oa[k]] {
-			if err := convert(k, oa[k]); err != nil {
-				return fmt.Errorf("key %s: %w", k, err)
-			}
-		}
-	}
 	return nil
 }

@@ -75,8 +75,8 @@ type options struct {
 // the next one is. A function that replaces the float32 values by their 16-bit form
 // (Tensor.SetHalf) thus keeps the checkpoint from ever being whole in float32 (what
 // clip.Load does for a 16-bit model). A Hugging Face tensor that OpenAI's layout
-// transposes or concatenates (text_projection, visual.proj, the q, k and v of every
-// block) is passed once assembled: a block's in_proj as soon as the last of its q, k
+// transposes or concatenates is passed once it is: text_projection and visual.proj
+// as soon as read and transposed, a block's in_proj as soon as the last of its q, k
 // and v is read (hfAssembly). Each returned tensor is passed exactly once.
 func ConvertEach(prepare func(layers.Config) (func(key string, t *Tensor) error, error)) Option {
 	return func(o *options) { o.prepare = prepare }
@@ -167,9 +167,6 @@ func Load(dir string, opts ...Option) (*Checkpoint, error) {
 			return nil, err
 		}
 		if ck.Tensors, err = fromHF(ck.Config, hf, asm.done); err != nil {
-			return nil, fmt.Errorf("loaders: weights: %s: %w", source, err)
-		}
-		if err := convertAssembled(want.Convert, hf, asm.done, ck.Tensors); err != nil {
 			return nil, fmt.Errorf("loaders: weights: %s: %w", source, err)
 		}
 		return ck, canonicalShapes(ck.Config, ck.Tensors)
