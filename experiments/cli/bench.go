@@ -21,6 +21,7 @@ import (
 	"github.com/gorgoclip/gorgoclip/layers"
 	"github.com/gorgoclip/gorgoclip/layers/clip"
 	"github.com/gorgoclip/gorgoclip/loaders/datasets"
+	"github.com/gorgoclip/gorgoclip/loaders/images"
 	"github.com/gorgoclip/gorgoclip/loaders/tokenizer"
 )
 
@@ -37,7 +38,8 @@ synthetic batch of the same lengths (10 and 11 ids) is used and text_source says
 Text runs stop at the longest end-of-text position, as clip.Model.EncodeTexts does.
 --pipeline N also times what zeroshot and compare do with a folder of N synthetic
 500x375 JPEGs: read, decode and preprocess on worker goroutines while the model
-encodes, reported as pipeline_image_per_s and its fraction of the model alone.
+encodes, reported as pipeline_image_per_s and its fraction of the model alone
+(jpeg_decoder: libjpeg-turbo in a build with the libjpeg tag, as make build does).
 
 --precision bf16 runs the towers with bfloat16 weights and GEMMs (clip.WithPrecision;
 what runs them on the CPU is reported as bf16_gemm: oneDNN in a build with it, else
@@ -106,6 +108,8 @@ type BenchResult struct {
 	// and PipelineRatio its fraction of ImagePerS; both only with --pipeline N.
 	PipelinePerS  float64 `json:"pipeline_image_per_s,omitempty"`
 	PipelineRatio float64 `json:"pipeline_vs_model,omitempty"`
+	// JPEGDecoder names the decoder the pipeline ran (images.JPEGDecoder).
+	JPEGDecoder string `json:"jpeg_decoder,omitempty"`
 }
 
 func runBench(env *Env, args []string) error {
@@ -170,7 +174,7 @@ func runBench(env *Env, args []string) error {
 		_, err = fmt.Fprintf(env.Stdout, "bf16 GEMM (%s) alone on the block shapes: %.1f GFLOP/s; the image tower reaches %.0f%% of it\n", r.BF16GEMM, r.BF16GEMMGFLOP, 100*r.ImageVsBF16GEMM)
 	}
 	if err == nil && r.PipelinePerS > 0 {
-		_, err = fmt.Fprintf(env.Stdout, "JPEG folder pipeline: %.2f images/s, %.0f%% of the model alone\n", r.PipelinePerS, 100*r.PipelineRatio)
+		_, err = fmt.Fprintf(env.Stdout, "JPEG folder pipeline (%s): %.2f images/s, %.0f%% of the model alone\n", r.JPEGDecoder, r.PipelinePerS, 100*r.PipelineRatio)
 	}
 	return err
 }
@@ -255,7 +259,7 @@ func Bench(cfg layers.Config, batch, iters int, tok *tokenizer.Tokenizer, pipeli
 		if r.PipelinePerS, err = benchPipeline(m, cfg, batch, pipeline); err != nil {
 			return nil, err
 		}
-		r.PipelineRatio = r.PipelinePerS / r.ImagePerS
+		r.PipelineRatio, r.JPEGDecoder = r.PipelinePerS/r.ImagePerS, images.JPEGDecoder
 	}
 	r.PeakRSSMB = max(loadRSS, peakRSSMB())
 	if canReset {

@@ -8,7 +8,8 @@
 // premultiplied alpha, 16-bit greys as 32-bit integers. Resampling reproduces Pillow's
 // Resample.c (antialiased bicubic, a = -0.5, two separable fixed-point passes rounded to
 // uint8 between and after them), so PNG inputs agree with PIL to the last bit of each
-// uint8. JPEG inputs differ slightly because Go's image/jpeg is not libjpeg-turbo.
+// uint8. JPEG inputs are too when built with the libjpeg tag, which decodes them with
+// libjpeg-turbo as PIL does (JPEGDecoder); Go's image/jpeg differs slightly.
 //
 // Shapes: S is the output side (224 for ViT-B/32), K a batch of images; pixels are CHW
 // float32 [3,S,S], batches [K,3,S,S].
@@ -164,6 +165,16 @@ func decodeAt(r io.ReaderAt, size int64, name string, maxPixels int, inMemory bo
 	}
 	decodeBudget.acquire(cost)
 	release := sync.OnceFunc(func() { decodeBudget.release(cost) })
+	if format == "jpeg" && libjpeg {
+		img, ok, err := decodeJPEGAt(r, size, cfg)
+		if err != nil {
+			release()
+			return nil, nil, fmt.Errorf("images: %s: %w", name, err)
+		}
+		if ok {
+			return img, release, nil
+		}
+	}
 	m, err := safeDecode(io.NewSectionReader(r, 0, size))
 	if err != nil {
 		release()
