@@ -33,11 +33,7 @@ func TestHFAssemblyStreams(t *testing.T) {
 					t.Fatalf("in_proj %v %v, want %v [6 3]", x.Data, x.Shape, want)
 				}
 				if half {
-					h := make([]uint16, len(x.Data))
-					for i, v := range x.Data {
-						h[i] = uint16(v)
-					}
-					x.SetHalf(h, func() {})
+					halve(x)
 				}
 			}
 			return nil
@@ -93,11 +89,7 @@ func TestHFAssemblyTransposesAsRead(t *testing.T) {
 			}
 			got = x
 			if half {
-				h := make([]uint16, len(x.Data))
-				for i, v := range x.Data {
-					h[i] = uint16(v)
-				}
-				x.SetHalf(h, func() {})
+				halve(x)
 			}
 			return nil
 		})
@@ -130,4 +122,14 @@ func TestHFAssemblyTransposesAsRead(t *testing.T) {
 			t.Errorf("half=%v: the Hugging Face tensor does not view the transposed one (float32 %v)", half, hf.Data != nil)
 		}
 	}
+}
+
+// halve stands in for clip's conversion: it replaces x's float32 values, small
+// integers here, by 16-bit ones equal to them.
+func halve(x *Tensor) {
+	h := make([]uint16, len(x.Data))
+	for i, v := range x.Data {
+		h[i] = uint16(v)
+	}
+	x.SetHalf(h, func() {})
 }
