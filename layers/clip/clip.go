@@ -203,11 +203,7 @@ func (m *Model) bind(ck *weights.Checkpoint, owned bool) (*Model, error) {
 	if !m.half() {
 		return m, nil
 	}
-	bs, err := towerGraphs(towers, ck.Config, m.prec)
-	if err != nil {
-		return nil, fmt.Errorf("clip: %v: %w", m.prec, err)
-	}
-	ws, err := halfWeights(towers, bs, m.prec)
+	bs, ws, err := halfWeights(towers, ck.Config, m.prec)
 	if err != nil {
 		return nil, fmt.Errorf("clip: %v: %w", m.prec, err)
 	}
@@ -253,17 +249,20 @@ func towerGraphs(towers *layers.CLIP, c layers.Config, prec graph.Precision) ([]
 	return []*graph.Builder{v, t}, nil
 }
 
-// halfWeights returns the weights that towers keep in 16 bits at precision prec
-// (BF16 or FP16), and each one's format: the GEMM weights of their graphs bs (of
-// towerGraphs; graph.Builder.GEMMWeights: the rule), in prec, and the tables a tower
-// reads on the host (the token embedding), in bfloat16 even in an FP16 model (host
-// code widens it).
-func halfWeights(towers *layers.CLIP, bs []*graph.Builder, prec graph.Precision) (map[*tensor.Dense]graph.Precision, error) {
+// halfWeights returns the weights that towers, of config c, keep in 16 bits at
+// precision prec (BF16 or FP16), and each one's format: the GEMM weights of their
+// graphs bs (towerGraphs, also returned; graph.Builder.GEMMWeights: the rule), in
+// prec, and the tables a tower reads on the host (the token embedding), in bfloat16
+// even in an FP16 model (host code widens it).
+func halfWeights(towers *layers.CLIP, c layers.Config, prec graph.Precision) (bs []*graph.Builder, half map[*tensor.Dense]graph.Precision, err error) {
+	if bs, err = towerGraphs(towers, c, prec); err != nil {
+		return nil, nil, err
+	}
 	out := map[*tensor.Dense]graph.Precision{}
 	for _, b := range bs {
 		ws, err := b.GEMMWeights()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, w := range ws {
 			out[w] = prec
@@ -274,7 +273,7 @@ func halfWeights(towers *layers.CLIP, bs []*graph.Builder, prec graph.Precision)
 			out[w] = graph.BF16
 		}
 	}
-	return out, nil
+	return bs, out, nil
 }
 
 // halfKeys returns the checkpoint keys of a model of config c whose tensors it keeps
@@ -315,11 +314,7 @@ func halfKeys(c layers.Config, prec graph.Precision) (map[string]graph.Precision
 	if err != nil {
 		return nil, err
 	}
-	bs, err := towerGraphs(towers, c, prec)
-	if err != nil {
-		return nil, err
-	}
-	ws, err := halfWeights(towers, bs, prec)
+	_, ws, err := halfWeights(towers, c, prec)
 	if err != nil {
 		return nil, err
 	}
