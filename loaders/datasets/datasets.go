@@ -23,7 +23,8 @@
 //
 // Every Dataset is safe for concurrent Item calls, so that workers can read in
 // parallel and a feature cache can resume at any index. Items are not decoded:
-// Item.Decode turns one into an image.Image; resizing and normalisation belong to
+// Item.Pixels turns one into the images.Image CLIP's preprocessing takes, Item.Decode
+// into an image.Image (for figures); resizing and normalisation belong to
 // loaders/images.
 package datasets
 
@@ -36,6 +37,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/gorgoclip/gorgoclip/loaders/images"
 
 	// Decoders for Item.Decode: the standard library's, plus the formats that
 	// datasets in the wild also use (webdataset shards often hold webp).
@@ -86,6 +89,29 @@ func (it Item) Decode() (img image.Image, err error) {
 		return nil, fmt.Errorf("loaders: datasets: decode %s: %w", it.Name, err)
 	}
 	return img, nil
+}
+
+// Pixels returns the item's image as loaders/images decodes it for CLIP's
+// preprocessing, what images.Preprocess takes: an encoded file within the decode
+// limits, with libjpeg-turbo as PIL decodes it in a build with the libjpeg tag (Decode
+// uses Go's decoders, which differ slightly from PIL's on JPEGs), or raw pixels as
+// they are. Errors name the item.
+func (it Item) Pixels() (*images.Image, error) {
+	switch {
+	case len(it.Encoded) > 0:
+		img, err := images.DecodeBytes(it.Encoded, it.Name)
+		if err != nil {
+			return nil, fmt.Errorf("loaders: datasets: %w", err) // images names the item
+		}
+		return img, nil
+	case it.Image != nil:
+		img, err := images.FromImage(it.Image)
+		if err != nil {
+			return nil, fmt.Errorf("loaders: datasets: %s: %w", it.Name, err)
+		}
+		return img, nil
+	}
+	return nil, fmt.Errorf("loaders: datasets: %s: no image data", it.Name)
 }
 
 // Dataset is a random-access list of labelled images. Implementations are safe

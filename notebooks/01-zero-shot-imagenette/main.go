@@ -184,11 +184,7 @@ square and normalises each channel with CLIP's mean and standard deviation, givi
 	if err != nil {
 		return err
 	}
-	img, err := item.Decode()
-	if err != nil {
-		return err
-	}
-	pim, err := images.FromImage(img)
+	pim, err := item.Pixels() // decoded as PIL decodes it (libjpeg-turbo for JPEGs)
 	if err != nil {
 		return err
 	}

@@ -418,11 +418,7 @@ func preprocess(ds datasets.Dataset, n, R int) ([]float32, error) {
 		if err != nil {
 			return nil, err
 		}
-		img, err := item.Decode()
-		if err != nil {
-			return nil, err
-		}
-		pim, err := images.FromImage(img)
+		pim, err := item.Pixels()
 		if err != nil {
 			return nil, err
 		}
