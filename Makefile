@@ -179,8 +179,8 @@ gpu-check-emu: gpu-check-bundle $(EMU)/libcuda.so.1 $(EMU)/libcublas.so.13
 		assert all(v["clean"] for v in r["sanitizer"].values()), r["sanitizer"]; \
 		gs=[b["gorgoclip"], b["gorgoclip_rn50"]]; \
 		assert all(g.get("batch") == 8 and g["image_per_s"] > 0 and g["device"].startswith("cuda:0") for g in gs), gs; \
-		assert sys.argv[2] == "" or min(r.get(k, 0) for k in ("image_vs_pytorch_fp32", "rn50_image_vs_pytorch_fp32")) > 0, \
-			(b["pytorch_fp32"], b["pytorch_rn50_fp32"])' \
+		assert sys.argv[2] == "" or min(r.get(k, 0) for k in ("image_vs_pytorch_fp32", "rn50_image_vs_pytorch_fp32", "image_vs_pytorch_bf16")) > 0, \
+			(b["pytorch_fp32"], b["pytorch_rn50_fp32"], b["pytorch_bf16"])' \
 		$(EMU)/check/gpu-check.json "$(TORCHPY)"
 
 # On a GPU machine with a Go toolchain: the CUDA tests in place.

@@ -77,6 +77,20 @@ def exact_fp32():
             print(f"cannot switch TF32 off: {e}", file=sys.stderr)
 
 
+def cpu_autocast_slow_path(*modules):
+    """Under CPU autocast, PyTorch 1.13's nn.MultiheadAttention takes its fused fast
+    path, which fails ("expected scalar type BFloat16 but found Float"): it checks
+    torch.is_autocast_enabled(), CUDA's flag only. In training mode it takes the plain
+    path instead, the same computation here (no dropout in these towers). The CPU runs
+    only rehearse this script; CUDA autocast is not affected."""
+    for m in modules:
+        for a in m.modules():
+            if isinstance(a, torch.nn.MultiheadAttention):
+                if a.dropout:
+                    raise SystemExit(f"attention dropout {a.dropout}: training mode would change the results")
+                a.train()
+
+
 def per_second(dev, batch, iters, warmup, f):
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     for _ in range(warmup):
@@ -113,6 +127,10 @@ def main():
     eot[::2] = args.text_len - 2
     ids_dev, eot_dev = ids.to(dev), eot.to(dev)
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(args.amp)
+    if dtype and dev.type == "cpu":
+        if dtype != torch.bfloat16 and int(torch.__version__.split(".")[0]) < 2:
+            raise SystemExit(f"--amp {args.amp} --device cpu: PyTorch {torch.__version__}'s CPU autocast runs bf16 only")
+        cpu_autocast_slow_path(image, text)
     ctx = (lambda: torch.autocast(dev.type, dtype=dtype)) if dtype else torch.inference_mode
     with torch.inference_mode(), ctx():
         img = per_second(dev, args.batch, args.iters, args.warmup, lambda: image(pixels.to(dev)).float().cpu())
