@@ -114,7 +114,7 @@ func decodeFile(path string) (*Image, func(), error) {
 		return nil, nil, err
 	}
 	defer f.Close()
-	return decodeAt(f, fi.Size(), path, MaxPixels, false)
+	return decodeAt(f, fi.Size(), path, MaxPixels, nil)
 }
 
 // Decode reads an encoded image (JPEG, PNG, GIF, BMP, WebP or TIFF) of at most
@@ -138,7 +138,7 @@ func DecodeBytes(data []byte, name string) (*Image, error) {
 }
 
 func decodeLimit(data []byte, name string, maxPixels int) (*Image, error) {
-	img, release, err := decodeAt(bytes.NewReader(data), int64(len(data)), name, maxPixels, true)
+	img, release, err := decodeAt(bytes.NewReader(data), int64(len(data)), name, maxPixels, data)
 	if err != nil {
 		return nil, err
 	}
@@ -146,11 +146,11 @@ func decodeLimit(data []byte, name string, maxPixels int) (*Image, error) {
 	return img, nil
 }
 
-// decodeAt decodes the size encoded bytes of r, held in memory or not as inMemory
-// says, after checking the header: at most maxPixels pixels, and a decode cost
+// decodeAt decodes the size encoded bytes of r, which are data when the caller holds
+// them in memory (nil when r streams them from a file), after checking the header: at most maxPixels pixels, and a decode cost
 // (decodeCost) within MaxDecodeBytes, reserved from the process's decodeBudget
 // until the returned release is called.
-func decodeAt(r io.ReaderAt, size int64, name string, maxPixels int, inMemory bool) (*Image, func(), error) {
+func decodeAt(r io.ReaderAt, size int64, name string, maxPixels int, data []byte) (*Image, func(), error) {
 	cfg, format, err := image.DecodeConfig(io.NewSectionReader(r, 0, size))
 	if err != nil {
 		return nil, nil, decodeError(name, err)
@@ -158,7 +158,8 @@ func decodeAt(r io.ReaderAt, size int64, name string, maxPixels int, inMemory bo
 	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width > maxPixels/cfg.Height {
 		return nil, nil, fmt.Errorf("images: %s: %s image of %dx%d pixels is empty or over the limit of %d pixels", name, format, cfg.Width, cfg.Height, maxPixels)
 	}
-	cost := decodeCost(cfg, format, r, size, inMemory)
+	// libjpeg decodes from memory: a file is read whole first.
+	cost := decodeCost(cfg, format, r, size, data != nil || format == "jpeg" && libjpeg)
 	if cost > MaxDecodeBytes {
 		return nil, nil, fmt.Errorf("images: %s: decoding this %dx%d %s image would take about %d MiB, more than the %d MiB all decodes may hold at once",
 			name, cfg.Width, cfg.Height, format, cost>>20, MaxDecodeBytes>>20)
@@ -166,7 +167,7 @@ func decodeAt(r io.ReaderAt, size int64, name string, maxPixels int, inMemory bo
 	decodeBudget.acquire(cost)
 	release := sync.OnceFunc(func() { decodeBudget.release(cost) })
 	if format == "jpeg" && libjpeg {
-		img, ok, err := decodeJPEGAt(r, size, cfg)
+		img, ok, err := decodeJPEGAt(r, size, cfg, data)
 		if err != nil {
 			release()
 			return nil, nil, fmt.Errorf("images: %s: %w", name, err)

@@ -16,4 +16,6 @@ var JPEGDecoder = "Go image/jpeg"
 const libjpeg = false
 
 // decodeJPEGAt leaves every JPEG to Go's decoder in this build.
-func decodeJPEGAt(io.ReaderAt, int64, image.Config) (*Image, bool, error) { return nil, false, nil }
+func decodeJPEGAt(io.ReaderAt, int64, image.Config, []byte) (*Image, bool, error) {
+	return nil, false, nil
+}

@@ -108,9 +108,12 @@ var JPEGDecoder = func() string {
 const libjpeg = true
 
 // decodeJPEGAt decodes the size bytes of the JPEG in r, whose header Go read as cfg,
-// with decodeJPEG, after copying them to memory.
-func decodeJPEGAt(r io.ReaderAt, size int64, cfg image.Config) (*Image, bool, error) {
-	data := make([]byte, size)
+// with decodeJPEG: data when they are held in memory, else a copy read from r.
+func decodeJPEGAt(r io.ReaderAt, size int64, cfg image.Config, data []byte) (*Image, bool, error) {
+	if data != nil {
+		return decodeJPEG(data, cfg)
+	}
+	data = make([]byte, size)
 	if n, err := r.ReadAt(data, 0); n != len(data) {
 		return nil, true, fmt.Errorf("reading %d of %d bytes: %w", n, size, cmp.Or(err, io.ErrUnexpectedEOF))
 	}

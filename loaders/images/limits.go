@@ -189,9 +189,6 @@ func decodeCost(cfg image.Config, format string, r io.ReaderAt, size int64, inMe
 	if inMemory {
 		cost += size
 	}
-	if format == "jpeg" && libjpeg {
-		cost += size // decodeJPEGAt's copy of the file, which libjpeg decodes from
-	}
 	if format == "tiff" {
 		cost += 3 * size // the decoder reads a stream whole into a buffer grown by doubling
 	}

@@ -120,7 +120,7 @@ func PreprocessBytes(data []byte, name string, size int, dst []float32) error {
 
 // Bytes is PreprocessBytes with t.
 func (t Transform) Bytes(data []byte, name string, dst []float32) error {
-	img, release, err := decodeAt(bytes.NewReader(data), int64(len(data)), name, MaxPixels, true)
+	img, release, err := decodeAt(bytes.NewReader(data), int64(len(data)), name, MaxPixels, data)
 	if err != nil {
 		return err
 	}
