@@ -121,11 +121,10 @@ func (b *Builder) markNeeded(outputs, wrt []*G.Node) ([]*G.Node, map[*G.Node]boo
 	if err != nil {
 		return nil, nil, fmt.Errorf("graph: sort: %w", err)
 	}
-	slices.Reverse(sorted) // execution order: inputs before their consumers
-	kids := func(n *G.Node) []*G.Node { return children(b.G, n) }
+	slices.Reverse(sorted)             // execution order: inputs before their consumers
 	static := func(n *G.Node) []bool { // nil: an input, or an op with no backward pass
 		if op, ok := n.Op().(G.SDOp); ok {
-			return op.DiffWRT(len(kids(n)))
+			return op.DiffWRT(len(children(b.G, n)))
 		}
 		return nil
 	}
@@ -138,7 +137,7 @@ func (b *Builder) markNeeded(outputs, wrt []*G.Node) ([]*G.Node, map[*G.Node]boo
 		}
 		affects[n] = true
 		d := static(n)
-		for j, c := range kids(n) {
+		for j, c := range children(b.G, n) {
 			if d != nil && d[j] {
 				affects[c] = true
 			}
@@ -149,7 +148,7 @@ func (b *Builder) markNeeded(outputs, wrt []*G.Node) ([]*G.Node, map[*G.Node]boo
 	for _, n := range sorted {
 		dep := slices.Contains(wrt, n)
 		d := static(n)
-		for j, c := range kids(n) {
+		for j, c := range children(b.G, n) {
 			if !active[c] {
 				continue
 			}
@@ -182,7 +181,7 @@ func (b *Builder) markNeeded(outputs, wrt []*G.Node) ([]*G.Node, map[*G.Node]boo
 		}
 		d := static(n)
 		need := make([]bool, len(d))
-		for j, c := range kids(n) {
+		for j, c := range children(b.G, n) {
 			need[j] = d[j] && active[c]
 		}
 		op.storage().need = need
